@@ -1,0 +1,88 @@
+"""Targets from `keras.applications`, plus a tiny CNN for tests and CPU demos.
+
+Every classifier is built with `classifier_activation=None` so the registry's
+`Target` gets logits and computes the softmax itself in float32.
+"""
+
+import keras
+from keras import layers
+
+from keras_apps.registry import TargetSpec, register
+
+_apps = keras.applications
+
+
+def _app(constructor, **extra):
+    def build(weights):
+        return constructor(weights=weights, classifier_activation=None, **extra)
+
+    return build
+
+
+# (name, constructor, preprocess module, input size, preprocessing mode, reference-code layer)
+_KERAS_APPLICATIONS = (
+    ("vgg16", _apps.VGG16, _apps.vgg16, 224, "caffe", None),
+    ("vgg19", _apps.VGG19, _apps.vgg19, 224, "caffe", None),
+    # The authors' code reads ResNet-50 'res4f' (Caffe naming), the last block of stage 4.
+    ("resnet50", _apps.ResNet50, _apps.resnet50, 224, "caffe", "conv4_block6_out"),
+    ("resnet101", _apps.ResNet101, _apps.resnet, 224, "caffe", None),
+    ("resnet152", _apps.ResNet152, _apps.resnet, 224, "caffe", None),
+    ("inception_v3", _apps.InceptionV3, _apps.inception_v3, 299, "tf", None),
+    ("mobilenet_v2", _apps.MobileNetV2, _apps.mobilenet_v2, 224, "tf", None),
+    # EfficientNetB0 rescales inside the model: its preprocess_input is the identity.
+    ("efficientnet_b0", _apps.EfficientNetB0, _apps.efficientnet, 224, "none", None),
+)
+
+for _name, _constructor, _module, _size, _mode, _layer in _KERAS_APPLICATIONS:
+    register(
+        TargetSpec(
+            name=_name,
+            build=_app(_constructor),
+            preprocess=_module.preprocess_input,
+            image_size=_size,
+            preprocess_mode=_mode,
+            reference_layer=_layer,
+        )
+    )
+
+
+TINY_IMAGE_SIZE = 32
+TINY_CLASSES = 10
+
+
+def build_tiny_cnn(weights, seed=0):
+    """A 3-layer CNN on 32x32 images with 10 classes.
+
+    Unlike a random-weight ImageNet network (logits ~1e-10, a flat softmax, no
+    gradient), its seeded random weights give logits of order 1, so a
+    generator can learn to fool it in a few CPU steps: the tests' target.
+    """
+    if weights not in (None, "none"):
+        raise ValueError("tiny_cnn has no pretrained weights; pass a weights file or 'none'")
+    init = keras.initializers.HeNormal(seed=seed)
+    inputs = keras.Input((TINY_IMAGE_SIZE, TINY_IMAGE_SIZE, 3), name="image")
+    x = layers.Conv2D(16, 3, strides=2, padding="same", activation="relu", kernel_initializer=init, name="conv1")(inputs)
+    x = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu", kernel_initializer=init, name="conv2")(x)
+    x = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu", kernel_initializer=init, name="conv3")(x)
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    # Unit-variance output weights make logits of order 1-2 (a peaked softmax).
+    head_init = keras.initializers.RandomNormal(0.0, 1.0, seed=seed)
+    logits = layers.Dense(TINY_CLASSES, kernel_initializer=head_init, name="logits")(x)
+    return keras.Model(inputs, logits, name="tiny_cnn")
+
+
+def _scale_to_unit_range(images):
+    return images / 127.5 - 1.0
+
+
+register(
+    TargetSpec(
+        name="tiny_cnn",
+        build=build_tiny_cnn,
+        preprocess=_scale_to_unit_range,
+        image_size=TINY_IMAGE_SIZE,
+        preprocess_mode="tf",
+        reference_layer="conv2",
+        num_classes=TINY_CLASSES,
+    )
+)

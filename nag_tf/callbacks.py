@@ -1,0 +1,147 @@
+"""Keras callbacks for a NAG run: checkpoints, the best generator, NaN guard, TensorBoard.
+
+Keras' own TensorBoard callback logs scalars but cannot draw the generator's
+perturbations, so `NAGTensorBoard` writes everything with tf.summary, one
+writer per sub-directory (train/, eval/), namespaced tags.
+"""
+
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from nag_tf import metrics
+from nag_tf.model import perturb
+
+__all__ = ["CheckpointEveryEpoch", "KeepBestGenerator", "StopOnPersistentNaN", "NAGTensorBoard", "save_weights_atomically"]
+
+
+def save_weights_atomically(model, path):
+    """Writes Keras weights to a temporary file, then renames it: a crash never leaves half a file."""
+    temporary = path[: -len(".weights.h5")] + ".partial.weights.h5"
+    model.save_weights(temporary)
+    os.replace(temporary, path)
+
+
+class CheckpointEveryEpoch(keras.callbacks.Callback):
+    """Saves generator, optimizer, step and RNG at each epoch end with a tf.train.CheckpointManager.
+
+    TensorFlow writes checkpoint data to temporary files and renames them, and
+    the manager's index is replaced atomically, so a kill mid-write leaves the
+    previous checkpoint valid.
+    """
+
+    def __init__(self, manager, step_variable, guard=None):
+        super().__init__()
+        self.manager = manager
+        self.step_variable = step_variable
+        self.guard = guard
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.guard is not None and self.guard.failed:
+            return
+        self.manager.save(checkpoint_number=int(self.step_variable.numpy()))
+
+
+class KeepBestGenerator(keras.callbacks.Callback):
+    """Keeps the generator with the best held-out fooling rate as `best.weights.h5`."""
+
+    def __init__(self, generator, path, best_variable, monitor="val_fooling_rate"):
+        super().__init__()
+        self.generator = generator
+        self.path = path
+        self.best = best_variable  # a tf.Variable, checkpointed so a resumed run remembers it
+        self.monitor = monitor
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            return
+        value = float(value)
+        if value > float(self.best.numpy()) or not os.path.exists(self.path):
+            self.best.assign(value)
+            save_weights_atomically(self.generator, self.path)
+
+
+class StopOnPersistentNaN(keras.callbacks.Callback):
+    """Stops training when `max_bad_steps` steps in a row had NaN/Inf (each was skipped)."""
+
+    def __init__(self, consecutive_variable, max_bad_steps):
+        super().__init__()
+        self.consecutive = consecutive_variable
+        self.max_bad_steps = max_bad_steps
+        self.failed = False
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.consecutive.numpy()) >= self.max_bad_steps:
+            self.failed = True
+            self.model.stop_training = True
+
+
+def _grid(images, columns):
+    """Tiles [N, H, W, C] floats in [0, 1] into one [1, rows*H, columns*W, C] image."""
+    count, height, width, channels = images.shape
+    rows = -(-count // columns)
+    padded = np.ones([rows * columns, height, width, channels], np.float32)
+    padded[:count] = images
+    tiled = padded.reshape(rows, columns, height, width, channels).transpose(0, 2, 1, 3, 4)
+    return tiled.reshape(1, rows * height, columns * width, channels)
+
+
+class NAGTensorBoard(keras.callbacks.Callback):
+    """Scalars every step, held-out scalars every epoch, pictures and diversity every N steps.
+
+    Pictures: a grid of perturbations from fixed z (rescaled from [-xi, xi]
+    to [0, 1]) and a few held-out images with a perturbation added. Diversity:
+    the mean pairwise cosine similarity of those fixed perturbations (near 1
+    means the generator has collapsed to one perturbation).
+    """
+
+    def __init__(self, logdir, nag_model, xi, sample_images, config_text, image_every_steps=100, num_samples=8, seed=1234):
+        super().__init__()
+        self.nag = nag_model
+        self.xi = float(xi)
+        self.sample_images = tf.convert_to_tensor(sample_images)
+        self.config_text = config_text
+        self.image_every_steps = image_every_steps
+        self.fixed_z = tf.random.stateless_uniform([num_samples, nag_model.latent_dim], seed=[seed, 0], minval=-1.0, maxval=1.0)
+        self.train_writer = tf.summary.create_file_writer(os.path.join(logdir, "train"))
+        self.eval_writer = tf.summary.create_file_writer(os.path.join(logdir, "eval"))
+
+    def on_train_begin(self, logs=None):
+        with self.train_writer.as_default(step=int(self.nag.step.numpy())):
+            tf.summary.text("config", self.config_text)
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self.nag.step.numpy())
+        with self.train_writer.as_default(step=step):
+            for name, value in (logs or {}).items():
+                tf.summary.scalar(f"train/{name}", float(value))
+            tf.summary.scalar("train/skipped_steps", float(self.nag.skipped_steps.numpy()))
+            if step % self.image_every_steps == 0:
+                self._pictures()
+
+    def _pictures(self):
+        delta = self.nag.generator(self.fixed_z, training=False)
+        tf.summary.scalar("diversity/pairwise_cosine", metrics.mean_pairwise_cosine(delta.numpy()))
+        shown = (delta.numpy() / self.xi + 1.0) / 2.0
+        tf.summary.image("perturbations", _grid(shown, columns=4))
+        count = int(self.sample_images.shape[0])
+        adversarial = perturb(self.sample_images, delta[:count], self.nag.loss_config.clip)
+        tf.summary.image("adversarial_images", _grid(np.clip(adversarial.numpy() / 255.0, 0, 1), columns=count))
+
+    def on_epoch_end(self, epoch, logs=None):
+        step = int(self.nag.step.numpy())
+        with self.eval_writer.as_default(step=step):
+            for name, value in (logs or {}).items():
+                if name.startswith("val_"):
+                    tf.summary.scalar(f"eval/{name[4:]}", float(value))
+        self.train_writer.flush()
+        self.eval_writer.flush()
+
+    def on_train_end(self, logs=None):
+        with self.train_writer.as_default(step=int(self.nag.step.numpy())):
+            self._pictures()
+        self.train_writer.flush()
+        self.eval_writer.flush()

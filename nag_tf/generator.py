@@ -1,0 +1,130 @@
+"""The NAG generator: z ~ U[-1, 1]^d -> delta, an image-sized perturbation.
+
+The architecture follows the paper's appendix (Table 5, adapted from
+improved-GAN): FC -> 4x4x448, then 5x5 transposed convolutions doubling the
+resolution 7 -> 14 -> ... each with batch normalisation and ReLU, then a last
+transposed convolution to 3 channels and delta = xi * tanh(.), so
+||delta||_inf <= xi holds exactly, whatever the weights.
+
+The output follows the target's input size: the resolution chain stops at the
+largest 7 * 2^k not above the size and is then upsampled bilinearly (before
+the tanh, so the bound stays exact). 224 needs no resize; 299 (Inception v3)
+is generated at 224 and upsampled, which is far cheaper than a 448 stage.
+"""
+
+import keras
+import tensorflow as tf
+from keras import layers
+
+__all__ = ["build_generator", "GENERATOR_VARIANTS", "NoiseChannels"]
+
+GENERATOR_VARIANTS = ("paper", "reference", "light")
+
+# Channels at 7, 14, 28, 56, 112, 224 (and beyond) per the paper's Table 5.
+_PAPER_CHANNELS = (256, 128, 64, 64, 64, 64, 64)
+# The "light" variant: the same chain with fewer channels at high resolution,
+# where the paper's generator spends most of its FLOPs (see NAG-METHOD.md, Cost).
+_LIGHT_CHANNELS = (256, 128, 64, 32, 16, 8, 8)
+# Reference code: fresh U[-1, 1] noise channels concatenated at each resolution.
+_REFERENCE_NOISE = {4: 64, 7: 64, 14: 32, 28: 16}
+_REFERENCE_NOISE_HIGH_RES = 8
+
+
+@keras.saving.register_keras_serializable(package="nag_tf")
+class NoiseChannels(layers.Layer):
+    """Concatenates `channels` fresh U[-1, 1] noise maps to a feature map (reference code)."""
+
+    def __init__(self, channels, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.channels = channels
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, x):
+        shape = tf.concat([tf.shape(x)[:-1], [self.channels]], axis=0)
+        noise = keras.random.uniform(shape, minval=-1.0, maxval=1.0, seed=self.seed_generator, dtype=x.dtype)
+        return tf.concat([x, noise], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], input_shape[-1] + self.channels)
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="nag_tf")
+class ScaledTanh(layers.Layer):
+    """delta = xi * tanh(x): the L-infinity budget, exact by construction."""
+
+    def __init__(self, xi, **kwargs):
+        super().__init__(**kwargs)
+        self.xi = float(xi)
+
+    def call(self, x):
+        return self.xi * keras.ops.tanh(x)
+
+    def get_config(self):
+        return {**super().get_config(), "xi": self.xi}
+
+
+def _resolutions(image_size):
+    """The chain 7, 14, ..., up to the largest 7 * 2^k <= image_size (at least 7)."""
+    sizes = [7]
+    while sizes[-1] * 2 <= image_size:
+        sizes.append(sizes[-1] * 2)
+    return sizes
+
+
+def build_generator(image_size, latent_dim=10, xi=10.0, variant="paper", seed=None, name="nag_generator"):
+    """Builds the generator as a functional Keras model.
+
+    Args:
+      image_size: side of the square perturbation (the target's input size).
+      latent_dim: d, the size of z (paper: 10; reference code: 100).
+      xi: the L-infinity budget on the 0-255 scale (paper: 10).
+      variant: "paper" (Table 5), "reference" (plus noise channels at every
+        resolution, as the authors' code) or "light" (fewer channels at high
+        resolution: cheaper on CPU).
+      seed: seed of the weight initialisers and noise channels.
+      name: model name.
+
+    Returns:
+      keras.Model mapping float32 [N, latent_dim] to float32 [N, S, S, 3].
+    """
+    if variant not in GENERATOR_VARIANTS:
+        raise ValueError(f"unknown generator variant {variant!r}; expected one of {GENERATOR_VARIANTS}")
+    init = keras.initializers.RandomNormal(0.0, 0.02, seed=seed)
+    last_init = keras.initializers.RandomNormal(0.0, 0.15, seed=None if seed is None else seed + 1)
+    channels = _LIGHT_CHANNELS if variant == "light" else _PAPER_CHANNELS
+    noise_seed = None if seed is None else seed + 2
+
+    def noise(x, resolution, index):
+        if variant != "reference":
+            return x
+        count = _REFERENCE_NOISE.get(resolution, _REFERENCE_NOISE_HIGH_RES)
+        seed_i = None if noise_seed is None else noise_seed + index
+        return NoiseChannels(count, seed=seed_i, name=f"noise_{resolution}")(x)
+
+    z = keras.Input((latent_dim,), name="z")
+    x = layers.Dense(4 * 4 * 448, kernel_initializer=init, name="fc")(z)
+    x = layers.Reshape((4, 4, 448), name="reshape")(x)
+    x = layers.BatchNormalization(name="fc_bn")(x)
+    x = layers.ReLU(name="fc_relu")(x)
+    for index, resolution in enumerate(_resolutions(image_size)):
+        x = noise(x, resolution // 2 if index else 4, index)
+        if index == 0:
+            # 4 -> 7 cannot be a stride-2 doubling: a 4x4 'valid' kernel gives 4 + 4 - 1 = 7.
+            conv = layers.Conv2DTranspose(channels[0], 4, strides=1, padding="valid", kernel_initializer=init, name="deconv_7")
+        else:
+            width = channels[min(index, len(channels) - 1)]
+            conv = layers.Conv2DTranspose(width, 5, strides=2, padding="same", kernel_initializer=init, name=f"deconv_{resolution}")
+        x = conv(x)
+        x = layers.BatchNormalization(name=f"bn_{resolution}")(x)
+        x = layers.ReLU(name=f"relu_{resolution}")(x)
+    final = _resolutions(image_size)[-1]
+    x = noise(x, final, len(_resolutions(image_size)))
+    x = layers.Conv2DTranspose(3, 5, strides=1, padding="same", kernel_initializer=last_init, name="to_rgb")(x)
+    if final != image_size:
+        x = layers.Resizing(image_size, image_size, interpolation="bilinear", name="resize")(x)
+    delta = ScaledTanh(xi, dtype="float32", name="perturbation")(x)
+    return keras.Model(z, delta, name=name)

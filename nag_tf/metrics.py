@@ -1,0 +1,58 @@
+"""Evaluation measures of a perturbation distribution (paper Sec. 4).
+
+Each sampled delta is applied, as a universal perturbation, to every
+evaluation image; the clean labels are the cached ones, never recomputed.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from nag_tf.model import perturb
+
+__all__ = ["fooling_rate", "fooling_rates", "mean_pairwise_cosine", "sample_perturbations"]
+
+
+def fooling_rate(clean_labels, adversarial_labels):
+    """Fraction of images whose top-1 label changed (ground truth is not used)."""
+    clean_labels = np.asarray(clean_labels)
+    adversarial_labels = np.asarray(adversarial_labels)
+    if clean_labels.shape != adversarial_labels.shape or clean_labels.size == 0:
+        raise ValueError("fooling_rate needs two label arrays of the same, non-zero length")
+    return float(np.mean(clean_labels != adversarial_labels))
+
+
+def sample_perturbations(generator, count, seed):
+    """`count` perturbations from z ~ U[-1, 1]^d drawn with a fixed seed (generator in inference mode)."""
+    latent_dim = int(generator.input_shape[-1])
+    z = tf.random.stateless_uniform([count, latent_dim], seed=[seed, 0], minval=-1.0, maxval=1.0)
+    return generator(z, training=False)
+
+
+def fooling_rates(perturbations, target, cached, batch_size=32, clip=True):
+    """Fooling rate of each perturbation on all cached images.
+
+    Returns:
+      (rates float [K], adversarial labels int [K, N]).
+    """
+    predict = target.predict_labels
+    rates, all_labels = [], []
+    for delta in perturbations:
+        labels = []
+        for start in range(0, len(cached), batch_size):
+            images = tf.convert_to_tensor(cached.images[start : start + batch_size])
+            labels.append(predict(perturb(images, delta[tf.newaxis], clip)).numpy())
+        labels = np.concatenate(labels)
+        all_labels.append(labels)
+        rates.append(fooling_rate(cached.clean_labels, labels))
+    return np.asarray(rates), np.stack(all_labels)
+
+
+def mean_pairwise_cosine(vectors):
+    """Mean cosine similarity over all distinct pairs of rows (flattened); 1.0 = all the same direction."""
+    flat = np.reshape(np.asarray(vectors, np.float64), [len(vectors), -1])
+    if len(flat) < 2:
+        raise ValueError("mean_pairwise_cosine needs at least two vectors")
+    unit = flat / np.maximum(np.linalg.norm(flat, axis=1, keepdims=True), 1e-12)
+    similarity = unit @ unit.T
+    upper = np.triu_indices(len(flat), k=1)
+    return float(np.mean(similarity[upper]))

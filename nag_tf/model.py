@@ -1,0 +1,144 @@
+"""NAGModel: a Keras model whose `fit` trains the generator against a frozen target.
+
+One training step (paper Sec. 3): sample z ~ U[-1, 1]^d for the B images,
+delta = G(z), build X_A = x + delta and X_S = x + delta[pi], run the frozen
+target once on the concatenation [X_A; X_S], and minimise
+L_f(X_A) + lambda * L_d(X_A, X_S) with respect to the generator only. The
+clean labels c arrive with the data (computed once per image, never per step).
+
+Perturbations are added to 0-255 RGB images *before* the target's own
+preprocessing, so xi means the same on every target.
+"""
+
+import dataclasses
+
+import keras
+import tensorflow as tf
+
+from nag_tf import losses
+
+__all__ = ["LossConfig", "NAGModel", "perturb"]
+
+
+@dataclasses.dataclass(frozen=True)
+class LossConfig:
+    """The loss choices where the paper and the reference code differ (defaults: paper)."""
+
+    diversity_weight: float = 1.0
+    diversity_distance: str = "cosine"
+    shuffle: str = "derangement"
+    fooling_reduction: str = "per_sample"
+    clip: bool = True
+
+
+def perturb(images, delta, clip=True):
+    """x + delta on the 0-255 scale, clipped to the valid pixel range when `clip`."""
+    adversarial = tf.cast(images, tf.float32) + delta
+    return tf.clip_by_value(adversarial, 0.0, 255.0) if clip else adversarial
+
+
+class NAGModel(keras.Model):
+    """Holds the generator (trainable) and the target (frozen).
+
+    `call(images)` returns perturbed images, so Keras can run the model on a
+    data batch (it does so under distribution strategies). Randomness (z,
+    the shuffle) comes from a checkpointed `tf.random.Generator`, so a resumed
+    run draws the same numbers as an uninterrupted one.
+    """
+
+    def __init__(self, generator, target, loss_config=LossConfig(), seed=0, **kwargs):
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.target = target
+        self.loss_config = loss_config
+        self.latent_dim = int(generator.input_shape[-1])
+        self.seed = seed
+        self.rng = tf.random.Generator.from_seed(seed)
+        # Held-out evaluation draws from its own generator, reset before each
+        # evaluation, so every epoch is scored on the same z (a fair "best").
+        self.eval_rng = tf.random.Generator.from_seed(seed + 1)
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.skipped_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="skipped_steps")
+        self.consecutive_skipped = tf.Variable(0, dtype=tf.int64, trainable=False, name="consecutive_skipped")
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.fooling_loss_tracker = keras.metrics.Mean(name="fooling_loss")
+        self.diversity_loss_tracker = keras.metrics.Mean(name="diversity_loss")
+        self.fooling_rate_tracker = keras.metrics.Mean(name="fooling_rate")
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.fooling_loss_tracker, self.diversity_loss_tracker, self.fooling_rate_tracker]
+
+    def sample_latents(self, count, rng=None):
+        """z ~ U[-1, 1]^d, drawn from the model's checkpointed generator."""
+        return (rng or self.rng).uniform([count, self.latent_dim], minval=-1.0, maxval=1.0)
+
+    def reset_eval_rng(self):
+        self.eval_rng.reset_from_seed(self.seed + 1)
+
+    def call(self, images, training=False):
+        delta = self.generator(self.sample_latents(tf.shape(images)[0]), training=training)
+        return perturb(images, delta, self.loss_config.clip)
+
+    def compute_losses(self, images, clean_labels, delta, shuffle_seed):
+        """Losses of one batch; returns (total, fooling, diversity, fooled mask)."""
+        config = self.loss_config
+        batch = tf.shape(images)[0]
+        shuffled_delta = tf.gather(delta, losses.shuffle_indices(batch, shuffle_seed, config.shuffle))
+        both = tf.concat([perturb(images, delta, config.clip), perturb(images, shuffled_delta, config.clip)], axis=0)
+        outputs = self.target(both)
+        adversarial_probs = outputs.probs[:batch]
+        fooling = losses.fooling_loss(adversarial_probs, clean_labels, config.fooling_reduction)
+        if config.diversity_weight:
+            diversity = losses.diversity_loss(outputs.features[:batch], outputs.features[batch:], config.diversity_distance)
+        else:
+            diversity = tf.constant(0.0)
+        total = fooling + config.diversity_weight * diversity
+        fooled = tf.not_equal(tf.argmax(adversarial_probs, axis=-1, output_type=tf.int32), tf.cast(clean_labels, tf.int32))
+        return total, fooling, diversity, fooled
+
+    def train_step(self, data):
+        images, clean_labels = data
+        images = tf.cast(images, tf.float32)
+        batch = tf.shape(images)[0]
+        z = self.sample_latents(batch)
+        shuffle_seed = self.rng.make_seeds(1)[:, 0]
+        with tf.GradientTape() as tape:
+            delta = self.generator(z, training=True)
+            total, fooling, diversity, fooled = self.compute_losses(images, clean_labels, delta, shuffle_seed)
+            scaled = total / tf.cast(tf.distribute.get_strategy().num_replicas_in_sync, tf.float32)
+        variables = self.generator.trainable_variables
+        gradients = tape.gradient(scaled, variables)
+        finite = tf.reduce_all(tf.math.is_finite(images)) & tf.math.is_finite(total)
+        finite &= tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in gradients])
+
+        def apply():
+            self.optimizer.apply(gradients, variables)
+            self.consecutive_skipped.assign(0)
+            self._track(total, fooling, diversity, fooled)
+            return tf.constant(True)
+
+        def skip():
+            self.skipped_steps.assign_add(1)
+            self.consecutive_skipped.assign_add(1)
+            return tf.constant(False)
+
+        tf.cond(finite, apply, skip)
+        self.step.assign_add(1)
+        return {m.name: m.result() for m in self.metrics}
+
+    def _track(self, total, fooling, diversity, fooled):
+        self.loss_tracker.update_state(total)
+        self.fooling_loss_tracker.update_state(fooling)
+        self.diversity_loss_tracker.update_state(diversity)
+        self.fooling_rate_tracker.update_state(tf.cast(fooled, tf.float32))
+
+    def test_step(self, data):
+        """Held-out batch: one fresh delta per image, generator in inference mode."""
+        images, clean_labels = data
+        images = tf.cast(images, tf.float32)
+        batch = tf.shape(images)[0]
+        delta = self.generator(self.sample_latents(batch, self.eval_rng), training=False)
+        total, fooling, diversity, fooled = self.compute_losses(images, clean_labels, delta, self.eval_rng.make_seeds(1)[:, 0])
+        self._track(total, fooling, diversity, fooled)
+        return {m.name: m.result() for m in self.metrics}

@@ -1,0 +1,187 @@
+"""Trains a NAG generator from a `TrainConfig`: data, model, checkpoints, TensorBoard, final score.
+
+Re-running with the same config and logdir resumes from the last complete
+checkpoint: the step counter, optimizer, RNG and best score continue, and the
+data batches are a function of the step, so the run goes on as if it had
+never stopped.
+"""
+
+import dataclasses
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import keras_apps
+from nag_tf import callbacks as nag_callbacks
+from nag_tf import data, metrics
+from nag_tf.errors import NAGError
+from nag_tf.generator import build_generator
+from nag_tf.model import NAGModel
+
+__all__ = ["TrainResult", "train", "load_datasets", "build_model", "check_logdir_writable"]
+
+BEST_WEIGHTS = "best.weights.h5"
+FINAL_WEIGHTS = "final.weights.h5"
+
+
+@dataclasses.dataclass
+class TrainResult:
+    steps: int
+    heldout_fooling_rate: float  # mean over eval_samples sampled perturbations
+    heldout_fooling_rate_std: float
+    pairwise_cosine: float  # mean pairwise cosine of those perturbations
+    best_weights: str
+    history: dict
+
+
+def check_logdir_writable(logdir):
+    """Fails before any work if the log directory cannot be created or written."""
+    try:
+        os.makedirs(logdir, exist_ok=True)
+        probe = os.path.join(logdir, ".write_probe")
+        with open(probe, "w") as handle:
+            handle.write("ok")
+        os.remove(probe)
+    except OSError as error:
+        raise NAGError(f"log directory {logdir!r} is not writable ({error.strerror}); pick another --logdir") from None
+
+
+def load_datasets(config, target):
+    """Returns (train CachedImages, held-out CachedImages), decoded once, clean labels computed once."""
+    size = target.image_size
+    if config.data_dir:
+        records = data.read_image_folder(config.data_dir, target.spec.num_classes)
+        if config.max_images:
+            records = records.subset(range(min(config.max_images, len(records))))
+        if config.holdout_dir:
+            train_records = records
+            holdout_records = data.read_image_folder(config.holdout_dir, target.spec.num_classes)
+        else:
+            train_records, holdout_records = data.split_records(records, config.holdout, config.seed)
+            train_records.skipped = records.skipped
+        train_ds = data.decode_records(train_records, size, config.resize)
+        holdout_ds = data.decode_records(holdout_records, size, config.resize)
+    else:
+        limit = config.max_images or None
+        per_class = config.per_class or None
+        train_records = holdout_records = None
+        train_ds = data.read_tfds(config.tfds_name, config.tfds_split, size, config.tfds_data_dir, limit, per_class, config.resize)
+        if not config.tfds_holdout_split:
+            raise NAGError("with --tfds_name, also give --tfds_holdout_split (e.g. 'validation[:1000]')")
+        holdout_ds = data.read_tfds(config.tfds_name, config.tfds_holdout_split, size, config.tfds_data_dir, None, None, config.resize)
+    train = data.cache_with_clean_labels(train_ds, target, config.batch_size, train_records, "training images")
+    holdout = data.cache_with_clean_labels(holdout_ds, target, config.batch_size, holdout_records, "held-out images")
+    return train, holdout
+
+
+def build_model(config, target):
+    """The generator for the target's input size and the NAGModel around both, compiled."""
+    generator = build_generator(target.image_size, config.latent_dim, config.xi, config.generator, seed=config.seed)
+    model = NAGModel(generator, target, config.loss_config(), seed=config.seed)
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), jit_compile=config.jit_compile)
+    # Built up front: the step applies gradients inside a tf.cond (NaN guard),
+    # where the optimizer cannot create its slot variables.
+    model.optimizer.build(generator.trainable_variables)
+    return model
+
+
+def _summary_text(config):
+    rows = "\n".join(f"| {key} | {value} |" for key, value in sorted(dataclasses.asdict(config).items()))
+    return "| flag | value |\n|---|---|\n" + rows
+
+
+def train(config):
+    """Trains (or resumes) a generator; returns a TrainResult.
+
+    Raises:
+      NAGError: bad config, data, weights or log directory; persistent NaNs.
+    """
+    config.validate()
+    created_logdir = not os.path.exists(config.logdir)
+    check_logdir_writable(config.logdir)
+    keras.utils.set_random_seed(config.seed)
+    try:
+        target = keras_apps.load_target(config.target, config.weights, config.diversity_layer)
+        train_images, holdout_images = load_datasets(config, target)
+        if config.batch_size > len(train_images):
+            raise NAGError(f"--batch_size={config.batch_size} is larger than the {len(train_images)} usable training images")
+    except NAGError:
+        if created_logdir and not os.listdir(config.logdir):
+            os.rmdir(config.logdir)  # a failed start leaves nothing behind
+        raise
+    print(f"{len(train_images)} training images, {len(holdout_images)} held-out images, target {target.name} at {target.image_size} px")
+    with open(os.path.join(config.logdir, "config.json"), "w") as handle:
+        handle.write(config.to_json())
+
+    model = build_model(config, target)
+    best_fooling_rate = tf.Variable(-1.0, trainable=False, name="best_fooling_rate")
+    checkpoint = tf.train.Checkpoint(
+        generator=model.generator,
+        optimizer=model.optimizer,
+        step=model.step,
+        rng=model.rng,
+        skipped_steps=model.skipped_steps,
+        best_fooling_rate=best_fooling_rate,
+    )
+    manager = tf.train.CheckpointManager(checkpoint, os.path.join(config.logdir, "checkpoints"), max_to_keep=3)
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        print(f"resumed from {manager.latest_checkpoint} at step {int(model.step.numpy())}")
+
+    steps_per_epoch = config.steps_per_epoch or data.steps_per_epoch(train_images, config.batch_size)
+    start_step = int(model.step.numpy())
+    total_steps = config.epochs * steps_per_epoch
+    best_path = os.path.join(config.logdir, BEST_WEIGHTS)
+    history = {}
+    if start_step < total_steps:
+        guard = nag_callbacks.StopOnPersistentNaN(model.consecutive_skipped, config.max_bad_steps)
+        callbacks = [
+            guard,
+            keras.callbacks.LambdaCallback(on_test_begin=lambda logs: model.reset_eval_rng()),
+            nag_callbacks.NAGTensorBoard(
+                config.logdir,
+                model,
+                config.xi,
+                holdout_images.images[:4],
+                _summary_text(config),
+                config.image_every_steps,
+            ),
+            nag_callbacks.KeepBestGenerator(model.generator, best_path, best_fooling_rate),
+            nag_callbacks.CheckpointEveryEpoch(manager, model.step, guard),
+        ]
+        fit = model.fit(
+            data.training_batches(train_images, config.batch_size, config.seed, start_step),
+            epochs=config.epochs,
+            initial_epoch=start_step // steps_per_epoch,
+            steps_per_epoch=steps_per_epoch,
+            validation_data=data.evaluation_batches(holdout_images, config.batch_size),
+            callbacks=callbacks,
+            verbose=config.verbose,
+            shuffle=False,  # batches are already a seeded function of the step
+        )
+        history = fit.history
+        if guard.failed:
+            raise NAGError(
+                f"training stopped at step {int(model.step.numpy())}: {config.max_bad_steps} steps in a row had NaN/Inf "
+                f"({int(model.skipped_steps.numpy())} skipped in all); the last good checkpoint is in "
+                f"{manager.directory}. Check the data and lower --learning_rate"
+            )
+    else:
+        print(f"already trained for {start_step} steps ({config.epochs} epochs); nothing to do")
+    nag_callbacks.save_weights_atomically(model.generator, os.path.join(config.logdir, FINAL_WEIGHTS))
+
+    if os.path.exists(best_path):
+        model.generator.load_weights(best_path)
+    perturbations = metrics.sample_perturbations(model.generator, config.eval_samples, config.seed + 7)
+    rates, _ = metrics.fooling_rates(perturbations, target, holdout_images, config.batch_size, config.clip)
+    cosine = metrics.mean_pairwise_cosine(perturbations.numpy()) if config.eval_samples > 1 else float("nan")
+    return TrainResult(
+        steps=int(model.step.numpy()),
+        heldout_fooling_rate=float(np.mean(rates)),
+        heldout_fooling_rate_std=float(np.std(rates)),
+        pairwise_cosine=cosine,
+        best_weights=best_path,
+        history=history,
+    )

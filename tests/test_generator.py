@@ -1,0 +1,70 @@
+"""The generator: shapes per target, the exact L-inf budget in 0-255 space, variants."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_apps
+from nag_tf.generator import build_generator
+from nag_tf.model import perturb
+
+# How far one 0-255 unit moves a pixel after each preprocessing mode.
+_UNIT_AFTER_PREPROCESSING = {"caffe": 1.0, "none": 1.0, "tf": 1 / 127.5, "lite": 1 / 128.0}
+
+
+def _saturate(generator, factor=1e4):
+    """Scales the last layer so tanh saturates: the budget must hold even then."""
+    layer = generator.get_layer("to_rgb")
+    layer.set_weights([w * factor for w in layer.get_weights()])
+
+
+@pytest.mark.parametrize("name", keras_apps.known_targets())
+def test_perturbation_budget_holds_in_pixel_space_for_every_target(name):
+    spec = keras_apps.get_spec(name)
+    xi = 10.0
+    generator = build_generator(spec.image_size, latent_dim=10, xi=xi, variant="light", seed=0)
+    _saturate(generator)
+    z = tf.random.stateless_uniform([2, 10], seed=[1, 2], minval=-1, maxval=1)
+    delta = generator(z, training=False)
+    assert delta.shape == (2, spec.image_size, spec.image_size, 3)
+    assert float(tf.reduce_max(tf.abs(delta))) <= xi + 1e-5
+    assert float(tf.reduce_max(tf.abs(delta))) > 0.9 * xi  # saturated: the bound is tight, not vacuous
+    images = tf.random.stateless_uniform([2, spec.image_size, spec.image_size, 3], seed=[3, 4], maxval=255.0)
+    adversarial = perturb(images, delta)
+    assert float(tf.reduce_min(adversarial)) >= 0 and float(tf.reduce_max(adversarial)) <= 255
+    # Added before preprocessing: after it, the change is xi times the mode's unit, whatever the mode.
+    change = tf.abs(spec.preprocess(tf.identity(adversarial)) - spec.preprocess(tf.identity(images)))
+    assert float(tf.reduce_max(change)) <= xi * _UNIT_AFTER_PREPROCESSING[spec.preprocess_mode] * (1 + 1e-4)
+
+
+@pytest.mark.parametrize("variant", ["paper", "reference", "light"])
+def test_variants_build_at_224_with_the_papers_chain(variant):
+    generator = build_generator(224, latent_dim=100 if variant == "reference" else 10, xi=10, variant=variant, seed=0)
+    names = [layer.name for layer in generator.layers]
+    assert "resize" not in names  # 224 = 7 * 2^5 is generated directly
+    for resolution in (7, 14, 28, 56, 112, 224):
+        assert f"deconv_{resolution}" in names
+    assert ("noise_4" in names) == (variant == "reference")
+    assert generator.get_layer("deconv_224").filters == (64 if variant != "light" else 8)
+
+
+def test_non_chain_sizes_are_upsampled_before_tanh():
+    generator = build_generator(299, latent_dim=10, xi=10, variant="light", seed=0)
+    assert generator.output_shape == (None, 299, 299, 3)
+    names = [layer.name for layer in generator.layers]
+    assert names.index("resize") < names.index("perturbation")
+
+
+def test_same_seed_same_weights_and_different_z_different_delta():
+    a = build_generator(32, latent_dim=4, xi=10, variant="paper", seed=3)
+    b = build_generator(32, latent_dim=4, xi=10, variant="paper", seed=3)
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+    z = tf.constant([[1.0, -1.0, 0.5, 0.0], [-1.0, 1.0, -0.5, 0.3]])
+    delta = a(z, training=True).numpy()
+    assert not np.allclose(delta[0], delta[1])
+
+
+def test_unknown_variant_raises():
+    with pytest.raises(ValueError, match="variant"):
+        build_generator(32, variant="huge")

@@ -1,0 +1,113 @@
+"""NAGModel's train_step on a tiny target: learning, frozen target, clean labels once, NaN skipping."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_apps
+from nag_tf import data
+from nag_tf.callbacks import StopOnPersistentNaN
+from nag_tf.generator import build_generator
+from nag_tf.model import LossConfig, NAGModel
+
+
+@pytest.fixture
+def tiny_target():
+    return keras_apps.load_target("tiny_cnn", "none")
+
+
+@pytest.fixture
+def cached(image_folder, tiny_target):
+    records = data.read_image_folder(image_folder)
+    return data.cache_with_clean_labels(data.decode_records(records, 32), tiny_target, 16, records)
+
+
+def _model(target, seed=0, **loss):
+    keras.utils.set_random_seed(seed)
+    generator = build_generator(32, latent_dim=4, xi=10.0, variant="light", seed=seed)
+    model = NAGModel(generator, target, LossConfig(**loss), seed=seed)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    model.optimizer.build(generator.trainable_variables)
+    return model
+
+
+def _fooling_loss_on(model, cached, z):
+    images = tf.cast(cached.images[:16], tf.float32)
+    delta = model.generator(z, training=True)
+    _, fooling, _, _ = model.compute_losses(images, cached.clean_labels[:16], delta, tf.constant([0, 0]))
+    return float(fooling)
+
+
+def test_thirty_steps_lower_the_fooling_loss_and_leave_the_target_frozen(tiny_target, cached):
+    model = _model(tiny_target)
+    z = tf.random.stateless_uniform([16, 4], seed=[5, 5], minval=-1, maxval=1)
+    before = _fooling_loss_on(model, cached, z)
+    target_weights = [w.copy() for w in tiny_target.classifier.get_weights()]
+    model.fit(data.training_batches(cached, 8, seed=0), steps_per_epoch=30, epochs=1, verbose=0)
+    after = _fooling_loss_on(model, cached, z)
+    assert int(model.step.numpy()) == 30
+    assert after < 0.9 * before, (before, after)
+    for old, new in zip(target_weights, tiny_target.classifier.get_weights()):
+        np.testing.assert_array_equal(old, new)
+    assert not tiny_target.classifier.trainable_weights  # frozen: nothing to train
+
+
+def test_clean_labels_are_computed_once_and_never_per_step(image_folder, tiny_target):
+    seen = tf.Variable(0, dtype=tf.int64)
+    inner = tiny_target._network
+
+    class Counting(keras.Model):
+        def call(self, x, training=False):
+            seen.assign_add(tf.cast(tf.shape(x)[0], tf.int64))
+            return inner(x, training=training)
+
+    tiny_target._network = Counting()
+    records = data.read_image_folder(image_folder)
+    cached = data.cache_with_clean_labels(data.decode_records(records, 32), tiny_target, 16, records)
+    assert int(seen.numpy()) == len(records)  # one pass over the clean images
+    np.testing.assert_array_equal(cached.clean_labels, tiny_target.predict_labels(cached.images).numpy())
+    seen.assign(0)
+    model = _model(tiny_target)
+    model.fit(data.training_batches(cached, 8, seed=0), steps_per_epoch=3, epochs=1, verbose=0)
+    assert int(seen.numpy()) == 3 * 2 * 8  # only X_A and X_S: 2B images a step, no benign pass
+
+
+def test_nan_batches_are_skipped_and_counted(tiny_target, cached):
+    model = _model(tiny_target)
+    images = tf.cast(cached.images[:8], tf.float32)
+    labels = tf.constant(cached.clean_labels[:8])
+    bad = tf.tensor_scatter_nd_update(images, [[0, 0, 0, 0]], [float("nan")])
+    batches = tf.data.Dataset.from_tensors((images, labels)).concatenate(tf.data.Dataset.from_tensors((bad, labels)))
+    model.fit(batches.take(1), epochs=1, verbose=0)
+    weights = [w.numpy().copy() for w in model.generator.trainable_variables]
+    model.fit(batches.skip(1), epochs=1, verbose=0)
+    assert int(model.skipped_steps.numpy()) == 1 and int(model.step.numpy()) == 2
+    for old, new in zip(weights, model.generator.trainable_variables):
+        np.testing.assert_array_equal(old, new.numpy())
+
+
+def test_persistent_nan_stops_training(tiny_target, cached):
+    model = _model(tiny_target)
+    bad = tf.fill([8, 32, 32, 3], float("nan"))
+    batches = tf.data.Dataset.from_tensors((bad, tf.zeros([8], tf.int32))).repeat()
+    guard = StopOnPersistentNaN(model.consecutive_skipped, 3)
+    model.fit(batches, steps_per_epoch=10, epochs=5, verbose=0, callbacks=[guard])
+    assert guard.failed and int(model.step.numpy()) == 3
+
+
+def test_call_returns_perturbed_images_within_budget(tiny_target, cached):
+    model = _model(tiny_target)
+    images = tf.cast(cached.images[:4], tf.float32)
+    out = model(images)
+    assert out.shape == images.shape
+    assert float(tf.reduce_max(tf.abs(out - images))) <= 10.0 + 1e-4
+
+
+def test_training_batches_are_a_function_of_the_step(cached):
+    full = [b[1].numpy() for b in data.training_batches(cached, 8, seed=3).take(9)]
+    resumed = [b[1].numpy() for b in data.training_batches(cached, 8, seed=3, start_step=5).take(4)]
+    for a, b in zip(full[5:], resumed):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(Exception, match="larger than"):
+        data.training_batches(cached, len(cached) + 1, seed=0)

@@ -1,0 +1,81 @@
+"""Training end to end on a tiny target: outputs, resume, flagfiles."""
+
+import glob
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nag_tf import train_lib
+
+CONFIGS = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "..", "configs", "*.flags")))
+
+
+def _weights(path, target_size=32):
+    from nag_tf.generator import build_generator
+
+    generator = build_generator(target_size, latent_dim=4, xi=10.0, variant="light")
+    generator.load_weights(path)
+    return generator.get_weights()
+
+
+def test_train_writes_config_checkpoints_tensorboard_and_best_generator(tiny_config):
+    config = tiny_config(epochs=2)
+    result = train_lib.train(config)
+    logdir = config.logdir
+    assert result.steps == 2 * (40 // 8)
+    assert json.load(open(os.path.join(logdir, "config.json")))["target"] == "tiny_cnn"
+    assert tf.train.latest_checkpoint(os.path.join(logdir, "checkpoints")).endswith("ckpt-10")
+    assert os.path.exists(os.path.join(logdir, "best.weights.h5"))
+    assert 0.0 <= result.heldout_fooling_rate <= 1.0
+    assert -1.0 <= result.pairwise_cosine <= 1.0
+    tags = set()
+    for event_file in glob.glob(os.path.join(logdir, "*", "events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(event_file):
+            tags.update(value.tag for value in event.summary.value)
+    for tag in ("train/fooling_loss", "train/diversity_loss", "train/fooling_rate", "eval/fooling_rate",
+                "perturbations", "adversarial_images", "diversity/pairwise_cosine", "config"):
+        assert tag in tags, (tag, sorted(tags))
+
+
+def test_resume_continues_the_step_count_and_reproduces_an_uninterrupted_run(tiny_config, tmp_path):
+    straight = train_lib.train(tiny_config(epochs=3, logdir=str(tmp_path / "straight")))
+    interrupted_dir = str(tmp_path / "interrupted")
+    first = train_lib.train(tiny_config(epochs=2, logdir=interrupted_dir))
+    assert first.steps == 10
+    resumed = train_lib.train(tiny_config(epochs=3, logdir=interrupted_dir))
+    assert resumed.steps == straight.steps == 15
+    # The epoch after the restart has the same losses as in the uninterrupted run.
+    assert resumed.history["loss"] == pytest.approx(straight.history["loss"][-1:], rel=1e-5)
+    assert resumed.history["val_fooling_rate"] == pytest.approx(straight.history["val_fooling_rate"][-1:])
+    for a, b in zip(_weights(str(tmp_path / "straight" / "final.weights.h5")), _weights(os.path.join(interrupted_dir, "final.weights.h5"))):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_a_finished_run_does_nothing_more(tiny_config):
+    config = tiny_config(epochs=1)
+    train_lib.train(config)
+    again = train_lib.train(config)
+    assert again.steps == 5 and again.history == {}
+
+
+@pytest.mark.parametrize("flagfile", CONFIGS, ids=[os.path.basename(c) for c in CONFIGS])
+def test_every_flagfile_parses_and_builds_its_model(flagfile):
+    from absl import flags
+
+    import keras_apps
+    from nag_tf import train as train_binary
+
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["nag_tf.train", f"--flagfile={flagfile}", "--weights=none"])
+    try:
+        config = train_binary.config_from_flags().validate()
+    finally:
+        flags.FLAGS.unparse_flags()
+    target = keras_apps.load_target(config.target, config.weights, config.diversity_layer)
+    model = train_lib.build_model(config, target)
+    z = model.sample_latents(1)
+    assert model.generator(z).shape == (1, target.image_size, target.image_size, 3)
+    assert model.latent_dim == config.latent_dim
