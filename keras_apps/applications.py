@@ -86,3 +86,17 @@ register(
         num_classes=TINY_CLASSES,
     )
 )
+
+
+# A second tiny target (other seed) for transfer-matrix tests.
+register(
+    TargetSpec(
+        name="tiny_cnn_b",
+        build=lambda weights: build_tiny_cnn(weights, seed=1),
+        preprocess=_scale_to_unit_range,
+        image_size=TINY_IMAGE_SIZE,
+        preprocess_mode="tf",
+        reference_layer="conv2",
+        num_classes=TINY_CLASSES,
+    )
+)

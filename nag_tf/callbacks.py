@@ -6,6 +6,7 @@ writer per sub-directory (train/, eval/), namespaced tags.
 """
 
 import os
+import time
 
 import keras
 import numpy as np
@@ -14,7 +15,7 @@ import tensorflow as tf
 from nag_tf import metrics
 from nag_tf.model import perturb
 
-__all__ = ["CheckpointEveryEpoch", "KeepBestGenerator", "StopOnPersistentNaN", "NAGTensorBoard", "save_weights_atomically"]
+__all__ = ["StopAfterSeconds", "CheckpointEveryEpoch", "KeepBestGenerator", "StopOnPersistentNaN", "NAGTensorBoard", "save_weights_atomically"]
 
 
 def save_weights_atomically(model, path):
@@ -22,6 +23,25 @@ def save_weights_atomically(model, path):
     temporary = path[: -len(".weights.h5")] + ".partial.weights.h5"
     model.save_weights(temporary)
     os.replace(temporary, path)
+
+
+class StopAfterSeconds(keras.callbacks.Callback):
+    """Stops training once a wall-clock budget is spent (Keras 3 ships no time-limit callback).
+
+    The epoch in progress is cut short, so its validation and checkpoint still run.
+    """
+
+    def __init__(self, seconds):
+        super().__init__()
+        self.seconds = seconds
+        self.start = None
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if time.perf_counter() - self.start >= self.seconds:
+            self.model.stop_training = True
 
 
 class CheckpointEveryEpoch(keras.callbacks.Callback):
@@ -123,6 +143,7 @@ class NAGTensorBoard(keras.callbacks.Callback):
                 self._pictures()
 
     def _pictures(self):
+        self.nag.prepare_for_inference()
         delta = self.nag.generator(self.fixed_z, training=False)
         tf.summary.scalar("diversity/pairwise_cosine", metrics.mean_pairwise_cosine(delta.numpy()))
         shown = (delta.numpy() / self.xi + 1.0) / 2.0

@@ -54,6 +54,7 @@ class TrainConfig:
     steps_per_epoch: int = 0  # 0: one pass over the training images
     seed: int = 0
     jit_compile: bool = False
+    time_budget_s: float = 0.0  # stop after this many seconds of training (0: no limit)
     # Monitoring and output.
     logdir: str = "runs/nag"
     image_every_steps: int = 100
@@ -71,7 +72,7 @@ class TrainConfig:
             if not isinstance(value, (int, float)) or math.isnan(value) or math.isinf(value):
                 raise NAGError(f"--{name}={value!r} is not a finite number")
 
-        for name in ("xi", "holdout", "diversity_weight", "learning_rate"):
+        for name in ("xi", "holdout", "diversity_weight", "learning_rate", "time_budget_s"):
             finite(name, getattr(self, name))
         if not 0 < self.xi <= 255:
             raise NAGError(f"--xi={self.xi} is outside (0, 255]: xi is the L-inf budget on the 0-255 scale (paper: 10)")
@@ -81,6 +82,7 @@ class TrainConfig:
             (self.learning_rate > 0, f"--learning_rate={self.learning_rate} must be positive"),
             (self.epochs >= 1, f"--epochs={self.epochs} must be at least 1"),
             (self.steps_per_epoch >= 0, f"--steps_per_epoch={self.steps_per_epoch} must be 0 (one pass) or positive"),
+            (self.time_budget_s >= 0, f"--time_budget_s={self.time_budget_s} must be >= 0 (0: no limit)"),
             (self.diversity_weight >= 0, f"--diversity_weight={self.diversity_weight} must be >= 0"),
             (self.holdout > 0, f"--holdout={self.holdout} must be a fraction in (0, 1) or a count >= 1"),
             (self.per_class >= 0, f"--per_class={self.per_class} must be >= 0 (0: no limit)"),

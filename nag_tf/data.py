@@ -38,6 +38,16 @@ __all__ = [
 ]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+# `--data_dir=demo` names the bundled demo set (192 training + 64 held-out ImageNet photos).
+DEMO = "demo"
+DEMO_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "demo_data")
+
+
+def resolve_folders(data_dir, holdout_dir):
+    """Maps `demo` to the bundled demo set's train/ and holdout/ folders; other paths pass through."""
+    if data_dir == DEMO:
+        return os.path.join(DEMO_DIR, "train"), holdout_dir or os.path.join(DEMO_DIR, "holdout")
+    return data_dir, holdout_dir
 RESIZE_MODES = ("crop", "stretch")
 # An image whose shorter side is below this fraction of the crop would be
 # upscaled more than 2x: more blur than photo. It is skipped and counted.

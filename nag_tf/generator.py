@@ -16,7 +16,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-__all__ = ["build_generator", "GENERATOR_VARIANTS", "NoiseChannels"]
+__all__ = ["build_generator", "calibrate_batch_norm", "GENERATOR_VARIANTS", "NoiseChannels"]
 
 GENERATOR_VARIANTS = ("paper", "reference", "light")
 
@@ -128,3 +128,29 @@ def build_generator(image_size, latent_dim=10, xi=10.0, variant="paper", seed=No
         x = layers.Resizing(image_size, image_size, interpolation="bilinear", name="resize")(x)
     delta = ScaledTanh(xi, dtype="float32", name="perturbation")(x)
     return keras.Model(z, delta, name=name)
+
+
+def calibrate_batch_norm(generator, samples=256, batch_size=32, seed=0):
+    """Sets every batch-norm layer's moving statistics to those of the z distribution.
+
+    Why: training normalises with the statistics of each batch of z, and the
+    moving averages (momentum 0.99) lag far behind a fast-changing generator,
+    so in inference mode an early generator outputs almost nothing. z is drawn
+    from a known distribution, U[-1, 1]^d, so its statistics can simply be
+    measured: `samples` latent vectors in chunks of `batch_size`, each chunk's
+    statistics averaged in with momentum k / (k + 1). Deterministic for a seed.
+    """
+    norms = [layer for layer in generator.layers if isinstance(layer, layers.BatchNormalization)]
+    if not norms:
+        return
+    latent_dim = int(generator.input_shape[-1])
+    saved = [layer.momentum for layer in norms]
+    try:
+        for chunk in range(max(1, samples // batch_size)):
+            for layer in norms:
+                layer.momentum = chunk / (chunk + 1.0)
+            z = tf.random.stateless_uniform([batch_size, latent_dim], seed=[seed, chunk], minval=-1.0, maxval=1.0)
+            generator(z, training=True)
+    finally:
+        for layer, momentum in zip(norms, saved):
+            layer.momentum = momentum

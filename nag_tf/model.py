@@ -16,6 +16,7 @@ import keras
 import tensorflow as tf
 
 from nag_tf import losses
+from nag_tf.generator import calibrate_batch_norm
 
 __all__ = ["LossConfig", "NAGModel", "perturb"]
 
@@ -73,7 +74,9 @@ class NAGModel(keras.Model):
         """z ~ U[-1, 1]^d, drawn from the model's checkpointed generator."""
         return (rng or self.rng).uniform([count, self.latent_dim], minval=-1.0, maxval=1.0)
 
-    def reset_eval_rng(self):
+    def prepare_for_inference(self):
+        """Before evaluation or saving: batch-norm statistics of the z distribution, evaluation RNG reset."""
+        calibrate_batch_norm(self.generator, seed=self.seed + 2)
         self.eval_rng.reset_from_seed(self.seed + 1)
 
     def call(self, images, training=False):

@@ -52,12 +52,13 @@ def load_datasets(config, target):
     """Returns (train CachedImages, held-out CachedImages), decoded once, clean labels computed once."""
     size = target.image_size
     if config.data_dir:
-        records = data.read_image_folder(config.data_dir, target.spec.num_classes)
+        data_dir, holdout_dir = data.resolve_folders(config.data_dir, config.holdout_dir)
+        records = data.read_image_folder(data_dir, target.spec.num_classes)
         if config.max_images:
             records = records.subset(range(min(config.max_images, len(records))))
-        if config.holdout_dir:
+        if holdout_dir:
             train_records = records
-            holdout_records = data.read_image_folder(config.holdout_dir, target.spec.num_classes)
+            holdout_records = data.read_image_folder(holdout_dir, target.spec.num_classes)
         else:
             train_records, holdout_records = data.split_records(records, config.holdout, config.seed)
             train_records.skipped = records.skipped
@@ -139,7 +140,7 @@ def train(config):
         guard = nag_callbacks.StopOnPersistentNaN(model.consecutive_skipped, config.max_bad_steps)
         callbacks = [
             guard,
-            keras.callbacks.LambdaCallback(on_test_begin=lambda logs: model.reset_eval_rng()),
+            keras.callbacks.LambdaCallback(on_test_begin=lambda logs: model.prepare_for_inference()),
             nag_callbacks.NAGTensorBoard(
                 config.logdir,
                 model,
@@ -151,6 +152,8 @@ def train(config):
             nag_callbacks.KeepBestGenerator(model.generator, best_path, best_fooling_rate),
             nag_callbacks.CheckpointEveryEpoch(manager, model.step, guard),
         ]
+        if config.time_budget_s:
+            callbacks.insert(0, nag_callbacks.StopAfterSeconds(config.time_budget_s))
         fit = model.fit(
             data.training_batches(train_images, config.batch_size, config.seed, start_step),
             epochs=config.epochs,
@@ -170,6 +173,7 @@ def train(config):
             )
     else:
         print(f"already trained for {start_step} steps ({config.epochs} epochs); nothing to do")
+    model.prepare_for_inference()
     nag_callbacks.save_weights_atomically(model.generator, os.path.join(config.logdir, FINAL_WEIGHTS))
 
     if os.path.exists(best_path):

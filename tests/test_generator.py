@@ -68,3 +68,21 @@ def test_same_seed_same_weights_and_different_z_different_delta():
 def test_unknown_variant_raises():
     with pytest.raises(ValueError, match="variant"):
         build_generator(32, variant="huge")
+
+
+def test_batch_norm_calibration_makes_inference_match_training_mode():
+    from nag_tf.generator import calibrate_batch_norm
+
+    generator = build_generator(28, latent_dim=4, xi=10, variant="paper", seed=0)
+    z = tf.random.stateless_uniform([64, 4], seed=[9, 9], minval=-1, maxval=1)
+    # Shift the generator's statistics far from the initial moving averages (mean 0, variance 1).
+    dense = generator.get_layer("fc")
+    dense.set_weights([w * 30 + 1 for w in dense.get_weights()])
+    training = generator(z, training=True).numpy()
+    stale = generator(z, training=False).numpy()
+    calibrate_batch_norm(generator, samples=256, batch_size=32, seed=1)
+    calibrated = generator(z, training=False).numpy()
+    stale_error = np.abs(stale - training).mean()
+    calibrated_error = np.abs(calibrated - training).mean()
+    assert calibrated_error < 0.2 * stale_error, (stale_error, calibrated_error)
+    assert generator.get_layer("fc_bn").momentum == 0.99  # restored

@@ -1,0 +1,1 @@
+"""Export of trained NAG generators: SavedModel for TF Serving, TFLite."""

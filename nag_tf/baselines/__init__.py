@@ -1,0 +1,1 @@
+"""Baselines evaluated in the same framework as NAG (same data pipeline, targets and metrics)."""

@@ -1,0 +1,61 @@
+"""SGD-UAP (Shafahi et al., "Universal adversarial training", AAAI 2020): one universal perturbation.
+
+Each step: the batch-mean gradient of a clamped cross-entropy min(CE(f(x + v), c), beta)
+with respect to v, a signed step of step_fraction * xi, and projection back to
+the L-inf ball ||v|| <= xi. c is the target's clean label (cached once, as for
+NAG), so the objective is the same "change the label" goal NAG has.
+"""
+
+import json
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from nag_tf import data
+from nag_tf.model import perturb
+
+__all__ = ["project", "train_sgd_uap", "save_perturbation"]
+
+
+def project(perturbation, xi):
+    """Projection onto the L-inf ball of radius xi."""
+    return tf.clip_by_value(perturbation, -xi, xi)
+
+
+def train_sgd_uap(target, cached, xi=10.0, batch_size=32, steps=1000, time_budget_s=0.0, step_fraction=0.8, beta=12.0, seed=0, clip=True):
+    """Trains one perturbation; returns (float32 [S, S, 3] numpy perturbation, steps taken, seconds)."""
+    size = target.image_size
+    perturbation = tf.Variable(tf.zeros([size, size, 3]), name="uap")
+    step_size = step_fraction * xi
+
+    @tf.function(reduce_retracing=True)
+    def step(images, labels):
+        with tf.GradientTape() as tape:
+            logits = target(perturb(tf.cast(images, tf.float32), perturbation[tf.newaxis], clip)).logits
+            cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+            loss = tf.reduce_mean(tf.minimum(cross_entropy, beta))
+        gradient = tape.gradient(loss, perturbation)
+        perturbation.assign(project(perturbation + step_size * tf.sign(gradient), xi))
+        return loss
+
+    start = time.perf_counter()
+    taken = 0
+    for images, labels in data.training_batches(cached, batch_size, seed):
+        if taken >= steps or (time_budget_s and time.perf_counter() - start >= time_budget_s):
+            break
+        step(images, labels)
+        taken += 1
+    return perturbation.numpy(), taken, time.perf_counter() - start
+
+
+def save_perturbation(perturbation, path, xi, target_name):
+    """Writes the perturbation as .npy plus a .json with xi and the target, atomically."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    partial = path + ".partial.npy"
+    np.save(partial, perturbation.astype(np.float32))
+    os.replace(partial, path)
+    with open(path[:-4] + ".json", "w") as handle:
+        json.dump({"xi": float(xi), "target": target_name, "method": "sgd_uap"}, handle)
+    return path

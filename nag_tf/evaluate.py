@@ -1,0 +1,58 @@
+r"""Evaluate trained generators (and baselines) like the paper: fooling rates, transfer matrix, diversity.
+
+  python -m nag_tf.evaluate --sources=runs/quickstart,runs/sgd_uap/uap.npy \
+      --targets=efficientnet_lite0 --data_dir=demo --out_dir=runs/evaluation
+
+A source is a training log directory (its best generator) or a `.npy`
+universal perturbation. Writes report.md / report.csv / report.json and PNG
+figures into --out_dir, and the same into TensorBoard with --logdir.
+"""
+
+from absl import app, flags
+
+from nag_tf.flags_util import parse_flags_or_exit, run_or_exit
+
+_SOURCES = flags.DEFINE_list("sources", None, "Training log directories and/or .npy perturbations (rows of the matrix).")
+_TARGETS = flags.DEFINE_list("targets", None, "Targets (columns); the first is the white-box one (default: the first source's).")
+_WEIGHTS = flags.DEFINE_string("weights", "imagenet", "Weights for every target: imagenet or none.")
+_DATA_DIR = flags.DEFINE_string("data_dir", "demo", "Evaluation images: a folder with labels.csv ('demo' = held-out demo photos).")
+_WHITE = flags.DEFINE_integer("white_box_samples", 100, "Perturbations on a source's own target (paper: 100).")
+_BLACK = flags.DEFINE_integer("black_box_samples", 10, "Perturbations on other targets (paper: 10).")
+_INTERPOLATION = flags.DEFINE_integer("interpolation_steps", 11, "Points on the latent line (0 = skip).")
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Batch size.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of the sampled latents.")
+_OUT_DIR = flags.DEFINE_string("out_dir", "runs/evaluation", "Where the report and figures go.")
+_LOGDIR = flags.DEFINE_string("logdir", None, "Also write the report to TensorBoard here.")
+
+
+def _main(argv):
+    del argv
+    import json
+    import os
+
+    from nag_tf import evaluate_lib
+    from nag_tf.errors import NAGError
+
+    if not _SOURCES.value:
+        raise NAGError("--sources is required: training log directories or .npy perturbations")
+    if _WHITE.value < 1 or _BLACK.value < 1 or _BATCH_SIZE.value < 1 or _INTERPOLATION.value < 0:
+        raise NAGError("--white_box_samples, --black_box_samples and --batch_size must be >= 1, --interpolation_steps >= 0")
+    sources = [evaluate_lib.load_source(path) for path in _SOURCES.value]
+    targets = _TARGETS.value
+    if not targets:
+        config_path = os.path.join(_SOURCES.value[0], "config.json")
+        if not os.path.exists(config_path):
+            raise NAGError("--targets is required when the first source is not a training log directory")
+        targets = [json.load(open(config_path))["target"]]
+    report = evaluate_lib.evaluate(
+        sources, targets, _DATA_DIR.value, _WEIGHTS.value, _WHITE.value, _BLACK.value, _BATCH_SIZE.value, _SEED.value, _INTERPOLATION.value
+    )
+    paths = evaluate_lib.write_report(report, _OUT_DIR.value, sources)
+    if _LOGDIR.value:
+        evaluate_lib.write_tensorboard(report, paths, _LOGDIR.value)
+    print(open(paths["md"]).read())
+    print(f"report and figures in {_OUT_DIR.value}")
+
+
+if __name__ == "__main__":
+    app.run(lambda argv: run_or_exit(_main, argv), flags_parser=parse_flags_or_exit)

@@ -1,0 +1,66 @@
+"""PNG figures of an evaluation: sampled perturbations, dominant labels, the latent interpolation.
+
+Perturbations are shown rescaled from [-xi, xi] to [0, 1] (grey = no change).
+"""
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+__all__ = ["perturbation_grid", "dominant_labels", "interpolation_strip"]
+
+
+def _show(delta, xi):
+    return np.clip((np.asarray(delta) / xi + 1.0) / 2.0, 0.0, 1.0)
+
+
+def perturbation_grid(deltas, xi, path, columns=4):
+    """A grid of sampled perturbations."""
+    count = len(deltas)
+    rows = -(-count // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 2.2 * rows), squeeze=False)
+    for index, axis in enumerate(axes.flat):
+        axis.axis("off")
+        if index < count:
+            axis.imshow(_show(deltas[index], xi))
+    figure.suptitle(f"sampled perturbations (xi = {xi:g}, rescaled)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=80)
+    plt.close(figure)
+    return path
+
+
+def dominant_labels(target_result, path, title, count=10):
+    """Bar chart of the most frequent adversarial labels (share of all adversarial predictions)."""
+    histogram = target_result.histogram
+    top = np.argsort(histogram)[::-1][:count]
+    from keras_apps.class_names import class_name
+
+    names = [class_name(i, len(histogram)) for i in top]
+    figure, axis = plt.subplots(figsize=(7, 0.4 * count + 1.2))
+    axis.barh(range(len(top))[::-1], 100 * histogram[top], color="tab:red")
+    axis.set_yticks(range(len(top))[::-1], names)
+    axis.set_xlabel("% of adversarial predictions")
+    axis.set_title(f"{title}: {target_result.classes95} classes cover 95%")
+    figure.tight_layout()
+    figure.savefig(path, dpi=80)
+    plt.close(figure)
+    return path
+
+
+def interpolation_strip(deltas, rates, xi, path):
+    """Perturbations along a line between two latent points, each titled with its fooling rate."""
+    count = len(deltas)
+    figure, axes = plt.subplots(1, count, figsize=(1.6 * count, 2.0), squeeze=False)
+    for axis, delta, rate in zip(axes.flat, deltas, rates):
+        axis.imshow(_show(delta, xi))
+        axis.set_title(f"{100 * rate:.1f}%", fontsize=8)
+        axis.axis("off")
+    figure.suptitle("fooling rate along a line between two latent points")
+    figure.tight_layout()
+    figure.savefig(path, dpi=80)
+    plt.close(figure)
+    return path

@@ -1,0 +1,66 @@
+"""The training flags, defined once for the binary and for anything that reads a training flagfile.
+
+Every flag has the name of a `TrainConfig` field, so turning parsed flags into
+a config is a loop rather than a list to keep in sync.
+"""
+
+import dataclasses
+
+from absl import flags
+
+__all__ = ["define_train_flags", "config_from_flag_values", "config_from_flagfile"]
+
+
+def define_train_flags(flag_values=flags.FLAGS):
+    """Defines the training flags on `flag_values` (absl's global FLAGS by default)."""
+    flags.DEFINE_string("target", "vgg19", "Target classifier (see keras_apps.known_targets()).", flag_values=flag_values)
+    flags.DEFINE_string("weights", "imagenet", "'imagenet', 'none' (random, for tests) or a weights file path.", flag_values=flag_values)
+    flags.DEFINE_string("data_dir", None, "Image folder with labels.csv, class sub-folders or plain images; 'demo' = the bundled demo set.", flag_values=flag_values)
+    flags.DEFINE_string("holdout_dir", None, "Held-out image folder; default: split --holdout off --data_dir.", flag_values=flag_values)
+    flags.DEFINE_float("holdout", 0.1, "Held-out fraction (<1) or count (>=1) of --data_dir.", flag_values=flag_values)
+    flags.DEFINE_string("tfds_name", None, "tfds dataset instead of --data_dir, e.g. imagenet2012.", flag_values=flag_values)
+    flags.DEFINE_string("tfds_split", "train", "tfds training split.", flag_values=flag_values)
+    flags.DEFINE_string("tfds_holdout_split", None, "tfds held-out split, e.g. 'validation[:1000]'.", flag_values=flag_values)
+    flags.DEFINE_string("tfds_data_dir", None, "tfds data directory.", flag_values=flag_values)
+    flags.DEFINE_integer("per_class", 0, "Images per class from tfds (paper: 10); 0 = no limit.", flag_values=flag_values)
+    flags.DEFINE_integer("max_images", 0, "Use at most this many images; 0 = all.", flag_values=flag_values)
+    flags.DEFINE_enum("resize", "crop", ["crop", "stretch"], "crop: shorter side + centre crop; stretch: reference code.", flag_values=flag_values)
+    flags.DEFINE_float("xi", 10.0, "L-inf budget on the 0-255 scale (paper: 10).", flag_values=flag_values)
+    flags.DEFINE_integer("latent_dim", 10, "Size d of z (paper: 10; reference code: 100).", flag_values=flag_values)
+    flags.DEFINE_enum("generator", "paper", ["paper", "reference", "light"], "Generator variant.", flag_values=flag_values)
+    flags.DEFINE_string("diversity_layer", "default", "default/softmax, logits, reference, or a layer name.", flag_values=flag_values)
+    flags.DEFINE_enum("diversity_distance", "cosine", ["cosine", "squared_l2"], "Diversity distance.", flag_values=flag_values)
+    flags.DEFINE_float("diversity_weight", 1.0, "lambda (paper: 1; reference code: 10).", flag_values=flag_values)
+    flags.DEFINE_enum("shuffle", "derangement", ["derangement", "replacement"], "Shuffle of the perturbations.", flag_values=flag_values)
+    flags.DEFINE_enum("fooling_reduction", "per_sample", ["per_sample", "batch_mean"], "Fooling loss reduction.", flag_values=flag_values)
+    flags.DEFINE_bool("clip", True, "Clip x + delta to [0, 255] (the reference code does not).", flag_values=flag_values)
+    flags.DEFINE_integer("batch_size", 32, "Batch size (paper: 32).", flag_values=flag_values)
+    flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate (reference code: 1e-3).", flag_values=flag_values)
+    flags.DEFINE_integer("epochs", 100, "Epochs (paper: up to 100, saturating at 60-70).", flag_values=flag_values)
+    flags.DEFINE_integer("steps_per_epoch", 0, "Steps per epoch; 0 = one pass over the images.", flag_values=flag_values)
+    flags.DEFINE_integer("seed", 0, "Seed of weights, z, shuffles, data order and split.", flag_values=flag_values)
+    flags.DEFINE_float("time_budget_s", 0.0, "Stop training after this many seconds (0: no limit).", flag_values=flag_values)
+    flags.DEFINE_bool("jit_compile", False, "XLA: off on CPU (several times slower there), try on GPU.", flag_values=flag_values)
+    flags.DEFINE_string("logdir", "runs/nag", "TensorBoard logs, checkpoints and the best generator.", flag_values=flag_values)
+    flags.DEFINE_integer("image_every_steps", 100, "Log perturbation pictures every N steps.", flag_values=flag_values)
+    flags.DEFINE_integer("eval_samples", 10, "Sampled perturbations for the final held-out fooling rate.", flag_values=flag_values)
+    flags.DEFINE_integer("max_bad_steps", 10, "Stop after this many NaN/Inf steps in a row.", flag_values=flag_values)
+    flags.DEFINE_enum("verbose", "1", ["0", "1", "2"], "Keras progress: 1 = progress bar, 2 = a line per epoch, 0 = quiet.", flag_values=flag_values)
+
+
+def config_from_flag_values(flag_values=flags.FLAGS, **overrides):
+    """A TrainConfig from parsed flags; `overrides` replace single fields."""
+    from nag_tf.config import TrainConfig
+
+    values = {field.name: flag_values[field.name].value for field in dataclasses.fields(TrainConfig)}
+    values["verbose"] = int(values["verbose"])
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def config_from_flagfile(path, **overrides):
+    """A TrainConfig from a training flagfile, without touching absl's global FLAGS."""
+    flag_values = flags.FlagValues()
+    define_train_flags(flag_values)
+    flag_values(["flagfile", f"--flagfile={path}"])
+    return config_from_flag_values(flag_values, **overrides)

@@ -1,0 +1,103 @@
+"""Evaluation: metrics on hand-built inputs, the transfer matrix, interpolation, SGD-UAP, files."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_apps
+from nag_tf import data, evaluate_lib, metrics, train_lib
+from nag_tf.baselines import sgd_uap_lib
+
+
+def test_fooling_rate_on_hand_built_predictions():
+    # labels change for images 1 and 3 of 4 -> 0.5; ground truth is not used.
+    assert metrics.fooling_rate([1, 2, 3, 4], [1, 5, 3, 0]) == 0.5
+    assert metrics.fooling_rate([7, 7], [7, 7]) == 0.0
+    with pytest.raises(ValueError):
+        metrics.fooling_rate([1], [1, 2])
+
+
+def test_classes_covering_95_percent_on_a_hand_built_histogram():
+    # Shares 0.5, 0.3, 0.1, 0.06, 0.04: cumulative 0.5, 0.8, 0.9, 0.96 -> 4 classes.
+    histogram = np.array([0.1, 0.5, 0.04, 0.3, 0.06])
+    assert evaluate_lib.classes_covering(histogram) == 4
+    assert evaluate_lib.classes_covering(histogram, 0.5) == 1
+    assert evaluate_lib.classes_covering(np.eye(10)[3]) == 1  # one dominant label
+
+
+def test_label_histogram_is_the_mean_over_deltas():
+    histogram = evaluate_lib.label_histogram(np.array([[0, 0, 1, 1], [2, 2, 2, 2]]), 3)
+    np.testing.assert_allclose(histogram, [0.25, 0.25, 0.5])
+
+
+def test_mean_pairwise_cosine_on_hand_built_vectors():
+    # pairs: (a,b) = 0, (a,c) = 1, (b,c) = 0 -> mean 1/3
+    assert metrics.mean_pairwise_cosine(np.array([[1.0, 0.0], [0.0, 3.0], [2.0, 0.0]])) == pytest.approx(1 / 3)
+    assert metrics.mean_pairwise_cosine(np.ones([4, 2, 2, 3])) == pytest.approx(1.0)
+
+
+def test_sgd_uap_projection_and_training_keep_the_budget(image_folder):
+    projected = sgd_uap_lib.project(tf.constant([-30.0, -3.0, 0.0, 9.9, 40.0]), 10.0).numpy()
+    np.testing.assert_allclose(projected, [-10.0, -3.0, 0.0, 9.9, 10.0], rtol=1e-6)
+    target = keras_apps.load_target("tiny_cnn", "none")
+    records = data.read_image_folder(image_folder)
+    cached = data.cache_with_clean_labels(data.decode_records(records, 32), target, 16, records)
+    perturbation, steps, _ = sgd_uap_lib.train_sgd_uap(target, cached, xi=10.0, batch_size=8, steps=5)
+    assert steps == 5 and perturbation.shape == (32, 32, 3)
+    assert np.max(np.abs(perturbation)) <= 10.0 and np.max(np.abs(perturbation)) == pytest.approx(10.0)  # sign steps saturate
+
+
+@pytest.fixture(scope="module")
+def two_generators(tmp_path_factory, image_folder):
+    from nag_tf.config import TrainConfig
+
+    paths = []
+    for target in ("tiny_cnn", "tiny_cnn_b"):
+        logdir = str(tmp_path_factory.mktemp(target))
+        train_lib.train(
+            TrainConfig(target=target, weights="none", data_dir=image_folder, holdout=8, batch_size=8, epochs=1,
+                        latent_dim=4, generator="light", logdir=logdir, eval_samples=2, verbose=0)
+        )
+        paths.append(logdir)
+    return paths
+
+
+def test_transfer_matrix_shape_and_white_box_diagonal(two_generators, image_folder):
+    sources = [evaluate_lib.load_source(p, name) for p, name in zip(two_generators, ("gen_a", "gen_b"))]
+    report = evaluate_lib.evaluate(sources, ["tiny_cnn", "tiny_cnn_b"], image_folder, "none", white_box_samples=6, black_box_samples=3, interpolation_steps=0)
+    assert report.matrix().shape == (2, 2)
+    samples = [[len(s.per_target[t].fooling_rates) for t in report.targets] for s in report.sources]
+    assert samples == [[6, 3], [3, 6]]  # the diagonal (own target) is white-box
+
+
+def test_interpolation_endpoints_are_the_two_samples(two_generators):
+    source = evaluate_lib.load_source(two_generators[0])
+    deltas, ends = source.interpolate(5, seed=3)
+    np.testing.assert_allclose(deltas[0].numpy(), source.generator(ends[:1], training=False)[0].numpy(), atol=1e-5)
+    np.testing.assert_allclose(deltas[-1].numpy(), source.generator(ends[1:], training=False)[0].numpy(), atol=1e-5)
+
+
+def test_evaluate_binary_writes_every_file(two_generators, image_folder, tmp_path):
+    import subprocess
+    import sys
+
+    target = keras_apps.load_target("tiny_cnn", "none")
+    uap = sgd_uap_lib.save_perturbation(np.full([32, 32, 3], 10.0, np.float32), str(tmp_path / "uap.npy"), 10.0, "tiny_cnn")
+    out_dir, logdir = tmp_path / "report", tmp_path / "tb"
+    root = os.path.join(os.path.dirname(__file__), "..")
+    result = subprocess.run(
+        [sys.executable, "-m", "nag_tf.evaluate", f"--sources={two_generators[0]},{uap}", "--weights=none",
+         f"--data_dir={image_folder}", "--white_box_samples=4", "--black_box_samples=2", "--interpolation_steps=3",
+         f"--out_dir={out_dir}", f"--logdir={logdir}"],
+        capture_output=True, text=True, cwd=root, env=dict(os.environ, PYTHONPATH=os.path.abspath(root), TF_CPP_MIN_LOG_LEVEL="3"), timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    name = os.path.basename(two_generators[0])
+    for file in ("report.md", "report.csv", "report.json", f"{name}_perturbations.png", f"{name}_dominant_labels.png",
+                 f"{name}_interpolation.png", "uap_perturbations.png", "uap_dominant_labels.png"):
+        assert (out_dir / file).stat().st_size > 0, file
+    assert "classes covering 95%" in (out_dir / "report.md").read_text()
+    assert list((logdir / "evaluation").glob("events.out.tfevents.*"))
+    del target
