@@ -22,6 +22,11 @@ setup(
         "absl-py>=2.1",
         "numpy",
         "matplotlib>=3.8",  # evaluation figures (PNG)
+        # The perturbation endpoint: TF Serving's protocol definitions, gRPC and an async web framework.
+        "tensorflow-serving-api>=2.21,<2.22",
+        "grpcio>=1.60",
+        "aiohttp>=3.9",
+        "ai-edge-litert>=2.0",  # the TFLite interpreter (tf.lite.Interpreter is deprecated)
     ],
     extras_require={
         "test": ["pytest>=8"],

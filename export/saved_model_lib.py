@@ -13,8 +13,10 @@ resizes images of any size to S x S (bilinear, as the generator's target
 expects), adds the perturbation of each image's seed, clips to [0, 255] and
 rounds to uint8.
 
-The model carries its metadata as variables (`xi`, `latent_dim`,
-`image_size`, `target`) and as the asset `nag_metadata.json`.
+Written with `keras.export.ExportArchive`: its variables are frozen cleanly
+by the TFLite converter (a plain tf.Module around a Keras 3 model converted
+to a TFLite model whose variable reads returned garbage). The metadata (xi,
+target, latent_dim, image_size, version) is `assets/nag_metadata.json`.
 """
 
 import json
@@ -23,58 +25,57 @@ import re
 import shutil
 import tempfile
 
+import keras
 import tensorflow as tf
 
 from nag_tf.errors import NAGError
 
-__all__ = ["PerturbationModule", "export_saved_model", "next_version", "METADATA_ASSET"]
+__all__ = ["PerturbationModule", "export_saved_model", "next_version", "read_metadata", "METADATA_ASSET"]
 
 METADATA_ASSET = "nag_metadata.json"
 
 
-class PerturbationModule(tf.Module):
-    """The generator behind three serving signatures."""
+class PerturbationModule:
+    """The generator's three serving functions (traced with explicit input signatures)."""
 
-    def __init__(self, generator, xi, target_name, metadata_path):
-        super().__init__(name="nag_perturbation")
+    def __init__(self, generator):
         self.generator = generator
-        latent_dim = int(generator.input_shape[-1])
-        size = int(generator.output_shape[1])
-        self.latent_dim_value, self.size_value = latent_dim, size
-        self.xi = tf.Variable(float(xi), trainable=False, name="xi")
-        self.latent_dim = tf.Variable(latent_dim, trainable=False, name="latent_dim")
-        self.image_size = tf.Variable(size, trainable=False, name="image_size")
-        self.target = tf.Variable(target_name, trainable=False, name="target")
-        self.metadata = tf.saved_model.Asset(metadata_path)
-
-        self.serving_default = tf.function(self._from_z, input_signature=[tf.TensorSpec([None, latent_dim], tf.float32, name="z")])
-        self.sample = tf.function(self._from_seed, input_signature=[tf.TensorSpec([None], tf.int64, name="seed")])
-        self.perturb = tf.function(
-            self._perturb,
-            input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="images"), tf.TensorSpec([None], tf.int64, name="seed")],
-        )
+        self.latent_dim = int(generator.input_shape[-1])
+        self.image_size = int(generator.output_shape[1])
+        self.signatures = {
+            "serving_default": [tf.TensorSpec([None, self.latent_dim], tf.float32, name="z")],
+            "sample": [tf.TensorSpec([None], tf.int64, name="seed")],
+            "perturb": [tf.TensorSpec([None, None, None, 3], tf.uint8, name="images"), tf.TensorSpec([None], tf.int64, name="seed")],
+        }
+        self.functions = {"serving_default": self.from_z, "sample": self.from_seed, "perturb": self.perturb}
 
     def latents(self, seed):
         """z for each seed: stateless U[-1, 1]^d seeded by (seed, 0)."""
         return tf.map_fn(
-            lambda s: tf.random.stateless_uniform([self.latent_dim_value], seed=tf.stack([s, tf.constant(0, tf.int64)]), minval=-1.0, maxval=1.0),
+            lambda s: tf.random.stateless_uniform([self.latent_dim], seed=tf.stack([s, tf.constant(0, tf.int64)]), minval=-1.0, maxval=1.0),
             seed,
-            fn_output_signature=tf.TensorSpec([self.latent_dim_value], tf.float32),
+            fn_output_signature=tf.TensorSpec([self.latent_dim], tf.float32),
         )
 
-    def _from_z(self, z):
+    def from_z(self, z):
         return {"perturbation": self.generator(z, training=False)}
 
-    def _from_seed(self, seed):
+    def from_seed(self, seed):
         return {"perturbation": self.generator(self.latents(seed), training=False)}
 
-    def _perturb(self, images, seed):
+    def perturb(self, images, seed):
         count = tf.shape(images)[0]
         seed = tf.cond(tf.size(seed) > 0, lambda: seed, lambda: tf.range(tf.cast(count, tf.int64)))
         tf.debugging.assert_equal(tf.size(seed), count, message="seed must have one entry per image (or none)")
-        resized = tf.image.resize(tf.cast(images, tf.float32), [self.size_value, self.size_value])
+        resized = tf.image.resize(tf.cast(images, tf.float32), [self.image_size, self.image_size])
         adversarial = tf.clip_by_value(resized + self.generator(self.latents(seed), training=False), 0.0, 255.0)
         return {"adversarial_images": tf.cast(tf.round(adversarial), tf.uint8)}
+
+
+def read_metadata(version_dir):
+    """The metadata JSON of an exported version (xi, target, latent_dim, image_size, version)."""
+    with open(os.path.join(version_dir, "assets", METADATA_ASSET)) as handle:
+        return json.load(handle)
 
 
 def next_version(export_dir):
@@ -99,16 +100,17 @@ def export_saved_model(generator, export_dir, xi, target_name, extra_metadata=No
             "version": version,
             **(extra_metadata or {}),
         }
-        metadata_path = os.path.join(staging, METADATA_ASSET)
-        with open(metadata_path, "w") as handle:
-            json.dump(metadata, handle, indent=2)
-        module = PerturbationModule(generator, xi, target_name, metadata_path)
+        module = PerturbationModule(generator)
+        archive = keras.export.ExportArchive()
+        archive.track(generator)
+        for name, function in module.functions.items():
+            archive.add_endpoint(name, function, input_signature=module.signatures[name])
         model_dir = os.path.join(staging, "model")
-        tf.saved_model.save(
-            module,
-            model_dir,
-            signatures={"serving_default": module.serving_default, "sample": module.sample, "perturb": module.perturb},
-        )
+        archive.write_out(model_dir, verbose=False)
+        # Metadata beside the model, in assets/ (TF Serving ignores files there).
+        os.makedirs(os.path.join(model_dir, "assets"), exist_ok=True)
+        with open(os.path.join(model_dir, "assets", METADATA_ASSET), "w") as handle:
+            json.dump(metadata, handle, indent=2)
         final = os.path.join(export_dir, str(version))
         if os.path.exists(final):
             raise NAGError(f"version {final} appeared during export; nothing was overwritten")

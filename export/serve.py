@@ -1,0 +1,91 @@
+r"""Serve an export directory over TF Serving's gRPC and REST APIs (loopback by default).
+
+  python -m export.serve --model_dir=exports/nag --port=8500 --rest_port=8501
+
+Model name: --model_name, default the base directory's name (`nag`). New
+version folders are picked up every --poll_seconds without a restart.
+For production, TF Serving itself serves the same directory (see README).
+"""
+
+from absl import app, flags
+
+from nag_tf.flags_util import parse_flags_or_exit, run_or_exit
+
+_MODEL_DIR = flags.DEFINE_string("model_dir", "exports/nag", "Base directory with numbered SavedModel versions.")
+_MODEL_NAME = flags.DEFINE_string("model_name", None, "Model name in requests (default: the base directory's name).")
+_HOST = flags.DEFINE_string("host", "127.0.0.1", "Address to bind (loopback by default).")
+_PORT = flags.DEFINE_integer("port", 8500, "gRPC port (0: none).")
+_REST_PORT = flags.DEFINE_integer("rest_port", 8501, "REST port (0: none).")
+_MAX_BATCH = flags.DEFINE_integer("max_batch", 64, "Largest N accepted in one request.")
+_MAX_REQUEST_MB = flags.DEFINE_float("max_request_mb", 32.0, "Largest request body accepted.")
+_POLL = flags.DEFINE_float("poll_seconds", 2.0, "How often to look for new versions.")
+
+
+async def _serve(config):
+    import asyncio
+    import concurrent.futures
+    import signal
+
+    from aiohttp import web
+
+    from export import serving_lib
+
+    repository = serving_lib.ModelRepository(config.model_dir)
+    repository.refresh()
+    executor = concurrent.futures.ThreadPoolExecutor(max_workers=2)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    grpc_server = None
+    if config.port:
+        grpc_server = serving_lib.build_grpc_server(repository, config, executor)
+        await grpc_server.start()
+    runner = None
+    if config.rest_port:
+        runner = web.AppRunner(serving_lib.build_rest_app(repository, config, executor), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, config.host, config.rest_port).start()
+    print(f"serving model {config.model_name!r} versions {repository.versions()} from {config.model_dir} "
+          f"on {config.host}: gRPC {config.port or '-'}, REST {config.rest_port or '-'}", flush=True)
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=config.poll_seconds)
+        except asyncio.TimeoutError:
+            before = repository.versions()
+            await loop.run_in_executor(executor, repository.refresh)
+            if repository.versions() != before:
+                print(f"loaded versions {repository.versions()}", flush=True)
+    if grpc_server is not None:
+        await grpc_server.stop(1)
+    if runner is not None:
+        await runner.cleanup()
+
+
+def _main(argv):
+    del argv
+    import asyncio
+    import os
+
+    from export.serving_lib import ServerConfig
+    from nag_tf.errors import NAGError
+
+    if not os.path.isdir(_MODEL_DIR.value):
+        raise NAGError(f"--model_dir={_MODEL_DIR.value!r} does not exist; export a model first (python -m export.saved_model)")
+    if _MAX_BATCH.value < 1 or _MAX_REQUEST_MB.value <= 0 or _POLL.value <= 0:
+        raise NAGError("--max_batch, --max_request_mb and --poll_seconds must be positive")
+    config = ServerConfig(
+        model_dir=_MODEL_DIR.value,
+        model_name=_MODEL_NAME.value or os.path.basename(os.path.normpath(_MODEL_DIR.value)),
+        host=_HOST.value,
+        port=_PORT.value,
+        rest_port=_REST_PORT.value,
+        max_batch=_MAX_BATCH.value,
+        max_request_bytes=int(_MAX_REQUEST_MB.value * 1024 * 1024),
+        poll_seconds=_POLL.value,
+    )
+    asyncio.run(_serve(config))
+
+
+if __name__ == "__main__":
+    app.run(lambda argv: run_or_exit(_main, argv), flags_parser=parse_flags_or_exit)

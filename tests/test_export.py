@@ -1,0 +1,112 @@
+"""SavedModel export: signatures match the Keras generator, determinism, versions, TFLite."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from ai_edge_litert.interpreter import Interpreter
+
+from export import saved_model_lib, tflite_lib
+from nag_tf.generator import build_generator
+
+XI = 10.0
+
+
+@pytest.fixture(scope="module")
+def generator():
+    """A generator whose outputs are far from zero (an untrained one would make comparisons meaningless)."""
+    gen = build_generator(32, latent_dim=4, xi=XI, variant="light", seed=0)
+    last = gen.get_layer("to_rgb")
+    last.set_weights([w * 200.0 for w in last.get_weights()])
+    return gen
+
+
+@pytest.fixture(scope="module")
+def exported(generator, tmp_path_factory):
+    base = tmp_path_factory.mktemp("exports") / "nag"
+    return str(base), saved_model_lib.export_saved_model(generator, str(base), XI, "tiny_cnn")
+
+
+def test_every_signature_matches_the_keras_generator(generator, exported):
+    _, path = exported
+    loaded = tf.saved_model.load(path)
+    z = tf.random.stateless_uniform([5, 4], seed=[1, 1], minval=-1, maxval=1)
+    expected = generator(z, training=False).numpy()
+    assert np.abs(expected).max() > 1.0  # a meaningful comparison
+    got = loaded.signatures["serving_default"](z=z)["perturbation"].numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+    seeds = tf.constant([0, 17, 3], tf.int64)
+    module = saved_model_lib.PerturbationModule(generator)
+    by_seed = generator(module.latents(seeds), training=False).numpy()
+    np.testing.assert_allclose(loaded.signatures["sample"](seed=seeds)["perturbation"].numpy(), by_seed, atol=1e-4)
+    images = tf.constant(np.random.default_rng(0).integers(0, 256, [3, 40, 50, 3]), tf.uint8)
+    adversarial = loaded.signatures["perturb"](images=images, seed=seeds)["adversarial_images"].numpy()
+    reference = np.clip(tf.image.resize(tf.cast(images, tf.float32), [32, 32]).numpy() + by_seed, 0, 255)
+    assert adversarial.dtype == np.uint8 and adversarial.shape == (3, 32, 32, 3)
+    np.testing.assert_allclose(adversarial, np.round(reference), atol=1)
+    assert np.abs(by_seed).max() <= XI + 1e-4
+
+
+def test_same_seed_same_perturbation_and_metadata(exported):
+    _, path = exported
+    loaded = tf.saved_model.load(path)
+    first = loaded.signatures["sample"](seed=tf.constant([17], tf.int64))["perturbation"].numpy()
+    again = tf.saved_model.load(path).signatures["sample"](seed=tf.constant([5, 17], tf.int64))["perturbation"].numpy()
+    np.testing.assert_array_equal(first[0], again[1])
+    assert not np.allclose(again[0], again[1])
+    metadata = saved_model_lib.read_metadata(path)
+    assert metadata == {"xi": XI, "target": "tiny_cnn", "latent_dim": 4, "image_size": 32, "version": 1}
+
+
+def test_perturb_without_seeds_uses_0_to_n(exported):
+    _, path = exported
+    loaded = tf.saved_model.load(path)
+    images = tf.zeros([2, 32, 32, 3], tf.uint8)
+    implicit = loaded.signatures["perturb"](images=images, seed=tf.zeros([0], tf.int64))["adversarial_images"]
+    explicit = loaded.signatures["perturb"](images=images, seed=tf.constant([0, 1], tf.int64))["adversarial_images"]
+    np.testing.assert_array_equal(implicit.numpy(), explicit.numpy())
+
+
+def test_reexport_creates_the_next_version_and_keeps_the_first(generator, exported):
+    base, first = exported
+    before = {f: os.path.getmtime(os.path.join(first, f)) for f in os.listdir(first)}
+    second = saved_model_lib.export_saved_model(generator, base, XI, "tiny_cnn")
+    assert os.path.basename(first) == "1" and os.path.basename(second) == "2"
+    assert before == {f: os.path.getmtime(os.path.join(first, f)) for f in os.listdir(first)}
+    assert sorted(os.listdir(base)) == ["1", "2"]  # no staging folder left behind
+
+
+def test_tflite_float32_matches_the_saved_model(exported):
+    _, path = exported
+    interpreter = Interpreter(model_content=tflite_lib.convert(path, "none"))
+    runner = interpreter.get_signature_runner("serving_default")
+    z = tf.random.stateless_uniform([1, 4], seed=[2, 2], minval=-1, maxval=1)
+    got = runner(z=z.numpy())["perturbation"]
+    expected = tf.saved_model.load(path).signatures["serving_default"](z=z)["perturbation"].numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-3)
+
+
+def test_tflite_float16_is_close(exported):
+    _, path = exported
+    interpreter = Interpreter(model_content=tflite_lib.convert(path, "float16"))
+    runner = interpreter.get_signature_runner("serving_default")
+    z = tf.random.stateless_uniform([1, 4], seed=[2, 2], minval=-1, maxval=1)
+    got = runner(z=z.numpy())["perturbation"]
+    expected = tf.saved_model.load(path).signatures["serving_default"](z=z)["perturbation"].numpy()
+    assert np.abs(got - expected).max() < 0.05 * XI
+
+
+def test_saved_model_cli_shows_every_signature(exported):
+    import shutil
+    import subprocess
+
+    _, path = exported
+    cli = shutil.which("saved_model_cli")
+    assert cli, "saved_model_cli comes with tensorflow"
+    result = subprocess.run([cli, "show", "--all", "--dir", path], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for expected in ("signature_def['serving_default']", "signature_def['sample']", "signature_def['perturb']",
+                     "Method name is: tensorflow/serving/predict", "outputs['adversarial_images']", "shape: (-1, 32, 32, 3)"):
+        assert expected in result.stdout, expected
