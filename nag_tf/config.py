@@ -12,6 +12,7 @@ from typing import Optional
 
 from nag_tf import losses
 from nag_tf.data import RESIZE_MODES
+from nag_tf.distribute import STRATEGIES
 from nag_tf.errors import NAGError
 from nag_tf.generator import GENERATOR_VARIANTS
 
@@ -55,6 +56,7 @@ class TrainConfig:
     seed: int = 0
     jit_compile: bool = False
     time_budget_s: float = 0.0  # stop after this many seconds of training (0: no limit)
+    strategy: str = "default"  # default | mirrored | multi_worker | tpu
     # Monitoring and output.
     logdir: str = "runs/nag"
     image_every_steps: int = 100
@@ -94,6 +96,7 @@ class TrainConfig:
             (self.diversity_distance in losses.DIVERSITY_DISTANCES, f"--diversity_distance={self.diversity_distance!r}: expected one of {', '.join(losses.DIVERSITY_DISTANCES)}"),
             (self.shuffle in losses.SHUFFLE_MODES, f"--shuffle={self.shuffle!r}: expected one of {', '.join(losses.SHUFFLE_MODES)}"),
             (self.fooling_reduction in losses.FOOLING_REDUCTIONS, f"--fooling_reduction={self.fooling_reduction!r}: expected one of {', '.join(losses.FOOLING_REDUCTIONS)}"),
+            (self.strategy in STRATEGIES, f"--strategy={self.strategy!r}: expected one of {', '.join(STRATEGIES)}"),
             (self.resize in RESIZE_MODES, f"--resize={self.resize!r}: expected one of {', '.join(RESIZE_MODES)}"),
             (bool(self.data_dir) != bool(self.tfds_name), "give exactly one data source: --data_dir=FOLDER or --tfds_name=NAME"),
             (bool(self.logdir), "--logdir must name a folder"),

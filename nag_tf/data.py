@@ -331,13 +331,23 @@ def _on_cpu_variable(array):
         return tf.Variable(array, trainable=False)
 
 
-def training_batches(cached, batch_size, seed, start_step=0):
-    """An endless tf.data of (uint8 images, clean labels), batch i = a function of (seed, i).
+def training_batches(cached, batch_size, seed, start_step=0, latent_dim=None):
+    """An endless tf.data of batches, batch i a pure function of (seed, i).
 
     Each epoch is a stateless permutation of the images seeded by (seed,
     epoch), cut into len // batch_size batches (the remainder is left out of
-    that epoch). Starting at `start_step` reproduces an uninterrupted run's
-    batches from that step on.
+    that epoch). With `latent_dim`, each batch also carries its latent
+    vectors z ~ U[-1, 1]^d and a shuffle seed, drawn statelessly from
+    (seed, step): a resumed run, or one split over several devices or
+    workers, sees exactly the numbers of an uninterrupted single-device run.
+    Elements are single examples batched by `batch`, so tf.distribute can
+    split a global batch across replicas.
+
+    Returns:
+      tf.data of (uint8 images [B, S, S, 3], int32 clean labels [B]); with
+      latent_dim, of ({"images", "z": float32 [B, d], "shuffle_seed": int32
+      [B, 2]}, clean labels): Keras' (x, y) layout, which it expects when it
+      builds a model under a distribution strategy.
     """
     count = len(cached)
     if batch_size > count:
@@ -345,30 +355,49 @@ def training_batches(cached, batch_size, seed, start_step=0):
     steps_per_epoch = count // batch_size
     images = _on_cpu_variable(cached.images)
     labels = _on_cpu_variable(cached.clean_labels)
+    seed = tf.constant(seed, tf.int64)
 
-    def batch_at(step):
+    def examples_of_step(step):
         epoch = step // steps_per_epoch
         position = step % steps_per_epoch
-        order = tf.argsort(tf.random.stateless_uniform([count], seed=tf.stack([tf.cast(seed, tf.int64), epoch])))
+        order = tf.argsort(tf.random.stateless_uniform([count], seed=tf.stack([seed, epoch])))
         indices = order[position * batch_size : (position + 1) * batch_size]
-        return tf.gather(images, indices), tf.gather(labels, indices)
+        if latent_dim is None:
+            return tf.data.Dataset.from_tensor_slices(indices)
+        z = tf.random.stateless_uniform([batch_size, latent_dim], seed=tf.stack([seed + 1, step]), minval=-1.0, maxval=1.0)
+        shuffle_seed = tf.tile(tf.cast(tf.stack([seed + 2, step]), tf.int32)[tf.newaxis], [batch_size, 1])
+        return tf.data.Dataset.from_tensor_slices((indices, z, shuffle_seed))
 
-    dataset = tf.data.Dataset.counter(start=start_step).map(batch_at, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    def example(index, *randomness):
+        if not randomness:
+            return tf.gather(images, index), tf.gather(labels, index)
+        return {"images": tf.gather(images, index), "z": randomness[0], "shuffle_seed": randomness[1]}, tf.gather(labels, index)
+
+    dataset = tf.data.Dataset.counter(start=start_step).flat_map(examples_of_step)
+    dataset = dataset.map(example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
-def evaluation_batches(cached, batch_size):
-    """A finite tf.data of (uint8 images, clean labels) in a fixed order."""
+def evaluation_batches(cached, batch_size, latent_dim=None, seed=0):
+    """A finite tf.data of (uint8 images, clean labels) in a fixed order (with z: as `training_batches`).
+
+    With `latent_dim`, image i always gets the same z (seeded by (seed, i)),
+    so every evaluation during training scores the generator on the same
+    latent vectors: a fair comparison between epochs.
+    """
     images = _on_cpu_variable(cached.images)
     labels = _on_cpu_variable(cached.clean_labels)
     count = len(cached)
 
-    def batch_at(start):
-        end = tf.minimum(start + batch_size, count)
-        return images[start:end], labels[start:end]
+    def example(index):
+        if latent_dim is None:
+            return tf.gather(images, index), tf.gather(labels, index)
+        z = tf.random.stateless_uniform([latent_dim], seed=tf.stack([tf.constant(seed, tf.int64), index]), minval=-1.0, maxval=1.0)
+        shuffle_seed = tf.cast(tf.stack([tf.constant(seed, tf.int64), index]), tf.int32)
+        return {"images": tf.gather(images, index), "z": z, "shuffle_seed": shuffle_seed}, tf.gather(labels, index)
 
-    dataset = tf.data.Dataset.range(0, count, batch_size).map(batch_at, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    dataset = tf.data.Dataset.range(count).map(example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 def steps_per_epoch(cached, batch_size):

@@ -108,7 +108,8 @@ def build_generator(image_size, latent_dim=10, xi=10.0, variant="paper", seed=No
     z = keras.Input((latent_dim,), name="z")
     x = layers.Dense(4 * 4 * 448, kernel_initializer=init, name="fc")(z)
     x = layers.Reshape((4, 4, 448), name="reshape")(x)
-    x = layers.BatchNormalization(name="fc_bn")(x)
+    # synchronized: under tf.distribute the statistics cover the global batch, as on one device.
+    x = layers.BatchNormalization(synchronized=True, name="fc_bn")(x)
     x = layers.ReLU(name="fc_relu")(x)
     for index, resolution in enumerate(_resolutions(image_size)):
         x = noise(x, resolution // 2 if index else 4, index)
@@ -119,7 +120,7 @@ def build_generator(image_size, latent_dim=10, xi=10.0, variant="paper", seed=No
             width = channels[min(index, len(channels) - 1)]
             conv = layers.Conv2DTranspose(width, 5, strides=2, padding="same", kernel_initializer=init, name=f"deconv_{resolution}")
         x = conv(x)
-        x = layers.BatchNormalization(name=f"bn_{resolution}")(x)
+        x = layers.BatchNormalization(synchronized=True, name=f"bn_{resolution}")(x)
         x = layers.ReLU(name=f"relu_{resolution}")(x)
     final = _resolutions(image_size)[-1]
     x = noise(x, final, len(_resolutions(image_size)))

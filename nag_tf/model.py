@@ -58,9 +58,17 @@ class NAGModel(keras.Model):
         # Held-out evaluation draws from its own generator, reset before each
         # evaluation, so every epoch is scored on the same z (a fair "best").
         self.eval_rng = tf.random.Generator.from_seed(seed + 1)
-        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        self.skipped_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="skipped_steps")
-        self.consecutive_skipped = tf.Variable(0, dtype=tf.int64, trainable=False, name="consecutive_skipped")
+        # Counters every replica updates identically: keep the first replica's value.
+        counter = dict(dtype=tf.int64, trainable=False, aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+        self.step = tf.Variable(0, name="step", **counter)
+        self.skipped_steps = tf.Variable(0, name="skipped_steps", **counter)
+        self.consecutive_skipped = tf.Variable(0, name="consecutive_skipped", **counter)
+        # Both parts are built functional models: nothing for Keras to build symbolically from a
+        # data batch (which it cannot do from a multi-worker PerReplica batch).
+        self.built = True
+        # Under MultiWorkerMirroredStrategy Keras 3.15 reduces step logs with a mean along axis 0,
+        # which fails for scalars: train_lib sets this to return them as [1] vectors there.
+        self.logs_as_vectors = False
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.fooling_loss_tracker = keras.metrics.Mean(name="fooling_loss")
         self.diversity_loss_tracker = keras.metrics.Mean(name="diversity_loss")
@@ -79,9 +87,12 @@ class NAGModel(keras.Model):
         calibrate_batch_norm(self.generator, seed=self.seed + 2)
         self.eval_rng.reset_from_seed(self.seed + 1)
 
-    def call(self, images, training=False):
-        delta = self.generator(self.sample_latents(tf.shape(images)[0]), training=training)
-        return perturb(images, delta, self.loss_config.clip)
+    def call(self, inputs, training=False):
+        if isinstance(inputs, dict):
+            images, z = inputs["images"], inputs["z"]
+        else:
+            images, z = inputs, self.sample_latents(tf.shape(inputs)[0])
+        return perturb(images, self.generator(z, training=training), self.loss_config.clip)
 
     def compute_losses(self, images, clean_labels, delta, shuffle_seed):
         """Losses of one batch; returns (total, fooling, diversity, fooled mask)."""
@@ -100,12 +111,20 @@ class NAGModel(keras.Model):
         fooled = tf.not_equal(tf.argmax(adversarial_probs, axis=-1, output_type=tf.int32), tf.cast(clean_labels, tf.int32))
         return total, fooling, diversity, fooled
 
+    def _unpack(self, data, rng):
+        """(images, labels, z, shuffle seed) from ({"images", "z", "shuffle_seed"}, labels) or (images, labels).
+
+        z and the shuffle seed normally come with the data (a function of the
+        step); plain (images, labels) batches draw them from `rng`.
+        """
+        inputs, clean_labels = data
+        if isinstance(inputs, dict):
+            return tf.cast(inputs["images"], tf.float32), clean_labels, inputs["z"], inputs["shuffle_seed"][0]
+        images = tf.cast(inputs, tf.float32)
+        return images, clean_labels, self.sample_latents(tf.shape(images)[0], rng), rng.make_seeds(1)[:, 0]
+
     def train_step(self, data):
-        images, clean_labels = data
-        images = tf.cast(images, tf.float32)
-        batch = tf.shape(images)[0]
-        z = self.sample_latents(batch)
-        shuffle_seed = self.rng.make_seeds(1)[:, 0]
+        images, clean_labels, z, shuffle_seed = self._unpack(data, self.rng)
         with tf.GradientTape() as tape:
             delta = self.generator(z, training=True)
             total, fooling, diversity, fooled = self.compute_losses(images, clean_labels, delta, shuffle_seed)
@@ -114,21 +133,39 @@ class NAGModel(keras.Model):
         gradients = tape.gradient(scaled, variables)
         finite = tf.reduce_all(tf.math.is_finite(images)) & tf.math.is_finite(total)
         finite &= tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in gradients])
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if replicas > 1:
+            # All replicas agree on skipping; optimizer.apply synchronises replicas, which a tf.cond
+            # cannot contain, so a bad step applies zero gradients instead: the weights stay as
+            # they are only up to Adam's momentum (on one device the step is skipped outright).
+            votes = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, tf.cast(finite, tf.float32))
+            finite = votes > replicas - 0.5
+            self.optimizer.apply([tf.where(finite, g, tf.zeros_like(g)) for g in gradients], variables)
+            self._count(finite)
+            self._track(total, fooling, diversity, fooled)
+            self.step.assign_add(1)
+            return self._logs()
 
         def apply():
             self.optimizer.apply(gradients, variables)
-            self.consecutive_skipped.assign(0)
             self._track(total, fooling, diversity, fooled)
             return tf.constant(True)
 
-        def skip():
-            self.skipped_steps.assign_add(1)
-            self.consecutive_skipped.assign_add(1)
-            return tf.constant(False)
-
-        tf.cond(finite, apply, skip)
+        tf.cond(finite, apply, lambda: tf.constant(False))
+        self._count(finite)
         self.step.assign_add(1)
+        return self._logs()
+
+    def _logs(self):
+        if self.logs_as_vectors:
+            return {m.name: tf.reshape(m.result(), [1]) for m in self.metrics}
         return {m.name: m.result() for m in self.metrics}
+
+    def _count(self, finite):
+        """Counts skipped (non-finite) steps, in all and in a row."""
+        bad = 1 - tf.cast(finite, tf.int64)
+        self.skipped_steps.assign_add(bad)
+        self.consecutive_skipped.assign((self.consecutive_skipped + bad) * bad)
 
     def _track(self, total, fooling, diversity, fooled):
         self.loss_tracker.update_state(total)
@@ -137,11 +174,9 @@ class NAGModel(keras.Model):
         self.fooling_rate_tracker.update_state(tf.cast(fooled, tf.float32))
 
     def test_step(self, data):
-        """Held-out batch: one fresh delta per image, generator in inference mode."""
-        images, clean_labels = data
-        images = tf.cast(images, tf.float32)
-        batch = tf.shape(images)[0]
-        delta = self.generator(self.sample_latents(batch, self.eval_rng), training=False)
-        total, fooling, diversity, fooled = self.compute_losses(images, clean_labels, delta, self.eval_rng.make_seeds(1)[:, 0])
+        """Held-out batch: one delta per image (z from the data, else the evaluation RNG), inference mode."""
+        images, clean_labels, z, shuffle_seed = self._unpack(data, self.eval_rng)
+        delta = self.generator(z, training=False)
+        total, fooling, diversity, fooled = self.compute_losses(images, clean_labels, delta, shuffle_seed)
         self._track(total, fooling, diversity, fooled)
-        return {m.name: m.result() for m in self.metrics}
+        return self._logs()

@@ -15,7 +15,7 @@ import tensorflow as tf
 
 import keras_apps
 from nag_tf import callbacks as nag_callbacks
-from nag_tf import data, metrics
+from nag_tf import data, distribute, metrics
 from nag_tf.errors import NAGError
 from nag_tf.generator import build_generator
 from nag_tf.model import NAGModel
@@ -88,6 +88,15 @@ def build_model(config, target):
     return model
 
 
+def _for_strategy(dataset, strategy):
+    """Across workers, each takes its share of every global batch (the data is not in files to shard)."""
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        dataset = dataset.with_options(options)
+    return dataset
+
+
 def _summary_text(config):
     rows = "\n".join(f"| {key} | {value} |" for key, value in sorted(dataclasses.asdict(config).items()))
     return "| flag | value |\n|---|---|\n" + rows
@@ -100,70 +109,84 @@ def train(config):
       NAGError: bad config, data, weights or log directory; persistent NaNs.
     """
     config.validate()
-    created_logdir = not os.path.exists(config.logdir)
-    check_logdir_writable(config.logdir)
+    strategy = distribute.make_strategy(config.strategy)
+    chief = distribute.is_chief(strategy)
+    logdir = distribute.worker_logdir(config.logdir, strategy)
+    created_logdir = not os.path.exists(logdir)
+    check_logdir_writable(logdir)
     keras.utils.set_random_seed(config.seed)
     try:
-        target = keras_apps.load_target(config.target, config.weights, config.diversity_layer)
+        with strategy.scope():
+            target = keras_apps.load_target(config.target, config.weights, config.diversity_layer)
         train_images, holdout_images = load_datasets(config, target)
         if config.batch_size > len(train_images):
             raise NAGError(f"--batch_size={config.batch_size} is larger than the {len(train_images)} usable training images")
     except NAGError:
-        if created_logdir and not os.listdir(config.logdir):
-            os.rmdir(config.logdir)  # a failed start leaves nothing behind
+        if created_logdir and not os.listdir(logdir):
+            os.rmdir(logdir)  # a failed start leaves nothing behind
         raise
-    print(f"{len(train_images)} training images, {len(holdout_images)} held-out images, target {target.name} at {target.image_size} px")
-    with open(os.path.join(config.logdir, "config.json"), "w") as handle:
-        handle.write(config.to_json())
+    print(f"{len(train_images)} training images, {len(holdout_images)} held-out images, target {target.name} at {target.image_size} px, "
+          f"{strategy.num_replicas_in_sync} replica(s)")
+    if chief:
+        with open(os.path.join(logdir, "config.json"), "w") as handle:
+            handle.write(config.to_json())
 
-    model = build_model(config, target)
-    best_fooling_rate = tf.Variable(-1.0, trainable=False, name="best_fooling_rate")
-    checkpoint = tf.train.Checkpoint(
-        generator=model.generator,
-        optimizer=model.optimizer,
-        step=model.step,
-        rng=model.rng,
-        skipped_steps=model.skipped_steps,
-        best_fooling_rate=best_fooling_rate,
-    )
-    manager = tf.train.CheckpointManager(checkpoint, os.path.join(config.logdir, "checkpoints"), max_to_keep=3)
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        print(f"resumed from {manager.latest_checkpoint} at step {int(model.step.numpy())}")
+    with strategy.scope():
+        model = build_model(config, target)
+        best_fooling_rate = tf.Variable(-1.0, trainable=False, name="best_fooling_rate")
+        checkpoint = tf.train.Checkpoint(
+            generator=model.generator,
+            optimizer=model.optimizer,
+            step=model.step,
+            skipped_steps=model.skipped_steps,
+            best_fooling_rate=best_fooling_rate,
+        )
+    manager = tf.train.CheckpointManager(checkpoint, os.path.join(logdir, "checkpoints"), max_to_keep=3)
+    # Every worker resumes from the chief's checkpoint (the others only write to throw-away folders).
+    latest = tf.train.latest_checkpoint(os.path.join(config.logdir, "checkpoints"))
+    if latest:
+        checkpoint.restore(latest).assert_existing_objects_matched()
+        print(f"resumed from {latest} at step {int(model.step.numpy())}")
 
     steps_per_epoch = config.steps_per_epoch or data.steps_per_epoch(train_images, config.batch_size)
     start_step = int(model.step.numpy())
     total_steps = config.epochs * steps_per_epoch
-    best_path = os.path.join(config.logdir, BEST_WEIGHTS)
+    best_path = os.path.join(logdir, BEST_WEIGHTS)
     history = {}
     if start_step < total_steps:
         guard = nag_callbacks.StopOnPersistentNaN(model.consecutive_skipped, config.max_bad_steps)
         callbacks = [
             guard,
             keras.callbacks.LambdaCallback(on_test_begin=lambda logs: model.prepare_for_inference()),
-            nag_callbacks.NAGTensorBoard(
-                config.logdir,
-                model,
-                config.xi,
-                holdout_images.images[:4],
-                _summary_text(config),
-                config.image_every_steps,
-            ),
-            nag_callbacks.KeepBestGenerator(model.generator, best_path, best_fooling_rate),
             nag_callbacks.CheckpointEveryEpoch(manager, model.step, guard),
         ]
+        if chief:
+            callbacks[2:2] = [
+                nag_callbacks.NAGTensorBoard(logdir, model, config.xi, holdout_images.images[:4], _summary_text(config), config.image_every_steps),
+                nag_callbacks.KeepBestGenerator(model.generator, best_path, best_fooling_rate),
+            ]
         if config.time_budget_s:
             callbacks.insert(0, nag_callbacks.StopAfterSeconds(config.time_budget_s))
-        fit = model.fit(
-            data.training_batches(train_images, config.batch_size, config.seed, start_step),
-            epochs=config.epochs,
-            initial_epoch=start_step // steps_per_epoch,
-            steps_per_epoch=steps_per_epoch,
-            validation_data=data.evaluation_batches(holdout_images, config.batch_size),
-            callbacks=callbacks,
-            verbose=config.verbose,
-            shuffle=False,  # batches are already a seeded function of the step
-        )
+        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras 3.15 builds a model under a strategy by all-reducing a data batch, which
+            # MultiWorkerMirroredStrategy cannot do for a nested batch; the model is already
+            # built, so let fit take the strategy from the enclosing scope instead.
+            model._distribute_strategy = None
+            model.logs_as_vectors = True
+        # The datasets' image variables are made outside the strategy scope: they stay plain CPU variables.
+        train_batches = _for_strategy(data.training_batches(train_images, config.batch_size, config.seed, start_step, config.latent_dim), strategy)
+        holdout_batches = _for_strategy(data.evaluation_batches(holdout_images, config.batch_size, config.latent_dim, config.seed + 1), strategy)
+        with strategy.scope():
+            fit = model.fit(
+                train_batches,
+                epochs=config.epochs,
+                initial_epoch=start_step // steps_per_epoch,
+                steps_per_epoch=steps_per_epoch,
+                validation_data=holdout_batches,
+                callbacks=callbacks,
+                verbose=config.verbose,
+                shuffle=False,  # batches are already a seeded function of the step
+            )
         history = fit.history
         if guard.failed:
             raise NAGError(
@@ -174,7 +197,8 @@ def train(config):
     else:
         print(f"already trained for {start_step} steps ({config.epochs} epochs); nothing to do")
     model.prepare_for_inference()
-    nag_callbacks.save_weights_atomically(model.generator, os.path.join(config.logdir, FINAL_WEIGHTS))
+    if chief:
+        nag_callbacks.save_weights_atomically(model.generator, os.path.join(logdir, FINAL_WEIGHTS))
 
     if os.path.exists(best_path):
         model.generator.load_weights(best_path)
