@@ -11,11 +11,13 @@ import time
 import keras
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 from nag_tf import metrics
+from nag_tf.errors import NAGError
 from nag_tf.model import perturb
 
-__all__ = ["StopAfterSeconds", "CheckpointEveryEpoch", "KeepBestGenerator", "StopOnPersistentNaN", "NAGTensorBoard", "save_weights_atomically"]
+__all__ = ["CollapseDetector", "StopAfterSeconds", "CheckpointEveryEpoch", "KeepBestGenerator", "StopOnPersistentNaN", "NAGTensorBoard", "save_weights_atomically"]
 
 
 def save_weights_atomically(model, path):
@@ -23,6 +25,64 @@ def save_weights_atomically(model, path):
     temporary = path[: -len(".weights.h5")] + ".partial.weights.h5"
     model.save_weights(temporary)
     os.replace(temporary, path)
+
+
+class CollapseDetector(keras.callbacks.Callback):
+    """Watches for a generator that ignores z (a single perturbation instead of a distribution).
+
+    Every `every_steps` steps it samples `samples` perturbations from fixed z
+    (inference mode, batch norm calibrated) and measures their mean pairwise
+    cosine similarity and, when held-out images are given, the spread (std)
+    of their fooling rates. After `patience` checks in a row above
+    `threshold` it warns in the terminal. Values go to TensorBoard under
+    diversity/ when a writer is given.
+    """
+
+    def __init__(self, nag_model, every_steps=100, threshold=0.95, patience=3, samples=8, holdout_images=None, writer=None, seed=4321):
+        super().__init__()
+        self.nag = nag_model
+        self.every_steps, self.threshold, self.patience = every_steps, threshold, patience
+        self.fixed_z = tf.random.stateless_uniform([samples, nag_model.latent_dim], seed=[seed, 0], minval=-1.0, maxval=1.0)
+        self.holdout = None if holdout_images is None else (tf.convert_to_tensor(holdout_images[0]), holdout_images[1])
+        self.writer = writer
+        self.streak = 0
+        self.warned = False
+        self.history = []
+
+    def check(self):
+        """One measurement; returns (pairwise cosine, fooling-rate std or None)."""
+        self.nag.prepare_for_inference()
+        delta = self.nag.generator(self.fixed_z, training=False)
+        cosine = metrics.mean_pairwise_cosine(delta.numpy())
+        spread = None
+        if self.holdout is not None:
+            images, clean = self.holdout
+            rates = [
+                np.mean(self.nag.target.predict_labels(perturb(images, d[tf.newaxis], self.nag.loss_config.clip)).numpy() != clean)
+                for d in delta
+            ]
+            spread = float(np.std(rates))
+        self.history.append((cosine, spread))
+        self.streak = self.streak + 1 if cosine > self.threshold else 0
+        if self.streak >= self.patience and not self.warned:
+            self.warned = True
+            logging.warning(
+                "the generator has collapsed: sampled perturbations have mean pairwise cosine %.3f (> %.2f for %d checks); "
+                "it has become one universal perturbation. Try a larger --diversity_weight, --diversity_layer on an "
+                "intermediate layer with --diversity_distance=squared_l2, or --latent_dim=100", cosine, self.threshold, self.streak,
+            )
+        return cosine, spread
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self.nag.step.numpy())
+        if step % self.every_steps:
+            return
+        cosine, spread = self.check()
+        if self.writer is not None:
+            with self.writer.as_default(step=step):
+                tf.summary.scalar("diversity/pairwise_cosine", cosine)
+                if spread is not None:
+                    tf.summary.scalar("diversity/fooling_rate_std_over_z", spread)
 
 
 class StopAfterSeconds(keras.callbacks.Callback):
@@ -61,7 +121,13 @@ class CheckpointEveryEpoch(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self.guard is not None and self.guard.failed:
             return
-        self.manager.save(checkpoint_number=int(self.step_variable.numpy()))
+        try:
+            self.manager.save(checkpoint_number=int(self.step_variable.numpy()))
+        except (OSError, tf.errors.OpError) as error:
+            previous = self.manager.latest_checkpoint
+            kept = f"the previous checkpoint {previous} is intact" if previous else "no earlier checkpoint exists"
+            reason = getattr(error, "strerror", None) or str(error).splitlines()[0][:160]
+            raise NAGError(f"could not write a checkpoint to {self.manager.directory} ({reason}); {kept}. Free disk space and run again to resume") from None
 
 
 class KeepBestGenerator(keras.callbacks.Callback):
@@ -113,9 +179,8 @@ class NAGTensorBoard(keras.callbacks.Callback):
     """Scalars every step, held-out scalars every epoch, pictures and diversity every N steps.
 
     Pictures: a grid of perturbations from fixed z (rescaled from [-xi, xi]
-    to [0, 1]) and a few held-out images with a perturbation added. Diversity:
-    the mean pairwise cosine similarity of those fixed perturbations (near 1
-    means the generator has collapsed to one perturbation).
+    to [0, 1]) and a few held-out images with a perturbation added. (Diversity
+    scalars come from `CollapseDetector`.)
     """
 
     def __init__(self, logdir, nag_model, xi, sample_images, config_text, image_every_steps=100, num_samples=8, seed=1234):
@@ -145,7 +210,6 @@ class NAGTensorBoard(keras.callbacks.Callback):
     def _pictures(self):
         self.nag.prepare_for_inference()
         delta = self.nag.generator(self.fixed_z, training=False)
-        tf.summary.scalar("diversity/pairwise_cosine", metrics.mean_pairwise_cosine(delta.numpy()))
         shown = (delta.numpy() / self.xi + 1.0) / 2.0
         tf.summary.image("perturbations", _grid(shown, columns=4))
         count = int(self.sample_images.shape[0])

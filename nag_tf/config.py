@@ -57,6 +57,8 @@ class TrainConfig:
     jit_compile: bool = False
     time_budget_s: float = 0.0  # stop after this many seconds of training (0: no limit)
     strategy: str = "default"  # default | mirrored | multi_worker | tpu
+    mixed_precision: str = ""  # "" (float32) | mixed_float16 (GPU, with loss scaling) | mixed_bfloat16
+    steps_per_execution: int = 1
     # Monitoring and output.
     logdir: str = "runs/nag"
     image_every_steps: int = 100
@@ -97,6 +99,8 @@ class TrainConfig:
             (self.shuffle in losses.SHUFFLE_MODES, f"--shuffle={self.shuffle!r}: expected one of {', '.join(losses.SHUFFLE_MODES)}"),
             (self.fooling_reduction in losses.FOOLING_REDUCTIONS, f"--fooling_reduction={self.fooling_reduction!r}: expected one of {', '.join(losses.FOOLING_REDUCTIONS)}"),
             (self.strategy in STRATEGIES, f"--strategy={self.strategy!r}: expected one of {', '.join(STRATEGIES)}"),
+            (self.mixed_precision in ("", "float32", "mixed_float16", "mixed_bfloat16"), f"--mixed_precision={self.mixed_precision!r}: expected '', mixed_float16 or mixed_bfloat16"),
+            (self.steps_per_execution >= 1, f"--steps_per_execution={self.steps_per_execution} must be at least 1"),
             (self.resize in RESIZE_MODES, f"--resize={self.resize!r}: expected one of {', '.join(RESIZE_MODES)}"),
             (bool(self.data_dir) != bool(self.tfds_name), "give exactly one data source: --data_dir=FOLDER or --tfds_name=NAME"),
             (bool(self.logdir), "--logdir must name a folder"),

@@ -90,8 +90,24 @@ class FixedPerturbationSource(PerturbationSource):
         return tf.repeat(self.perturbation[tf.newaxis], count, axis=0)
 
 
+class ExportedSource(GeneratorSource):
+    """An exported SavedModel version (export.saved_model): its `serving_default` signature is the generator."""
+
+    def __init__(self, version_dir, name=None):
+        with open(os.path.join(version_dir, "assets", "nag_metadata.json")) as handle:
+            metadata = json.load(handle)
+        signature = tf.saved_model.load(version_dir).signatures["serving_default"]
+        self.generator = lambda z, training=False: signature(z=tf.convert_to_tensor(z, tf.float32))["perturbation"]
+        self.xi = float(metadata["xi"])
+        self.image_size = int(metadata["image_size"])
+        self.latent_dim = int(metadata["latent_dim"])
+        self.target_name = metadata["target"]
+        self.name = name or f"{os.path.basename(os.path.dirname(os.path.normpath(version_dir)))}_v{metadata['version']}"
+
+
 def load_source(path, name=None):
-    """A generator from a training log directory (config.json + best/final weights), or a `.npy` perturbation.
+    """A generator from a training log directory (config.json + best/final weights), an exported
+    SavedModel version directory, or a `.npy` perturbation.
 
     Raises:
       NAGError: the path is neither, or its files are missing or inconsistent.
@@ -106,9 +122,11 @@ def load_source(path, name=None):
         meta = json.load(open(meta_path)) if os.path.exists(meta_path) else {}
         xi = float(meta.get("xi", np.max(np.abs(perturbation))))
         return FixedPerturbationSource(perturbation, xi, name or os.path.basename(path)[:-4], meta.get("target"))
+    if os.path.exists(os.path.join(path, "saved_model.pb")):
+        return ExportedSource(path, name)
     config_path = os.path.join(path, "config.json")
     if not os.path.exists(config_path):
-        raise NAGError(f"{path!r} is neither a training log directory (no config.json) nor a .npy perturbation")
+        raise NAGError(f"{path!r} is neither a training log directory (no config.json), an exported version (no saved_model.pb) nor a .npy perturbation")
     config = json.load(open(config_path))
     weights = next((os.path.join(path, f) for f in ("best.weights.h5", "final.weights.h5") if os.path.exists(os.path.join(path, f))), None)
     if weights is None:

@@ -129,10 +129,13 @@ class NAGModel(keras.Model):
             delta = self.generator(z, training=True)
             total, fooling, diversity, fooled = self.compute_losses(images, clean_labels, delta, shuffle_seed)
             scaled = total / tf.cast(tf.distribute.get_strategy().num_replicas_in_sync, tf.float32)
+            scaled = self.optimizer.scale_loss(scaled)  # loss scaling under mixed_float16, else unchanged
         variables = self.generator.trainable_variables
         gradients = tape.gradient(scaled, variables)
         finite = tf.reduce_all(tf.math.is_finite(images)) & tf.math.is_finite(total)
-        finite &= tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in gradients])
+        if not isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+            # A LossScaleOptimizer expects overflowing gradients now and then and skips those steps itself.
+            finite &= tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in gradients])
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         if replicas > 1:
             # All replicas agree on skipping; optimizer.apply synchronises replicas, which a tf.cond

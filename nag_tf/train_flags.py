@@ -41,6 +41,8 @@ def define_train_flags(flag_values=flags.FLAGS):
     flags.DEFINE_integer("seed", 0, "Seed of weights, z, shuffles, data order and split.", flag_values=flag_values)
     flags.DEFINE_float("time_budget_s", 0.0, "Stop training after this many seconds (0: no limit).", flag_values=flag_values)
     flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker", "tpu"], "tf.distribute strategy: one device, local GPUs, TF_CONFIG workers, TPU.", flag_values=flag_values)
+    flags.DEFINE_enum("mixed_precision", "", ["", "float32", "mixed_float16", "mixed_bfloat16"], "Keras dtype policy: mixed_float16 on GPU (loss scaling; xi stays exact in float32), '' = float32.", flag_values=flag_values)
+    flags.DEFINE_integer("steps_per_execution", 1, "Training steps per compiled call (fewer Python round trips).", flag_values=flag_values)
     flags.DEFINE_bool("jit_compile", False, "XLA: off on CPU (several times slower there), try on GPU.", flag_values=flag_values)
     flags.DEFINE_string("logdir", "runs/nag", "TensorBoard logs, checkpoints and the best generator.", flag_values=flag_values)
     flags.DEFINE_integer("image_every_steps", 100, "Log perturbation pictures every N steps.", flag_values=flag_values)

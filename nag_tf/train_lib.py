@@ -81,7 +81,8 @@ def build_model(config, target):
     """The generator for the target's input size and the NAGModel around both, compiled."""
     generator = build_generator(target.image_size, config.latent_dim, config.xi, config.generator, seed=config.seed)
     model = NAGModel(generator, target, config.loss_config(), seed=config.seed)
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), jit_compile=config.jit_compile)
+    # Under mixed_float16 Keras wraps the optimizer in a LossScaleOptimizer.
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), jit_compile=config.jit_compile, steps_per_execution=config.steps_per_execution)
     # Built up front: the step applies gradients inside a tf.cond (NaN guard),
     # where the optimizer cannot create its slot variables.
     model.optimizer.build(generator.trainable_variables)
@@ -115,6 +116,7 @@ def train(config):
     created_logdir = not os.path.exists(logdir)
     check_logdir_writable(logdir)
     keras.utils.set_random_seed(config.seed)
+    keras.mixed_precision.set_global_policy(config.mixed_precision or "float32")
     try:
         with strategy.scope():
             target = keras_apps.load_target(config.target, config.weights, config.diversity_layer)
@@ -161,8 +163,12 @@ def train(config):
             nag_callbacks.CheckpointEveryEpoch(manager, model.step, guard),
         ]
         if chief:
+            board = nag_callbacks.NAGTensorBoard(logdir, model, config.xi, holdout_images.images[:4], _summary_text(config), config.image_every_steps)
             callbacks[2:2] = [
-                nag_callbacks.NAGTensorBoard(logdir, model, config.xi, holdout_images.images[:4], _summary_text(config), config.image_every_steps),
+                board,
+                nag_callbacks.CollapseDetector(
+                    model, config.image_every_steps, holdout_images=(holdout_images.images[:32], holdout_images.clean_labels[:32]), writer=board.train_writer
+                ),
                 nag_callbacks.KeepBestGenerator(model.generator, best_path, best_fooling_rate),
             ]
         if config.time_budget_s:

@@ -101,3 +101,41 @@ def test_evaluate_binary_writes_every_file(two_generators, image_folder, tmp_pat
     assert "classes covering 95%" in (out_dir / "report.md").read_text()
     assert list((logdir / "evaluation").glob("events.out.tfevents.*"))
     del target
+
+
+def test_an_exported_saved_model_is_a_source_too(two_generators, tmp_path):
+    from export import saved_model_lib
+
+    source = evaluate_lib.load_source(two_generators[0])
+    version = saved_model_lib.export_saved_model(source.generator, str(tmp_path / "nag"), source.xi, source.target_name)
+    exported = evaluate_lib.load_source(version)
+    assert exported.target_name == "tiny_cnn" and exported.image_size == 32 and exported.name == "nag_v1"
+    np.testing.assert_allclose(exported.sample(3, seed=5).numpy(), source.sample(3, seed=5).numpy(), atol=1e-4)
+
+
+def test_collapse_detector_fires_on_a_generator_that_ignores_z_and_not_otherwise():
+    import keras
+
+    from nag_tf.callbacks import CollapseDetector
+    from nag_tf.generator import ScaledTanh
+    from nag_tf.model import NAGModel
+
+    target = keras_apps.load_target("tiny_cnn", "none")
+    images = np.random.default_rng(0).integers(0, 256, [16, 32, 32, 3]).astype(np.uint8)
+    clean = target.predict_labels(images).numpy()
+    for ignores_z in (True, False):
+        # z -> Dense -> 32x32x3 -> xi * tanh. A zero kernel ignores z: every z gives the bias' perturbation.
+        z = keras.Input((4,))
+        dense = keras.layers.Dense(32 * 32 * 3, bias_initializer=keras.initializers.RandomNormal(0, 3, seed=1),
+                                   kernel_initializer="zeros" if ignores_z else keras.initializers.RandomNormal(0, 3, seed=2))
+        generator = keras.Model(z, ScaledTanh(10.0)(keras.layers.Reshape((32, 32, 3))(dense(z))))
+        model = NAGModel(generator, target)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3))
+        detector = CollapseDetector(model, every_steps=1, patience=3, holdout_images=(images, clean))
+        results = [detector.check() for _ in range(3)]
+        assert detector.warned == ignores_z, results
+        cosine, spread = results[-1]
+        if ignores_z:
+            assert cosine > 0.999 and spread == 0.0
+        else:
+            assert cosine < 0.5

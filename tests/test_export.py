@@ -78,24 +78,14 @@ def test_reexport_creates_the_next_version_and_keeps_the_first(generator, export
     assert sorted(os.listdir(base)) == ["1", "2"]  # no staging folder left behind
 
 
-def test_tflite_float32_matches_the_saved_model(exported):
+@pytest.mark.parametrize("quantize, tolerance", [("none", 1e-3), ("float16", 0.05 * XI)])
+def test_tflite_matches_the_saved_model(exported, quantize, tolerance):
     _, path = exported
-    interpreter = Interpreter(model_content=tflite_lib.convert(path, "none"))
-    runner = interpreter.get_signature_runner("serving_default")
+    runner = Interpreter(model_content=tflite_lib.convert(path, quantize)).get_signature_runner("serving_default")
     z = tf.random.stateless_uniform([1, 4], seed=[2, 2], minval=-1, maxval=1)
     got = runner(z=z.numpy())["perturbation"]
     expected = tf.saved_model.load(path).signatures["serving_default"](z=z)["perturbation"].numpy()
-    np.testing.assert_allclose(got, expected, atol=1e-3)
-
-
-def test_tflite_float16_is_close(exported):
-    _, path = exported
-    interpreter = Interpreter(model_content=tflite_lib.convert(path, "float16"))
-    runner = interpreter.get_signature_runner("serving_default")
-    z = tf.random.stateless_uniform([1, 4], seed=[2, 2], minval=-1, maxval=1)
-    got = runner(z=z.numpy())["perturbation"]
-    expected = tf.saved_model.load(path).signatures["serving_default"](z=z)["perturbation"].numpy()
-    assert np.abs(got - expected).max() < 0.05 * XI
+    np.testing.assert_allclose(got, expected, atol=tolerance)
 
 
 def test_saved_model_cli_shows_every_signature(exported):

@@ -1,10 +1,6 @@
 """The perturbation endpoint as a real process on 127.0.0.1: gRPC and REST answers, 400s, hot reload."""
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 
@@ -14,15 +10,8 @@ import tensorflow as tf
 
 from export import saved_model_lib
 from export.client import GrpcClient, RestClient
+from helpers.server import running_server
 from nag_tf.generator import build_generator
-
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -32,26 +21,10 @@ def server(tmp_path_factory):
     last.set_weights([w * 200.0 for w in last.get_weights()])
     base = str(tmp_path_factory.mktemp("exports") / "nag")
     version1 = saved_model_lib.export_saved_model(generator, base, 10.0, "tiny_cnn")
-    grpc_port, rest_port = _free_port(), _free_port()
-    log = open(tmp_path_factory.mktemp("logs") / "server.log", "w+")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "export.serve", f"--model_dir={base}", f"--port={grpc_port}", f"--rest_port={rest_port}", "--max_batch=8", "--poll_seconds=0.5", "--max_request_mb=1"],
-        cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3"), stdout=log, stderr=subprocess.STDOUT,
-    )
-    rest = RestClient(f"http://127.0.0.1:{rest_port}", "nag")
-    for _ in range(300):
-        try:
-            rest.status()
-            break
-        except OSError:
-            if process.poll() is not None:
-                log.seek(0)
-                pytest.fail("server died: " + log.read()[-3000:])
-            time.sleep(0.2)
-    yield {"rest": rest, "grpc": GrpcClient(f"127.0.0.1:{grpc_port}", "nag"), "reference": tf.saved_model.load(version1), "base": base,
-           "generator": generator, "process": process, "rest_port": rest_port}
-    process.terminate()
-    process.wait(timeout=30)
+    log = tmp_path_factory.mktemp("logs") / "server.log"
+    with running_server(base, log, "--max_batch=8", "--poll_seconds=0.5", "--max_request_mb=1") as (process, grpc_port, rest_port):
+        yield {"rest": RestClient(f"http://127.0.0.1:{rest_port}", "nag"), "grpc": GrpcClient(f"127.0.0.1:{grpc_port}", "nag"),
+               "reference": tf.saved_model.load(version1), "base": base, "generator": generator, "process": process, "rest_port": rest_port}
 
 
 def test_grpc_predict_matches_the_saved_model_for_each_signature(server):
