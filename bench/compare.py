@@ -29,6 +29,7 @@ _SAMPLES = flags.DEFINE_integer("samples", 10, "Sampled perturbations in the eva
 _NAG_FLAGFILE = flags.DEFINE_string("nag_flagfile", "configs/quickstart.flags", "NAG's configuration.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where runs go (default: a temporary folder).")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed.")
+_UAP_STEP_DECAY = flags.DEFINE_float("uap_step_decay", 0.8, "SGD-UAP's step size factor per pass over the data (1 = constant).")
 
 
 def _nag_config(logdir):
@@ -70,7 +71,7 @@ def _main(argv):
     records = data.read_image_folder(folder, target.spec.num_classes)
     cached = data.cache_with_clean_labels(data.decode_records(records, target.image_size), target, config.batch_size, records, "training images")
     perturbation, uap_steps, uap_seconds = sgd_uap_lib.train_sgd_uap(
-        target, cached, config.xi, config.batch_size, steps=10**9, time_budget_s=_BUDGET.value, seed=_SEED.value
+        target, cached, config.xi, config.batch_size, steps=10**9, time_budget_s=_BUDGET.value, seed=_SEED.value, step_decay=_UAP_STEP_DECAY.value
     )
     uap_path = sgd_uap_lib.save_perturbation(perturbation, os.path.join(workdir, "sgd_uap.npy"), config.xi, _TARGET.value)
 

@@ -19,6 +19,7 @@ _STEPS = flags.DEFINE_integer("steps", 200, "Training steps.")
 _BUDGET = flags.DEFINE_float("time_budget_s", 0.0, "Stop after this many seconds (0: no limit).")
 _STEP_FRACTION = flags.DEFINE_float("step_fraction", 0.8, "Signed step size as a fraction of xi.")
 _BETA = flags.DEFINE_float("beta", 12.0, "Clamp of the cross-entropy.")
+_STEP_DECAY = flags.DEFINE_float("step_decay", 0.8, "Step size factor per pass over the data (1 = constant, as the public SGD-UAP code).")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the data order.")
 _OUT = flags.DEFINE_string("out", "runs/sgd_uap/uap.npy", "Output .npy path.")
 
@@ -29,8 +30,8 @@ def _main(argv):
 
     if not 0 < _XI.value <= 255:
         raise NAGError(f"--xi={_XI.value} is outside (0, 255]")
-    if _STEPS.value < 1 or _BATCH_SIZE.value < 1 or _STEP_FRACTION.value <= 0 or _BETA.value <= 0:
-        raise NAGError("--steps, --batch_size, --step_fraction and --beta must be positive")
+    if _STEPS.value < 1 or _BATCH_SIZE.value < 1 or _STEP_FRACTION.value <= 0 or _BETA.value <= 0 or not 0 < _STEP_DECAY.value <= 1:
+        raise NAGError("--steps, --batch_size, --step_fraction and --beta must be positive, --step_decay in (0, 1]")
     if not _OUT.value.endswith(".npy"):
         raise NAGError(f"--out={_OUT.value!r} must end with .npy")
     import keras_apps
@@ -42,7 +43,8 @@ def _main(argv):
     records = data.read_image_folder(folder, target.spec.num_classes)
     cached = data.cache_with_clean_labels(data.decode_records(records, target.image_size), target, _BATCH_SIZE.value, records, "training images")
     perturbation, steps, seconds = sgd_uap_lib.train_sgd_uap(
-        target, cached, _XI.value, _BATCH_SIZE.value, _STEPS.value, _BUDGET.value, _STEP_FRACTION.value, _BETA.value, _SEED.value
+        target, cached, _XI.value, _BATCH_SIZE.value, _STEPS.value, _BUDGET.value, _STEP_FRACTION.value, _BETA.value, _SEED.value,
+        step_decay=_STEP_DECAY.value,
     )
     sgd_uap_lib.save_perturbation(perturbation, _OUT.value, _XI.value, _TARGET.value)
     print(f"SGD-UAP: {steps} steps in {seconds:.0f} s; saved {_OUT.value}")
