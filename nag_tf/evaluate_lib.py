@@ -223,6 +223,11 @@ def evaluate(sources, target_names, image_folder, weights="imagenet", white_box_
       black_box_samples: deltas on any other target (paper: 10).
       interpolation_steps: points on the latent line (0 skips it).
     """
+    seen = {}
+    for source in sources:  # rows are keyed by name: two `sgd_uap.npy` files become sgd_uap and sgd_uap_2
+        seen[source.name] = seen.get(source.name, 0) + 1
+        if seen[source.name] > 1:
+            source.name = f"{source.name}_{seen[source.name]}"
     # `demo` evaluates on the demo set's held-out part, never on its training photos.
     folder = data.resolve_folders(image_folder, None)[1] if image_folder == data.DEMO else image_folder
     results = {source.name: SourceResult(source.name, float("nan"), {}) for source in sources}

@@ -139,3 +139,11 @@ def test_collapse_detector_fires_on_a_generator_that_ignores_z_and_not_otherwise
             assert cosine > 0.999 and spread == 0.0
         else:
             assert cosine < 0.5
+
+
+def test_sources_with_the_same_name_get_distinct_rows(image_folder, tmp_path):
+    first = sgd_uap_lib.save_perturbation(np.full([32, 32, 3], 10.0, np.float32), str(tmp_path / "a" / "uap.npy"), 10.0, "tiny_cnn")
+    second = sgd_uap_lib.save_perturbation(np.full([32, 32, 3], -10.0, np.float32), str(tmp_path / "b" / "uap.npy"), 10.0, "tiny_cnn")
+    sources = [evaluate_lib.load_source(first), evaluate_lib.load_source(second)]
+    report = evaluate_lib.evaluate(sources, ["tiny_cnn"], image_folder, "none", 1, 1, interpolation_steps=0)
+    assert [s.name for s in report.sources] == ["uap", "uap_2"]

@@ -1,0 +1,51 @@
+"""Every numeric and enum training setting rejects invalid values with one clear NAGError naming the flag."""
+
+import dataclasses
+
+import pytest
+
+from nag_tf.config import TrainConfig
+from nag_tf.errors import NAGError
+
+pytestmark = pytest.mark.faults
+
+BASE = TrainConfig(target="tiny_cnn", weights="none", data_dir="demo")
+NUMERIC = {
+    "xi": [0.0, -1.0, 255.5, float("nan"), float("inf")],
+    "holdout": [0.0, -0.5, float("nan")],
+    "diversity_weight": [-1.0, float("nan")],
+    "learning_rate": [0.0, -1e-3, float("nan")],
+    "time_budget_s": [-1.0, float("nan")],
+    "latent_dim": [0, -3],
+    "batch_size": [0, 1, -8],
+    "epochs": [0, -1],
+    "steps_per_epoch": [-1],
+    "per_class": [-1],
+    "max_images": [-1],
+    "image_every_steps": [0],
+    "eval_samples": [0],
+    "max_bad_steps": [0],
+    "steps_per_execution": [0],
+}
+ENUMS = ["generator", "diversity_distance", "shuffle", "fooling_reduction", "resize", "strategy", "mixed_precision"]
+CASES = [(name, value) for name, values in NUMERIC.items() for value in values] + [(name, "bogus") for name in ENUMS] + [("target", "alexnet")]
+
+
+@pytest.mark.parametrize("name, value", CASES, ids=[f"{n}={v}" for n, v in CASES])
+def test_invalid_value_is_one_clear_error_naming_the_flag(name, value):
+    with pytest.raises(NAGError) as raised:
+        dataclasses.replace(BASE, **{name: value}).validate()
+    message = str(raised.value)
+    assert "\n" not in message
+    assert name in message or (name == "target" and "unknown target" in message)
+
+
+def test_the_base_config_is_valid():
+    BASE.validate()
+
+
+def test_two_data_sources_or_none_are_rejected():
+    with pytest.raises(NAGError, match="exactly one data source"):
+        dataclasses.replace(BASE, tfds_name="imagenette").validate()
+    with pytest.raises(NAGError, match="exactly one data source"):
+        dataclasses.replace(BASE, data_dir=None).validate()
