@@ -9,7 +9,6 @@ with --samples sampled z: fooling rate mean ± std over z, classes covering
 steps and seconds. Last line: JSON with one entry per configuration.
 """
 
-import dataclasses
 import json
 import os
 import sys
@@ -80,11 +79,10 @@ def _main(argv):
             print(f"{name:18s} seed {seed}: fooling {rows[-1]['fr']:.4f} ± {rows[-1]['fr_std']:.4f}, classes95 {r.classes95}, "
                   f"pairwise cos {rows[-1]['pairwise_cos']:.4f}, {result.steps} steps, {seconds:.0f} s", flush=True)
     print(f"\n{_TARGET.value}, budget {_BUDGET.value:.0f} s each, {_SAMPLES.value} z, eval on {_EVAL.value}")
-    print(f"| config | seed | fooling rate | classes 95% | pairwise cos | steps | seconds |\n|---|---|---|---|---|---|---|")
+    print("| config | seed | fooling rate | classes 95% | pairwise cos | steps | seconds |\n|---|---|---|---|---|---|---|")
     for row in rows:
         print(f"| {row['config']} | {row['seed']} | {row['fr']:.4f} ± {row['fr_std']:.4f} | {row['classes95']} | {row['pairwise_cos']:.4f} | {row['steps']} | {row['seconds']} |")
     print(json.dumps({"target": _TARGET.value, "budget_s": _BUDGET.value, "samples": _SAMPLES.value, "results": rows}))
-    del dataclasses
 
 
 if __name__ == "__main__":

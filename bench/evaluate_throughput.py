@@ -29,7 +29,6 @@ _REPEATS = flags.DEFINE_integer("repeats", 5, "Timed repeats (median).")
 
 def _main(argv):
     del argv
-    import numpy as np
     import tensorflow as tf
 
     import keras_apps
@@ -62,7 +61,6 @@ def _main(argv):
     print(f"{_TARGET.value}, {len(cached)} images, batch {_BATCH.value}: bare inference {bare_ips:.1f} img/s, evaluate (one δ) {eval_ips:.1f} img/s")
     print(json.dumps({"target": _TARGET.value, "images": len(cached), "batch": _BATCH.value, "bare_images_per_s": round(bare_ips, 1),
                       "evaluate_images_per_s": round(eval_ips, 1), "ratio": round(eval_ips / bare_ips, 3)}))
-    del np
 
 
 if __name__ == "__main__":

@@ -47,7 +47,6 @@ def _median_seconds(function, repeats):
 def _main(argv):
     del argv
     import keras
-    import numpy as np
     import tensorflow as tf
 
     import keras_apps
@@ -113,7 +112,6 @@ def _main(argv):
         "policy": _MIXED.value or "float32", "a_s": round(a, 4), "g_s": round(g, 4), "s_s": round(s, 4),
         "ratio": round(s / limit, 3), "target_share": round(2 * a / s, 3), "peak_rss_mb": round(peak_mb),
     }))
-    del np
 
 
 if __name__ == "__main__":
