@@ -42,7 +42,7 @@ def _nag_config(logdir):
         target=_TARGET.value,
         data_dir=_TRAIN.value,
         # Early stopping on the training images: the evaluation images stay unseen.
-        holdout_dir=data.resolve_folders(_TRAIN.value, None)[0],
+        holdout_dir=data.training_folder(_TRAIN.value),
         epochs=10_000,
         time_budget_s=_BUDGET.value,
         logdir=logdir,
@@ -67,9 +67,7 @@ def _main(argv):
     nag_seconds = time.perf_counter() - start
 
     target = keras_apps.load_target(_TARGET.value, config.weights)
-    folder = data.resolve_folders(_TRAIN.value, None)[0]
-    records = data.read_image_folder(folder, target.spec.num_classes)
-    cached = data.cache_with_clean_labels(data.decode_records(records, target.image_size), target, config.batch_size, records, "training images")
+    cached = data.load_folder(data.training_folder(_TRAIN.value), target, config.batch_size, "training images")
     perturbation, uap_steps, uap_seconds = sgd_uap_lib.train_sgd_uap(
         target, cached, config.xi, config.batch_size, steps=10**9, time_budget_s=_BUDGET.value, seed=_SEED.value, step_decay=_UAP_STEP_DECAY.value
     )

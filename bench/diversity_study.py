@@ -64,7 +64,7 @@ def _main(argv):
             logdir = os.path.join(workdir, f"{name}_seed{seed}")
             config = config_from_flagfile(
                 "configs/quickstart.flags", target=_TARGET.value, data_dir=_TRAIN.value,
-                holdout_dir=data.resolve_folders(_TRAIN.value, None)[0],  # early stopping on training photos only
+                holdout_dir=data.training_folder(_TRAIN.value),  # early stopping on training photos only
                 epochs=10_000, time_budget_s=_BUDGET.value, logdir=logdir, seed=seed, verbose=0, **overrides,
             )
             start = time.perf_counter()

@@ -35,9 +35,7 @@ def _main(argv):
     from nag_tf import data, metrics
 
     target = keras_apps.load_target(_TARGET.value, _WEIGHTS.value)
-    folder = data.resolve_folders(_DATA.value, None)[1] if _DATA.value == data.DEMO else _DATA.value
-    records = data.read_image_folder(folder, target.spec.num_classes)
-    cached = data.cache_with_clean_labels(data.decode_records(records, target.image_size), target, _BATCH.value, records, "images")
+    cached = data.load_folder(data.evaluation_folder(_DATA.value), target, _BATCH.value)
     delta = tf.random.uniform([1, target.image_size, target.image_size, 3], -10, 10, seed=0)
 
     def bare():

@@ -38,7 +38,7 @@ def _main(argv):
     from nag_tf.model import LossConfig, NAGModel
 
     target = keras_apps.load_target(_TARGET.value, "none")
-    records = data.read_image_folder(data.resolve_folders(_DATA.value, None)[0], target.spec.num_classes)
+    records = data.read_image_folder(data.training_folder(_DATA.value), target.spec.num_classes)
     start = time.perf_counter()
     decoded = sum(1 for _ in data.decode_records(records, target.image_size).batch(_BATCH.value).prefetch(tf.data.AUTOTUNE).unbatch())
     decode_ips = decoded / (time.perf_counter() - start)

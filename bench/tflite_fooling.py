@@ -42,9 +42,7 @@ def _main(argv):
     saved = tf.saved_model.load(version).signatures["serving_default"](z=tf.constant(z))["perturbation"].numpy()
     lite = np.concatenate([runner(z=z[i : i + 1])["perturbation"] for i in range(len(z))])
     target = keras_apps.load_target(source.target_name, "imagenet")
-    folder = data.resolve_folders(_DATA.value, None)[1] if _DATA.value == data.DEMO else _DATA.value
-    records = data.read_image_folder(folder, target.spec.num_classes)
-    cached = data.cache_with_clean_labels(data.decode_records(records, target.image_size), target, 32, records, "images")
+    cached = data.load_folder(data.evaluation_folder(_DATA.value), target)
     saved_rates, _ = metrics.fooling_rates(tf.constant(saved), target, cached)
     lite_rates, _ = metrics.fooling_rates(tf.constant(lite), target, cached)
     difference = 100 * abs(lite_rates.mean() - saved_rates.mean())

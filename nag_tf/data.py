@@ -32,6 +32,9 @@ __all__ = [
     "decode_records",
     "read_tfds",
     "cache_with_clean_labels",
+    "load_folder",
+    "training_folder",
+    "evaluation_folder",
     "training_batches",
     "evaluation_batches",
     "RESIZE_MODES",
@@ -48,6 +51,16 @@ def resolve_folders(data_dir, holdout_dir):
     if data_dir == DEMO:
         return os.path.join(DEMO_DIR, "train"), holdout_dir or os.path.join(DEMO_DIR, "holdout")
     return data_dir, holdout_dir
+
+
+def training_folder(name):
+    """A training folder: `demo` is the demo set's train/ part."""
+    return resolve_folders(name, None)[0]
+
+
+def evaluation_folder(name):
+    """An evaluation folder: `demo` is the demo set's holdout/ part, never its training photos."""
+    return resolve_folders(name, None)[1] if name == DEMO else name
 RESIZE_MODES = ("crop", "stretch")
 # An image whose shorter side is below this fraction of the crop would be
 # upscaled more than 2x: more blur than photo. It is skipped and counted.
@@ -322,6 +335,12 @@ def cache_with_clean_labels(dataset, target, batch_size=32, records=None, descri
         paths=[records.paths[i] for i in kept] if records is not None else [],
         skipped=skipped,
     )
+
+
+def load_folder(folder, target, batch_size=32, description="images", resize="crop"):
+    """An image folder decoded for `target`, with its clean labels (read_image_folder + decode + cache)."""
+    records = read_image_folder(folder, target.spec.num_classes)
+    return cache_with_clean_labels(decode_records(records, target.image_size, resize), target, batch_size, records, description)
 
 
 def _on_cpu_variable(array):

@@ -228,14 +228,12 @@ def evaluate(sources, target_names, image_folder, weights="imagenet", white_box_
         seen[source.name] = seen.get(source.name, 0) + 1
         if seen[source.name] > 1:
             source.name = f"{source.name}_{seen[source.name]}"
-    # `demo` evaluates on the demo set's held-out part, never on its training photos.
-    folder = data.resolve_folders(image_folder, None)[1] if image_folder == data.DEMO else image_folder
+    folder = data.evaluation_folder(image_folder)
     results = {source.name: SourceResult(source.name, float("nan"), {}) for source in sources}
     images_count = 0
     for column, target_name in enumerate(target_names):
         target = keras_apps.load_target(target_name, weights)
-        records = data.read_image_folder(folder, target.spec.num_classes)
-        cached = data.cache_with_clean_labels(data.decode_records(records, target.image_size), target, batch_size, records, "evaluation images")
+        cached = data.load_folder(folder, target, batch_size, "evaluation images")
         images_count = max(images_count, len(cached))
         for source in sources:
             count = white_box_samples if source.target_name == target_name else black_box_samples

@@ -66,6 +66,7 @@ class NAGModel(keras.Model):
         # Both parts are built functional models: nothing for Keras to build symbolically from a
         # data batch (which it cannot do from a multi-worker PerReplica batch).
         self.built = True
+        self._calibrated_at_step = None
         # Under MultiWorkerMirroredStrategy Keras 3.15 reduces step logs with a mean along axis 0,
         # which fails for scalars: train_lib sets this to return them as [1] vectors there.
         self.logs_as_vectors = False
@@ -83,8 +84,15 @@ class NAGModel(keras.Model):
         return (rng or self.rng).uniform([count, self.latent_dim], minval=-1.0, maxval=1.0)
 
     def prepare_for_inference(self):
-        """Before evaluation or saving: batch-norm statistics of the z distribution, evaluation RNG reset."""
-        calibrate_batch_norm(self.generator, seed=self.seed + 2)
+        """Before evaluation or saving: batch-norm statistics of the z distribution, evaluation RNG reset.
+
+        The calibration runs once per training step: the pictures, the collapse
+        check and validation at the same step share it (the weights are the same).
+        """
+        step = int(self.step.numpy())
+        if self._calibrated_at_step != step:
+            calibrate_batch_norm(self.generator, seed=self.seed + 2)
+            self._calibrated_at_step = step
         self.eval_rng.reset_from_seed(self.seed + 1)
 
     def call(self, inputs, training=False):

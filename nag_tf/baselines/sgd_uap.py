@@ -39,9 +39,7 @@ def _main(argv):
     from nag_tf.baselines import sgd_uap_lib
 
     target = keras_apps.load_target(_TARGET.value, _WEIGHTS.value)
-    folder, _ = data.resolve_folders(_DATA_DIR.value, None)
-    records = data.read_image_folder(folder, target.spec.num_classes)
-    cached = data.cache_with_clean_labels(data.decode_records(records, target.image_size), target, _BATCH_SIZE.value, records, "training images")
+    cached = data.load_folder(data.training_folder(_DATA_DIR.value), target, _BATCH_SIZE.value, "training images")
     perturbation, steps, seconds = sgd_uap_lib.train_sgd_uap(
         target, cached, _XI.value, _BATCH_SIZE.value, _STEPS.value, _BUDGET.value, _STEP_FRACTION.value, _BETA.value, _SEED.value,
         step_decay=_STEP_DECAY.value,
