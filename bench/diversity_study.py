@@ -23,6 +23,8 @@ from nag_tf.flags_util import parse_flags_or_exit, run_or_exit
 
 _TARGET = flags.DEFINE_string("target", "efficientnet_lite0", "Target.")
 _TRAIN = flags.DEFINE_string("train_data", "demo", "Training images (demo = the demo set's train/).")
+_SPLIT = flags.DEFINE_string("split", None, "Instead of --train_data/--eval_data: split this folder (e.g. ../shared/data/imagenet-sample) by --holdout.")
+_HOLDOUT = flags.DEFINE_float("holdout", 0.2, "With --split: the held-out fraction (or count).")
 _EVAL = flags.DEFINE_string("eval_data", "demo", "Evaluation images (demo = the demo set's holdout/).")
 _BUDGET = flags.DEFINE_float("budget_s", 180.0, "Training seconds per configuration.")
 _SAMPLES = flags.DEFINE_integer("samples", 10, "Sampled z in the evaluation.")
@@ -44,6 +46,22 @@ CONFIGURATIONS = {
                        dict(generator="light", latent_dim=10, diversity_layer="reference", diversity_distance="cosine", diversity_weight=1.0)),
     "light_features_l2": ("light generator, d=100, block-10 features, squared L2 x 10",
                           dict(generator="light", latent_dim=100, diversity_layer="reference", diversity_distance="squared_l2", diversity_weight=10.0)),
+    "light_delta": ("light generator, d=10, softmax + cosine (lambda=1) + cosine diversity of the deltas themselves (mu=1)",
+                    dict(generator="light", perturbation_diversity_weight=1.0)),
+    "light_rescale": ("light generator, d=10, softmax + cosine, lambda=1, delta = xi x / max|x| instead of xi tanh",
+                      dict(generator="light", linf_output="rescale")),
+    "light_rescale_delta": ("as light_rescale, plus cosine diversity of the deltas (mu=1)",
+                            dict(generator="light", linf_output="rescale", perturbation_diversity_weight=1.0)),
+    "light_hinge": ("light generator, softmax + cosine (lambda=1) + similarity penalty max(0, cos - 0.3) on delta pairs (mu=3)",
+                    dict(generator="light", perturbation_diversity_weight=3.0, perturbation_cosine_margin=0.3)),
+    "light_hinge_10": ("as light_hinge with mu=10",
+                       dict(generator="light", perturbation_diversity_weight=10.0, perturbation_cosine_margin=0.3)),
+    "light_rescale_hinge": ("as light_rescale, plus the similarity penalty max(0, cos - 0.3) (mu=1)",
+                            dict(generator="light", linf_output="rescale", perturbation_diversity_weight=1.0, perturbation_cosine_margin=0.3)),
+    "light_hinge_5": ("as light_hinge with mu=5",
+                      dict(generator="light", perturbation_diversity_weight=5.0, perturbation_cosine_margin=0.3)),
+    "light_hinge_10_0.45": ("as light_hinge with mu=10 and margin 0.45",
+                            dict(generator="light", perturbation_diversity_weight=10.0, perturbation_cosine_margin=0.45)),
 }
 
 
@@ -57,28 +75,32 @@ def _main(argv):
     if unknown:
         raise NAGError(f"unknown configuration(s) {sorted(unknown)}; known: {', '.join(CONFIGURATIONS)}")
     workdir = _WORKDIR.value or tempfile.mkdtemp(prefix="nag_diversity_")
+    if _SPLIT.value:
+        train_folder, eval_folder = data.write_split_folders(_SPLIT.value, _HOLDOUT.value, 0, os.path.join(workdir, "split"))
+    else:
+        train_folder, eval_folder = data.training_folder(_TRAIN.value), data.evaluation_folder(_EVAL.value)
     rows = []
     for seed in (int(s) for s in _SEEDS.value):
         for name in _CONFIGS.value:
             description, overrides = CONFIGURATIONS[name]
             logdir = os.path.join(workdir, f"{name}_seed{seed}")
             config = config_from_flagfile(
-                "configs/quickstart.flags", target=_TARGET.value, data_dir=_TRAIN.value,
-                holdout_dir=data.training_folder(_TRAIN.value),  # early stopping on training photos only
+                "configs/quickstart.flags", target=_TARGET.value, data_dir=train_folder,
+                holdout_dir=train_folder,  # early stopping on training photos only
                 epochs=10_000, time_budget_s=_BUDGET.value, logdir=logdir, seed=seed, verbose=0, **overrides,
             )
             start = time.perf_counter()
             result = train_lib.train(config)
             seconds = time.perf_counter() - start
             source = evaluate_lib.load_source(logdir, name)
-            report = evaluate_lib.evaluate([source], [_TARGET.value], _EVAL.value, config.weights, _SAMPLES.value, _SAMPLES.value, 32, seed, 0)
+            report = evaluate_lib.evaluate([source], [_TARGET.value], eval_folder, config.weights, _SAMPLES.value, _SAMPLES.value, 32, seed, 0)
             r = report.sources[0].per_target[_TARGET.value]
             rows.append({"config": name, "seed": seed, "fr": round(float(r.fooling_rates.mean()), 4), "fr_std": round(float(r.fooling_rates.std()), 4),
                          "classes95": r.classes95, "pairwise_cos": round(report.sources[0].pairwise_cosine, 4), "steps": result.steps,
                          "seconds": round(seconds), "description": description})
             print(f"{name:18s} seed {seed}: fooling {rows[-1]['fr']:.4f} ± {rows[-1]['fr_std']:.4f}, classes95 {r.classes95}, "
                   f"pairwise cos {rows[-1]['pairwise_cos']:.4f}, {result.steps} steps, {seconds:.0f} s", flush=True)
-    print(f"\n{_TARGET.value}, budget {_BUDGET.value:.0f} s each, {_SAMPLES.value} z, eval on {_EVAL.value}")
+    print(f"\n{_TARGET.value}, budget {_BUDGET.value:.0f} s each, {_SAMPLES.value} z, eval on {eval_folder}")
     print("| config | seed | fooling rate | classes 95% | pairwise cos | steps | seconds |\n|---|---|---|---|---|---|---|")
     for row in rows:
         print(f"| {row['config']} | {row['seed']} | {row['fr']:.4f} ± {row['fr_std']:.4f} | {row['classes95']} | {row['pairwise_cos']:.4f} | {row['steps']} | {row['seconds']} |")

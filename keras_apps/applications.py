@@ -50,8 +50,8 @@ TINY_IMAGE_SIZE = 32
 TINY_CLASSES = 10
 
 
-def build_tiny_cnn(weights, seed=0):
-    """A 3-layer CNN on 32x32 images with 10 classes.
+def build_tiny_cnn(weights, seed=0, image_size=TINY_IMAGE_SIZE):
+    """A 3-layer CNN on small images (32x32 by default) with 10 classes.
 
     Unlike a random-weight ImageNet network (logits ~1e-10, a flat softmax, no
     gradient), its seeded random weights give logits of order 1, so a
@@ -60,7 +60,7 @@ def build_tiny_cnn(weights, seed=0):
     if weights not in (None, "none"):
         raise ValueError("tiny_cnn has no pretrained weights; pass a weights file or 'none'")
     init = keras.initializers.HeNormal(seed=seed)
-    inputs = keras.Input((TINY_IMAGE_SIZE, TINY_IMAGE_SIZE, 3), name="image")
+    inputs = keras.Input((image_size, image_size, 3), name="image")
     x = layers.Conv2D(16, 3, strides=2, padding="same", activation="relu", kernel_initializer=init, name="conv1")(inputs)
     x = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu", kernel_initializer=init, name="conv2")(x)
     x = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu", kernel_initializer=init, name="conv3")(x)
@@ -88,13 +88,26 @@ register(
 )
 
 
-# A second tiny target (other seed) for transfer-matrix tests.
+# A second tiny target (other seed) for transfer-matrix tests, and a third at another
+# input size for ensemble tests (the perturbation is resized for it).
 register(
     TargetSpec(
         name="tiny_cnn_b",
         build=lambda weights: build_tiny_cnn(weights, seed=1),
         preprocess=_scale_to_unit_range,
         image_size=TINY_IMAGE_SIZE,
+        preprocess_mode="tf",
+        reference_layer="conv2",
+        num_classes=TINY_CLASSES,
+    )
+)
+
+register(
+    TargetSpec(
+        name="tiny_cnn_40",
+        build=lambda weights: build_tiny_cnn(weights, seed=2, image_size=40),
+        preprocess=_scale_to_unit_range,
+        image_size=40,
         preprocess_mode="tf",
         reference_layer="conv2",
         num_classes=TINY_CLASSES,

@@ -7,10 +7,13 @@ offline extra) ships the ImageNet-1k names; without it, names come from any
 """
 
 import csv
+import difflib
 import functools
 import os
 
-__all__ = ["class_name", "imagenet_names"]
+from nag_tf.errors import NAGError
+
+__all__ = ["class_name", "class_index", "imagenet_names"]
 
 
 @functools.lru_cache(maxsize=None)
@@ -40,3 +43,33 @@ def class_name(index, num_classes=1000, labels_csv=None):
         if name:
             return name
     return f"class {int(index)}"
+
+
+def _normalise(name):
+    return " ".join(name.lower().replace("_", " ").replace("-", " ").split())
+
+
+def class_index(text, num_classes=1000, labels_csv=None):
+    """A class given as an index ("9") or a name ("ostrich", case and _ ignored) -> its index.
+
+    Raises:
+      NAGError: an index out of range, or a name that no class has (with the closest names).
+    """
+    text = str(text).strip()
+    if text.lstrip("-").isdigit():
+        index = int(text)
+        if not 0 <= index < num_classes:
+            raise NAGError(f"--target_class={text} is outside 0..{num_classes - 1}")
+        return index
+    names = imagenet_names(labels_csv) if num_classes == 1000 else {}
+    by_name = {}
+    for index, name in names.items():
+        by_name.setdefault(_normalise(name), index)
+    wanted = _normalise(text)
+    if wanted in by_name:
+        return by_name[wanted]
+    if not names:
+        raise NAGError(f"--target_class={text!r}: class names are unknown for this target; give the class index instead")
+    close = difflib.get_close_matches(wanted, list(by_name), n=3)
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else "; give the class index instead"
+    raise NAGError(f"--target_class={text!r} is not a class name of this target{hint}")

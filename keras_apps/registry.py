@@ -18,7 +18,21 @@ import tensorflow as tf
 
 from nag_tf.errors import NAGError
 
-__all__ = ["TargetSpec", "Target", "TargetOutputs", "register", "get_spec", "known_targets", "load_target"]
+__all__ = [
+    "TargetSpec",
+    "Target",
+    "EnsembleTarget",
+    "TargetOutputs",
+    "register",
+    "get_spec",
+    "known_targets",
+    "load_target",
+    "load_targets",
+    "parse_target_names",
+    "parse_target_weights",
+    "ensemble_image_size",
+    "resize_for",
+]
 
 # Diversity layers that are not layer names.
 SOFTMAX = "softmax"
@@ -110,6 +124,15 @@ class Target:
             self._network = keras.Model(classifier.inputs, [classifier.output, layer.output], name=f"{spec.name}_with_features")
             self._network.trainable = False
 
+    @property
+    def num_classes(self):
+        return self.spec.num_classes
+
+    @property
+    def members(self):
+        """[(target, weight)]: a single target is an ensemble of one, so training has one code path."""
+        return [(self, 1.0)]
+
     def preprocess(self, images):
         return self.spec.preprocess(images)
 
@@ -188,7 +211,7 @@ def _build_from_file(spec, path):
         raise NAGError(f"weights file {path!r} for target {spec.name!r} does not exist; check --weights")
     classifier = spec.build(None)
     try:
-        if spec.weights_file_loader is not None:
+        if spec.weights_file_loader is not None and not path.endswith((".weights.h5", ".keras")):
             spec.weights_file_loader(classifier, path)
         else:
             classifier.load_weights(path)
@@ -200,3 +223,86 @@ def _build_from_file(spec, path):
             f"{str(error).splitlines()[0][:200] if str(error) else ''}"
         ) from None
     return classifier
+
+
+class EnsembleTarget:
+    """Several frozen targets attacked together (paper Tables 3-4): one generator, summed losses.
+
+    Images and perturbations live at the largest member's input size; each
+    member sees x + delta resized to its own size (bilinear), through its own
+    preprocessing. `predict_labels` returns one column per member, so cached
+    clean labels are [N, members] and a fooling rate averages over members.
+    """
+
+    def __init__(self, targets, weights):
+        if len(targets) != len(weights):
+            raise NAGError(f"{len(targets)} targets but {len(weights)} target weights; give one weight per target")
+        classes = {t.num_classes for t in targets}
+        if len(classes) != 1:
+            raise NAGError(f"ensemble members must share their classes; got {', '.join(f'{t.name}: {t.num_classes}' for t in targets)}")
+        self.targets = list(targets)
+        self.weights = [float(w) for w in weights]
+        self.name = "+".join(t.name for t in targets)
+        self.image_size = max(t.image_size for t in targets)
+        self.num_classes = classes.pop()
+        self._predict_labels = None
+
+    @property
+    def members(self):
+        return list(zip(self.targets, self.weights))
+
+    def predict_labels(self, images):
+        """Top-1 labels of every member, int32 [N, members]."""
+        images = tf.cast(images, tf.float32)
+        return tf.stack([t.predict_labels(resize_for(t, images)) for t in self.targets], axis=-1)
+
+
+def resize_for(target, images):
+    """0-255 images at the target's input size (bilinear; unchanged when the size already matches)."""
+    if images.shape[1] == target.image_size and images.shape[2] == target.image_size:
+        return images
+    return tf.image.resize(images, [target.image_size, target.image_size], method="bilinear")
+
+
+def parse_target_names(text):
+    """'vgg16,resnet50' -> ['vgg16', 'resnet50'] (each checked against the registry)."""
+    names = [name.strip() for name in str(text).split(",") if name.strip()]
+    if not names:
+        raise NAGError("--target is empty; name a classifier, or several separated by commas")
+    if len(set(names)) != len(names):
+        raise NAGError(f"--target={text!r} names a classifier twice")
+    for name in names:
+        get_spec(name)
+    return names
+
+
+def parse_target_weights(text, count):
+    """'1,0.5' -> [1.0, 0.5]; empty -> equal weights of 1."""
+    if not str(text or "").strip():
+        return [1.0] * count
+    try:
+        weights = [float(w) for w in str(text).split(",")]
+    except ValueError:
+        raise NAGError(f"--target_weights={text!r} must be numbers separated by commas, e.g. 1,0.5") from None
+    if len(weights) != count:
+        raise NAGError(f"--target_weights={text!r} gives {len(weights)} weights for {count} targets; give one per target")
+    if any(not (w >= 0 and w < float("inf")) for w in weights) or not any(weights):
+        raise NAGError(f"--target_weights={text!r} must be finite, >= 0 and not all 0")
+    return weights
+
+
+def ensemble_image_size(text):
+    """The perturbation size for a --target value: the largest member's input size."""
+    return max(get_spec(name).image_size for name in parse_target_names(text))
+
+
+def load_targets(names, weights="imagenet", diversity_layer="default", target_weights=""):
+    """A `Target` for one name, an `EnsembleTarget` for a comma-separated list."""
+    names = parse_target_names(names)
+    member_weights = parse_target_weights(target_weights, len(names))
+    if len(names) == 1 and member_weights == [1.0]:
+        return load_target(names[0], weights, diversity_layer)
+    # --weights applies to every member: 'imagenet' or 'none' (a single file cannot fit several networks).
+    if len(names) > 1 and str(weights).lower() not in ("imagenet", "none"):
+        raise NAGError(f"--weights={weights!r} names one file but --target names {len(names)} classifiers; use imagenet or none")
+    return EnsembleTarget([load_target(name, weights, diversity_layer) for name in names], member_weights)

@@ -58,7 +58,9 @@ class CollapseDetector(keras.callbacks.Callback):
         if self.holdout is not None:
             images, clean = self.holdout
             rates = [
-                np.mean(self.nag.target.predict_labels(perturb(images, d[tf.newaxis], self.nag.loss_config.clip)).numpy() != clean)
+                metrics.attack_rate(
+                    clean, self.nag.target.predict_labels(perturb(images, d[tf.newaxis], self.nag.loss_config.clip)).numpy(), self.nag.loss_config.target_class
+                )
                 for d in delta
             ]
             spread = float(np.std(rates))
@@ -68,8 +70,8 @@ class CollapseDetector(keras.callbacks.Callback):
             self.warned = True
             logging.warning(
                 "the generator has collapsed: sampled perturbations have mean pairwise cosine %.3f (> %.2f for %d checks); "
-                "it has become one universal perturbation. Try a larger --diversity_weight, --diversity_layer on an "
-                "intermediate layer with --diversity_distance=squared_l2, or --latent_dim=100", cosine, self.threshold, self.streak,
+                "it has become one universal perturbation. Try --perturbation_diversity_weight=3 --perturbation_cosine_margin=0.3 "
+                "(see bench/diversity_study.py), a larger --diversity_weight, or --latent_dim=100", cosine, self.threshold, self.streak,
             )
         return cosine, spread
 
@@ -131,7 +133,7 @@ class CheckpointEveryEpoch(keras.callbacks.Callback):
 
 
 class KeepBestGenerator(keras.callbacks.Callback):
-    """Keeps the generator with the best held-out fooling rate as `best.weights.h5`."""
+    """Keeps the generator with the best held-out fooling rate (or targeted success rate) as `best.weights.h5`."""
 
     def __init__(self, generator, path, best_variable, monitor="val_fooling_rate"):
         super().__init__()

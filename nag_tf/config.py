@@ -14,18 +14,20 @@ from nag_tf import losses
 from nag_tf.data import RESIZE_MODES
 from nag_tf.distribute import STRATEGIES
 from nag_tf.errors import NAGError
-from nag_tf.generator import GENERATOR_VARIANTS
+from nag_tf.generator import GENERATOR_VARIANTS, LINF_OUTPUTS, NORMS
 
-__all__ = ["TrainConfig"]
+__all__ = ["TrainConfig", "generator_for"]
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Every choice of a training run; defaults are the paper's (see NAG-METHOD.md)."""
 
-    # Target classifier.
+    # Target classifier, or several separated by commas (an ensemble, losses summed with target_weights).
     target: str = "vgg19"
     weights: str = "imagenet"
+    target_weights: str = ""  # "" = 1 for every target; e.g. "1,0.5"
+    target_class: str = ""  # "" = untargeted (paper); an index or class name = targeted NAG
     # Data: an image folder, or a tfds dataset.
     data_dir: Optional[str] = None
     holdout_dir: Optional[str] = None
@@ -39,12 +41,16 @@ class TrainConfig:
     resize: str = "crop"
     # Generator.
     xi: float = 10.0
+    norm: str = "linf"  # linf (paper) | l2: xi is then the L2 radius on the 0-255 scale
+    linf_output: str = "tanh"  # tanh (paper: xi * tanh) | rescale (ours: xi * x / max|x|, no saturation)
     latent_dim: int = 10
     generator: str = "paper"
     # Losses (paper defaults; the reference code's choices in brackets).
     diversity_layer: str = "default"  # softmax [resnet50: reference = conv4_block6_out]
     diversity_distance: str = "cosine"  # [squared_l2]
     diversity_weight: float = 1.0  # [10]
+    perturbation_diversity_weight: float = 0.0  # ours: weight of a penalty on similar pairs of deltas
+    perturbation_cosine_margin: float = -1.0  # ours: only pairs with cosine above this are penalised
     shuffle: str = "derangement"  # [replacement]
     fooling_reduction: str = "per_sample"  # [batch_mean]
     clip: bool = True  # [False]
@@ -68,18 +74,27 @@ class TrainConfig:
 
     def validate(self):
         """Raises NAGError naming the first bad value and its fix; returns self."""
-        from keras_apps import get_spec  # local: keras_apps imports keras
+        import keras_apps  # local: keras_apps imports keras
 
-        get_spec(self.target)
+        names = keras_apps.parse_target_names(self.target)
+        keras_apps.parse_target_weights(self.target_weights, len(names))
+        self.resolved_target_class()
 
         def finite(name, value):
             if not isinstance(value, (int, float)) or math.isnan(value) or math.isinf(value):
                 raise NAGError(f"--{name}={value!r} is not a finite number")
 
-        for name in ("xi", "holdout", "diversity_weight", "learning_rate", "time_budget_s"):
+        for name in ("xi", "holdout", "diversity_weight", "perturbation_diversity_weight", "perturbation_cosine_margin", "learning_rate", "time_budget_s"):
             finite(name, getattr(self, name))
-        if not 0 < self.xi <= 255:
+        if self.norm not in NORMS:
+            raise NAGError(f"--norm={self.norm!r}: expected one of {', '.join(NORMS)}")
+        if self.linf_output not in LINF_OUTPUTS:
+            raise NAGError(f"--linf_output={self.linf_output!r}: expected one of {', '.join(LINF_OUTPUTS)}")
+        if self.norm == "linf" and not 0 < self.xi <= 255:
             raise NAGError(f"--xi={self.xi} is outside (0, 255]: xi is the L-inf budget on the 0-255 scale (paper: 10)")
+        largest = 255.0 * math.sqrt(3.0) * keras_apps.ensemble_image_size(self.target)
+        if self.norm == "l2" and not 0 < self.xi <= largest:
+            raise NAGError(f"--xi={self.xi} is outside (0, {largest:.0f}]: with --norm=l2 xi is the L2 radius on the 0-255 scale (e.g. 2000 at 224 px)")
         checks = (
             (self.latent_dim >= 1, f"--latent_dim={self.latent_dim} must be at least 1 (paper: 10)"),
             (self.batch_size >= 2, f"--batch_size={self.batch_size} must be at least 2 (the shuffle needs two images)"),
@@ -88,6 +103,8 @@ class TrainConfig:
             (self.steps_per_epoch >= 0, f"--steps_per_epoch={self.steps_per_epoch} must be 0 (one pass) or positive"),
             (self.time_budget_s >= 0, f"--time_budget_s={self.time_budget_s} must be >= 0 (0: no limit)"),
             (self.diversity_weight >= 0, f"--diversity_weight={self.diversity_weight} must be >= 0"),
+            (self.perturbation_diversity_weight >= 0, f"--perturbation_diversity_weight={self.perturbation_diversity_weight} must be >= 0"),
+            (-1 <= self.perturbation_cosine_margin < 1, f"--perturbation_cosine_margin={self.perturbation_cosine_margin} must be in [-1, 1)"),
             (self.holdout > 0, f"--holdout={self.holdout} must be a fraction in (0, 1) or a count >= 1"),
             (self.per_class >= 0, f"--per_class={self.per_class} must be >= 0 (0: no limit)"),
             (self.max_images >= 0, f"--max_images={self.max_images} must be >= 0 (0: no limit)"),
@@ -110,6 +127,16 @@ class TrainConfig:
                 raise NAGError(message)
         return self
 
+    def resolved_target_class(self):
+        """--target_class as a class index (None when untargeted); a name is looked up in the class names."""
+        if not str(self.target_class).strip():
+            return None
+        import keras_apps
+        from keras_apps.class_names import class_index
+
+        names = keras_apps.parse_target_names(self.target)
+        return class_index(self.target_class, keras_apps.get_spec(names[0]).num_classes)
+
     def to_json(self):
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
 
@@ -119,7 +146,27 @@ class TrainConfig:
         return LossConfig(
             diversity_weight=self.diversity_weight,
             diversity_distance=self.diversity_distance,
+            target_class=self.resolved_target_class(),
+            perturbation_diversity_weight=self.perturbation_diversity_weight,
+            perturbation_cosine_margin=self.perturbation_cosine_margin,
             shuffle=self.shuffle,
             fooling_reduction=self.fooling_reduction,
             clip=self.clip,
         )
+
+
+def generator_for(config, seed=None):
+    """The generator a config describes (a dict such as a run's config.json works too), sized for its target(s)."""
+    import keras_apps
+    from nag_tf.generator import build_generator
+
+    get = config.get if isinstance(config, dict) else lambda key, default=None: getattr(config, key, default)
+    return build_generator(
+        keras_apps.ensemble_image_size(get("target")),
+        get("latent_dim"),
+        get("xi"),
+        get("generator"),
+        seed=seed,
+        norm=get("norm", "linf"),
+        linf_output=get("linf_output", "tanh"),
+    )

@@ -29,6 +29,7 @@ __all__ = [
     "CachedImages",
     "read_image_folder",
     "split_records",
+    "write_split_folders",
     "decode_records",
     "read_tfds",
     "cache_with_clean_labels",
@@ -202,6 +203,28 @@ def _decode_and_crop(contents, image_size, resize):
     return tf.ensure_shape(image, [image_size, image_size, 3]), big_enough
 
 
+def write_split_folders(folder, holdout, seed, out_dir):
+    """Splits an image folder into train/ and holdout/ folders under `out_dir` without copying images.
+
+    Each gets a labels.csv listing absolute paths (read_image_folder accepts
+    them), so a benchmark can train on one part of a read-only folder and
+    evaluate on the other. Returns (train folder, holdout folder).
+    """
+    records = read_image_folder(folder)
+    train, held_out = split_records(records, holdout, seed)
+    folders = []
+    for name, part in (("train", train), ("holdout", held_out)):
+        directory = os.path.join(out_dir, name)
+        os.makedirs(directory, exist_ok=True)
+        with open(os.path.join(directory, "labels.csv"), "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["file", "class_index"])
+            for path, label in zip(part.paths, part.true_labels):
+                writer.writerow([os.path.abspath(path), label])
+        folders.append(directory)
+    return tuple(folders)
+
+
 def decode_records(records, image_size, resize="crop"):
     """tf.data of (uint8 image, true label, record index); unusable images are dropped.
 
@@ -339,7 +362,7 @@ def cache_with_clean_labels(dataset, target, batch_size=32, records=None, descri
 
 def load_folder(folder, target, batch_size=32, description="images", resize="crop"):
     """An image folder decoded for `target`, with its clean labels (read_image_folder + decode + cache)."""
-    records = read_image_folder(folder, target.spec.num_classes)
+    records = read_image_folder(folder, target.num_classes)
     return cache_with_clean_labels(decode_records(records, target.image_size, resize), target, batch_size, records, description)
 
 

@@ -43,7 +43,7 @@ def _main(argv):
         config_path = os.path.join(_SOURCES.value[0], "config.json")
         if not os.path.exists(config_path):
             raise NAGError("--targets is required when the first source is not a training log directory")
-        targets = [json.load(open(config_path))["target"]]
+        targets = json.load(open(config_path))["target"].split(",")  # every member of an ensemble
     report = evaluate_lib.evaluate(
         sources, targets, _DATA_DIR.value, _WEIGHTS.value, _WHITE.value, _BLACK.value, _BATCH_SIZE.value, _SEED.value, _INTERPOLATION.value
     )

@@ -24,7 +24,7 @@ import keras_apps
 from keras_apps.class_names import class_name
 from nag_tf import data, metrics
 from nag_tf.errors import NAGError
-from nag_tf.generator import build_generator
+from nag_tf.config import generator_for
 
 __all__ = [
     "PerturbationSource",
@@ -131,8 +131,7 @@ def load_source(path, name=None):
     weights = next((os.path.join(path, f) for f in ("best.weights.h5", "final.weights.h5") if os.path.exists(os.path.join(path, f))), None)
     if weights is None:
         raise NAGError(f"{path!r} has no best.weights.h5 or final.weights.h5; train first")
-    size = keras_apps.get_spec(config["target"]).image_size
-    generator = build_generator(size, config["latent_dim"], config["xi"], config["generator"])
+    generator = generator_for(config)
     generator.load_weights(weights)
     return GeneratorSource(generator, config["xi"], name or os.path.basename(os.path.normpath(path)), config["target"])
 
@@ -236,12 +235,14 @@ def evaluate(sources, target_names, image_folder, weights="imagenet", white_box_
         cached = data.load_folder(folder, target, batch_size, "evaluation images")
         images_count = max(images_count, len(cached))
         for source in sources:
-            count = white_box_samples if source.target_name == target_name else black_box_samples
+            # White-box where the source was trained against this target (alone or in an ensemble).
+            trained_against = str(source.target_name or "").split(",")
+            count = white_box_samples if target_name in trained_against else black_box_samples
             deltas = _resize(source.sample(count, seed), target.image_size, source.xi)
             rates, labels = metrics.fooling_rates(deltas, target, cached, batch_size, clip)
-            histogram = label_histogram(labels, target.spec.num_classes)
+            histogram = label_histogram(labels, target.num_classes)
             top = np.argsort(histogram)[::-1][:5]
-            dominant = [(int(i), class_name(i, target.spec.num_classes), float(histogram[i])) for i in top]
+            dominant = [(int(i), class_name(i, target.num_classes), float(histogram[i])) for i in top]
             results[source.name].per_target[target_name] = TargetResult(rates, histogram, classes_covering(histogram), dominant)
             if column == 0:
                 distinct = source.sample(min(count, 16), seed).numpy()

@@ -16,9 +16,12 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-__all__ = ["build_generator", "calibrate_batch_norm", "GENERATOR_VARIANTS", "NoiseChannels"]
+__all__ = ["build_generator", "calibrate_batch_norm", "GENERATOR_VARIANTS", "LINF_OUTPUTS", "NORMS", "NoiseChannels", "ScaledTanh", "ScaleToL2Ball", "ScaleToLinfSphere"]
 
 GENERATOR_VARIANTS = ("paper", "reference", "light")
+NORMS = ("linf", "l2")
+# How the raw output becomes a perturbation within the L-inf budget: the paper's xi * tanh, or ours.
+LINF_OUTPUTS = ("tanh", "rescale")
 
 # Channels at 7, 14, 28, 56, 112, 224 (and beyond) per the paper's Table 5.
 _PAPER_CHANNELS = (256, 128, 64, 64, 64, 64, 64)
@@ -67,6 +70,50 @@ class ScaledTanh(layers.Layer):
         return {**super().get_config(), "xi": self.xi}
 
 
+@keras.saving.register_keras_serializable(package="nag_tf")
+class ScaleToL2Ball(layers.Layer):
+    """delta = x * min(1, xi / ||x||_2) per sample: the L2 budget, exact by construction.
+
+    A radial projection rather than a tanh: inside the ball the output is the
+    raw map, on the boundary it keeps its direction, so ||delta||_2 <= xi
+    whatever the weights.
+    """
+
+    def __init__(self, xi, **kwargs):
+        super().__init__(**kwargs)
+        self.xi = float(xi)
+
+    def call(self, x):
+        norm = tf.sqrt(tf.reduce_sum(tf.square(x), axis=[1, 2, 3], keepdims=True) + 1e-12)
+        return x * tf.minimum(1.0, self.xi / norm)
+
+    def get_config(self):
+        return {**super().get_config(), "xi": self.xi}
+
+
+@keras.saving.register_keras_serializable(package="nag_tf")
+class ScaleToLinfSphere(layers.Layer):
+    """delta = xi * x / max|x| per sample: the L-infinity budget without tanh saturation (ours).
+
+    xi * tanh saturates as training pushes every pixel to the budget, and a
+    saturated tanh passes no gradient: neither the diversity loss nor z can
+    move delta any more, and the generator collapses onto one perturbation.
+    Rescaling by the largest magnitude keeps ||delta||_inf = xi exactly while
+    every pixel keeps a gradient of the same size.
+    """
+
+    def __init__(self, xi, **kwargs):
+        super().__init__(**kwargs)
+        self.xi = float(xi)
+
+    def call(self, x):
+        peak = tf.reduce_max(tf.abs(x), axis=[1, 2, 3], keepdims=True)
+        return self.xi * x / (peak + 1e-12)
+
+    def get_config(self):
+        return {**super().get_config(), "xi": self.xi}
+
+
 def _resolutions(image_size):
     """The chain 7, 14, ..., up to the largest 7 * 2^k <= image_size (at least 7)."""
     sizes = [7]
@@ -75,24 +122,30 @@ def _resolutions(image_size):
     return sizes
 
 
-def build_generator(image_size, latent_dim=10, xi=10.0, variant="paper", seed=None, name="nag_generator"):
+def build_generator(image_size, latent_dim=10, xi=10.0, variant="paper", seed=None, name="nag_generator", norm="linf", linf_output="tanh"):
     """Builds the generator as a functional Keras model.
 
     Args:
       image_size: side of the square perturbation (the target's input size).
       latent_dim: d, the size of z (paper: 10; reference code: 100).
-      xi: the L-infinity budget on the 0-255 scale (paper: 10).
+      xi: the budget on the 0-255 scale: L-infinity (paper: 10) or L2 (see `norm`).
       variant: "paper" (Table 5), "reference" (plus noise channels at every
         resolution, as the authors' code) or "light" (fewer channels at high
         resolution: cheaper on CPU).
       seed: seed of the weight initialisers and noise channels.
       name: model name.
+      norm: "linf" (delta = xi * tanh, the paper) or "l2" (the raw output
+        scaled onto the L2 ball of radius xi).
+      linf_output: with norm="linf", "tanh" (the paper) or "rescale" (delta =
+        xi * x / max|x|: no saturation, see ScaleToLinfSphere).
 
     Returns:
       keras.Model mapping float32 [N, latent_dim] to float32 [N, S, S, 3].
     """
     if variant not in GENERATOR_VARIANTS:
         raise ValueError(f"unknown generator variant {variant!r}; expected one of {GENERATOR_VARIANTS}")
+    if norm not in NORMS:
+        raise ValueError(f"unknown norm {norm!r}; expected one of {NORMS}")
     init = keras.initializers.RandomNormal(0.0, 0.02, seed=seed)
     last_init = keras.initializers.RandomNormal(0.0, 0.15, seed=None if seed is None else seed + 1)
     channels = _LIGHT_CHANNELS if variant == "light" else _PAPER_CHANNELS
@@ -127,7 +180,10 @@ def build_generator(image_size, latent_dim=10, xi=10.0, variant="paper", seed=No
     x = layers.Conv2DTranspose(3, 5, strides=1, padding="same", kernel_initializer=last_init, name="to_rgb")(x)
     if final != image_size:
         x = layers.Resizing(image_size, image_size, interpolation="bilinear", name="resize")(x)
-    delta = ScaledTanh(xi, dtype="float32", name="perturbation")(x)
+    if linf_output not in LINF_OUTPUTS:
+        raise ValueError(f"unknown linf_output {linf_output!r}; expected one of {LINF_OUTPUTS}")
+    budget = ScaleToL2Ball if norm == "l2" else ScaledTanh if linf_output == "tanh" else ScaleToLinfSphere
+    delta = budget(xi, dtype="float32", name="perturbation")(x)
     return keras.Model(z, delta, name=name)
 
 

@@ -10,6 +10,8 @@ import tensorflow as tf
 
 __all__ = [
     "fooling_loss",
+    "targeted_fooling_loss",
+    "similarity_penalty",
     "diversity_loss",
     "derangement",
     "shuffle_indices",
@@ -47,6 +49,27 @@ def fooling_loss(adversarial_probs, clean_labels, reduction="per_sample"):
     raise ValueError(f"unknown fooling reduction {reduction!r}; expected one of {FOOLING_REDUCTIONS}")
 
 
+def targeted_fooling_loss(adversarial_probs, target_class, reduction="per_sample"):
+    """Targeted fooling loss -log q'_t: pushes every perturbed image towards class t.
+
+    Args:
+      adversarial_probs: float [B, K] softmax of the classifier on x + delta.
+      target_class: int scalar t.
+      reduction: "per_sample" (mean over n of -log q'_t(n)) or "batch_mean"
+        (-log of the mean over n of q'_t(n)), mirroring `fooling_loss`.
+
+    Returns:
+      Scalar float32 loss; 0 when every image is classified as t with certainty.
+    """
+    probs = tf.cast(adversarial_probs, tf.float32)
+    q_target = probs[:, int(target_class)]
+    if reduction == "per_sample":
+        return tf.reduce_mean(-tf.math.log(tf.maximum(q_target, _EPSILON)))
+    if reduction == "batch_mean":
+        return -tf.math.log(tf.maximum(tf.reduce_mean(q_target), _EPSILON))
+    raise ValueError(f"unknown fooling reduction {reduction!r}; expected one of {FOOLING_REDUCTIONS}")
+
+
 def diversity_loss(adversarial_features, shuffled_features, distance="cosine"):
     """Diversity loss L_d = -mean_n d(f(x_n + delta_n), f(x_n + delta_pi(n))), Eq. (2).
 
@@ -74,6 +97,21 @@ def diversity_loss(adversarial_features, shuffled_features, distance="cosine"):
     if distance == "squared_l2":
         return -tf.reduce_mean(tf.square(a - s))
     raise ValueError(f"unknown diversity distance {distance!r}; expected one of {DIVERSITY_DISTANCES}")
+
+
+def similarity_penalty(perturbations, shuffled_perturbations, margin=-1.0):
+    """mean_n max(0, cos(delta_n, delta_pi(n)) - margin): penalises pairs of perturbations that point the same way.
+
+    Ours, not the paper's. With margin = -1 it is 1 + mean cosine, the cosine
+    distance of Eq. (2) applied to the perturbations themselves (up to a
+    constant). A margin in (-1, 1) only penalises pairs more similar than it,
+    so a generator that is diverse enough spends all its effort on fooling
+    and gains nothing from antipodal pairs (delta, -delta).
+    """
+    batch = tf.shape(perturbations)[0]
+    a = tf.math.l2_normalize(tf.reshape(tf.cast(perturbations, tf.float32), [batch, -1]), axis=1, epsilon=1e-12)
+    s = tf.math.l2_normalize(tf.reshape(tf.cast(shuffled_perturbations, tf.float32), [batch, -1]), axis=1, epsilon=1e-12)
+    return tf.reduce_mean(tf.nn.relu(tf.reduce_sum(a * s, axis=1) - margin))
 
 
 def derangement(batch_size, seed):

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from nag_tf.model import perturb
 
-__all__ = ["fooling_rate", "fooling_rates", "mean_pairwise_cosine", "sample_perturbations"]
+__all__ = ["fooling_rate", "attack_rate", "fooling_rates", "mean_pairwise_cosine", "sample_perturbations"]
 
 
 def fooling_rate(clean_labels, adversarial_labels):
@@ -21,6 +21,20 @@ def fooling_rate(clean_labels, adversarial_labels):
     return float(np.mean(clean_labels != adversarial_labels))
 
 
+def attack_rate(clean_labels, adversarial_labels, target_class=None):
+    """The fooling rate, or with `target_class` the targeted success rate: the share of images
+    not already of class t whose adversarial label is t. Label arrays may be [N] or
+    [N, members] (an ensemble: the rate over all members' predictions)."""
+    if target_class is None:
+        return fooling_rate(clean_labels, adversarial_labels)
+    clean_labels = np.asarray(clean_labels)
+    adversarial_labels = np.asarray(adversarial_labels)
+    eligible = clean_labels != target_class
+    if not eligible.any():
+        return float("nan")
+    return float(np.mean(adversarial_labels[eligible] == target_class))
+
+
 def sample_perturbations(generator, count, seed):
     """`count` perturbations from z ~ U[-1, 1]^d drawn with a fixed seed (generator in inference mode)."""
     latent_dim = int(generator.input_shape[-1])
@@ -28,11 +42,11 @@ def sample_perturbations(generator, count, seed):
     return generator(z, training=False)
 
 
-def fooling_rates(perturbations, target, cached, batch_size=32, clip=True):
-    """Fooling rate of each perturbation on all cached images.
+def fooling_rates(perturbations, target, cached, batch_size=32, clip=True, target_class=None):
+    """Fooling rate (targeted success rate with `target_class`) of each perturbation on all cached images.
 
     Returns:
-      (rates float [K], adversarial labels int [K, N]).
+      (rates float [K], adversarial labels int [K, N] ([K, N, members] for an ensemble)).
     """
     predict = target.predict_labels
     rates, all_labels = [], []
@@ -43,7 +57,7 @@ def fooling_rates(perturbations, target, cached, batch_size=32, clip=True):
             labels.append(predict(perturb(images, delta[tf.newaxis], clip)).numpy())
         labels = np.concatenate(labels)
         all_labels.append(labels)
-        rates.append(fooling_rate(cached.clean_labels, labels))
+        rates.append(attack_rate(cached.clean_labels, labels, target_class))
     return np.asarray(rates), np.stack(all_labels)
 
 

@@ -11,11 +11,13 @@ preprocessing, so xi means the same on every target.
 """
 
 import dataclasses
+from typing import Optional
 
 import keras
 import tensorflow as tf
 
 from nag_tf import losses
+from keras_apps.registry import resize_for
 from nag_tf.generator import calibrate_batch_norm
 
 __all__ = ["LossConfig", "NAGModel", "perturb"]
@@ -27,6 +29,11 @@ class LossConfig:
 
     diversity_weight: float = 1.0
     diversity_distance: str = "cosine"
+    # None: untargeted (push away from the clean label); a class index: targeted NAG (-log q'_t).
+    target_class: Optional[int] = None
+    # Ours (not in the paper): weight and margin of a penalty on similar pairs of perturbations.
+    perturbation_diversity_weight: float = 0.0
+    perturbation_cosine_margin: float = -1.0
     shuffle: str = "derangement"
     fooling_reduction: str = "per_sample"
     clip: bool = True
@@ -73,7 +80,9 @@ class NAGModel(keras.Model):
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.fooling_loss_tracker = keras.metrics.Mean(name="fooling_loss")
         self.diversity_loss_tracker = keras.metrics.Mean(name="diversity_loss")
-        self.fooling_rate_tracker = keras.metrics.Mean(name="fooling_rate")
+        # Untargeted: the fooling rate; targeted: the share of images classified as the target class.
+        self.rate_name = "fooling_rate" if loss_config.target_class is None else "targeted_success_rate"
+        self.fooling_rate_tracker = keras.metrics.Mean(name=self.rate_name)
 
     @property
     def metrics(self):
@@ -102,22 +111,72 @@ class NAGModel(keras.Model):
             images, z = inputs, self.sample_latents(tf.shape(inputs)[0])
         return perturb(images, self.generator(z, training=training), self.loss_config.clip)
 
-    def compute_losses(self, images, clean_labels, delta, shuffle_seed):
-        """Losses of one batch; returns (total, fooling, diversity, fooled mask)."""
+    def compute_losses(self, images, clean_labels, delta, shuffle_seed, loss_scale=None):
+        """Losses of one batch, summed over the target's members with their weights.
+
+        Returns (total, fooling, diversity, fooled mask [B * members], and, when
+        `loss_scale` (a function of the loss) is given, the gradient of
+        loss_scale(total) with respect to delta, else None).
+
+        Members run one after another, each under its own tape: its
+        activations are freed once its gradient with respect to delta is
+        taken, so an ensemble needs the memory of its largest member, not of
+        all of them (train_step then backpropagates through the generator once).
+        """
         config = self.loss_config
         batch = tf.shape(images)[0]
-        shuffled_delta = tf.gather(delta, losses.shuffle_indices(batch, shuffle_seed, config.shuffle))
-        both = tf.concat([perturb(images, delta, config.clip), perturb(images, shuffled_delta, config.clip)], axis=0)
-        outputs = self.target(both)
+        shuffled = losses.shuffle_indices(batch, shuffle_seed, config.shuffle)
+        fooling, diversity, fooled, delta_gradient, previous = 0.0, 0.0, [], None, []
+        for index, (member, weight) in enumerate(self.target.members):
+            labels = clean_labels if len(clean_labels.shape) == 1 else clean_labels[:, index]
+            with tf.control_dependencies(previous):  # one member after another, never two at once
+                with tf.GradientTape(watch_accessed_variables=False) as tape:
+                    tape.watch(delta)
+                    member_fooling, member_diversity, member_fooled = self._member_losses(member, images, labels, delta, shuffled)
+                    member_total = weight * (member_fooling + config.diversity_weight * member_diversity)
+                    scaled = loss_scale(member_total) if loss_scale is not None else None  # recorded by the tape
+            if loss_scale is not None:
+                gradient = tape.gradient(scaled, delta)
+                delta_gradient = gradient if delta_gradient is None else delta_gradient + gradient
+                previous = [delta_gradient]
+            fooling += weight * member_fooling
+            diversity += weight * member_diversity
+            fooled.append(member_fooled)
+        total = fooling + config.diversity_weight * diversity
+        if config.perturbation_diversity_weight:
+            # Pushes delta and delta[pi] apart in pixel space: a direct counter to the collapse onto
+            # one universal perturbation, which the feature-space term alone does not prevent.
+            with tf.GradientTape(watch_accessed_variables=False) as tape:
+                tape.watch(delta)
+                spread = config.perturbation_diversity_weight * losses.similarity_penalty(
+                    delta, tf.gather(delta, shuffled), config.perturbation_cosine_margin
+                )
+                scaled = loss_scale(spread) if loss_scale is not None else None
+            if loss_scale is not None:
+                delta_gradient += tape.gradient(scaled, delta)
+            total += spread
+            diversity += spread
+        return total, fooling, diversity, tf.concat(fooled, axis=0), delta_gradient
+
+    def _member_losses(self, member, images, labels, delta, shuffled):
+        """One target's (fooling, diversity, success mask): X_A and X_S in one pass at its input size."""
+        config = self.loss_config
+        batch = tf.shape(images)[0]
+        both = tf.concat([perturb(images, delta, config.clip), perturb(images, tf.gather(delta, shuffled), config.clip)], axis=0)
+        outputs = member(resize_for(member, both))
         adversarial_probs = outputs.probs[:batch]
-        fooling = losses.fooling_loss(adversarial_probs, clean_labels, config.fooling_reduction)
+        predicted = tf.argmax(adversarial_probs, axis=-1, output_type=tf.int32)
+        if config.target_class is None:
+            fooling = losses.fooling_loss(adversarial_probs, labels, config.fooling_reduction)
+            success = tf.not_equal(predicted, tf.cast(labels, tf.int32))
+        else:
+            fooling = losses.targeted_fooling_loss(adversarial_probs, config.target_class, config.fooling_reduction)
+            success = tf.equal(predicted, config.target_class)
         if config.diversity_weight:
             diversity = losses.diversity_loss(outputs.features[:batch], outputs.features[batch:], config.diversity_distance)
         else:
             diversity = tf.constant(0.0)
-        total = fooling + config.diversity_weight * diversity
-        fooled = tf.not_equal(tf.argmax(adversarial_probs, axis=-1, output_type=tf.int32), tf.cast(clean_labels, tf.int32))
-        return total, fooling, diversity, fooled
+        return fooling, diversity, success
 
     def _unpack(self, data, rng):
         """(images, labels, z, shuffle seed) from ({"images", "z", "shuffle_seed"}, labels) or (images, labels).
@@ -135,11 +194,13 @@ class NAGModel(keras.Model):
         images, clean_labels, z, shuffle_seed = self._unpack(data, self.rng)
         with tf.GradientTape() as tape:
             delta = self.generator(z, training=True)
-            total, fooling, diversity, fooled = self.compute_losses(images, clean_labels, delta, shuffle_seed)
-            scaled = total / tf.cast(tf.distribute.get_strategy().num_replicas_in_sync, tf.float32)
-            scaled = self.optimizer.scale_loss(scaled)  # loss scaling under mixed_float16, else unchanged
+        replica_count = tf.cast(tf.distribute.get_strategy().num_replicas_in_sync, tf.float32)
+        # Loss scaling under mixed_float16 (else unchanged); the mean over replicas' losses.
+        scale = lambda loss: self.optimizer.scale_loss(loss / replica_count)  # noqa: E731
+        total, fooling, diversity, fooled, delta_gradient = self.compute_losses(images, clean_labels, delta, shuffle_seed, scale)
         variables = self.generator.trainable_variables
-        gradients = tape.gradient(scaled, variables)
+        # d loss / d weights = (d delta / d weights)^T (d loss / d delta): one pass back through the generator.
+        gradients = tape.gradient(delta, variables, output_gradients=delta_gradient)
         finite = tf.reduce_all(tf.math.is_finite(images)) & tf.math.is_finite(total)
         if not isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
             # A LossScaleOptimizer expects overflowing gradients now and then and skips those steps itself.
@@ -188,6 +249,6 @@ class NAGModel(keras.Model):
         """Held-out batch: one delta per image (z from the data, else the evaluation RNG), inference mode."""
         images, clean_labels, z, shuffle_seed = self._unpack(data, self.eval_rng)
         delta = self.generator(z, training=False)
-        total, fooling, diversity, fooled = self.compute_losses(images, clean_labels, delta, shuffle_seed)
+        total, fooling, diversity, fooled, _ = self.compute_losses(images, clean_labels, delta, shuffle_seed)
         self._track(total, fooling, diversity, fooled)
         return self._logs()

@@ -41,7 +41,10 @@ def _main(argv):
     result = train_lib.train(config)
     print(f"trained {result.steps} steps; best generator: {result.best_weights}")
     print(f"pairwise cosine of sampled perturbations: {result.pairwise_cosine:.3f}")
-    print(f"held-out fooling rate: {100 * result.heldout_fooling_rate:.1f}%")
+    what = result.rate_name.replace("_", " ")
+    for member, rate in result.per_target.items():
+        print(f"held-out {what} on {member}: {100 * rate:.1f}%")
+    print(f"held-out {what}: {100 * result.heldout_fooling_rate:.1f}%")
 
 
 def main(argv):

@@ -13,7 +13,9 @@ __all__ = ["define_train_flags", "config_from_flag_values", "config_from_flagfil
 
 def define_train_flags(flag_values=flags.FLAGS):
     """Defines the training flags on `flag_values` (absl's global FLAGS by default)."""
-    flags.DEFINE_string("target", "vgg19", "Target classifier (see keras_apps.known_targets()).", flag_values=flag_values)
+    flags.DEFINE_string("target", "vgg19", "Target classifier (see keras_apps.known_targets()), or several separated by commas: an ensemble.", flag_values=flag_values)
+    flags.DEFINE_string("target_weights", "", "Ensemble: one loss weight per target, e.g. 1,0.5 (default: 1 each).", flag_values=flag_values)
+    flags.DEFINE_string("target_class", "", "Targeted NAG: push images towards this class (index or name, e.g. 9 or ostrich); empty = untargeted.", flag_values=flag_values)
     flags.DEFINE_string("weights", "imagenet", "'imagenet', 'none' (random, for tests) or a weights file path.", flag_values=flag_values)
     flags.DEFINE_string("data_dir", None, "Image folder with labels.csv, class sub-folders or plain images; 'demo' = the bundled demo set.", flag_values=flag_values)
     flags.DEFINE_string("holdout_dir", None, "Held-out image folder; default: split --holdout off --data_dir.", flag_values=flag_values)
@@ -26,11 +28,15 @@ def define_train_flags(flag_values=flags.FLAGS):
     flags.DEFINE_integer("max_images", 0, "Use at most this many images; 0 = all.", flag_values=flag_values)
     flags.DEFINE_enum("resize", "crop", ["crop", "stretch"], "crop: shorter side + centre crop; stretch: reference code.", flag_values=flag_values)
     flags.DEFINE_float("xi", 10.0, "L-inf budget on the 0-255 scale (paper: 10).", flag_values=flag_values)
+    flags.DEFINE_enum("norm", "linf", ["linf", "l2"], "Budget norm: linf (paper; delta = xi tanh) or l2 (delta scaled onto the L2 ball of radius xi).", flag_values=flag_values)
+    flags.DEFINE_enum("linf_output", "tanh", ["tanh", "rescale"], "L-inf output: tanh (paper, xi tanh) or rescale (ours, xi x / max|x|: no saturation, keeps z's influence).", flag_values=flag_values)
     flags.DEFINE_integer("latent_dim", 10, "Size d of z (paper: 10; reference code: 100).", flag_values=flag_values)
     flags.DEFINE_enum("generator", "paper", ["paper", "reference", "light"], "Generator variant.", flag_values=flag_values)
     flags.DEFINE_string("diversity_layer", "default", "default/softmax, logits, reference, or a layer name.", flag_values=flag_values)
     flags.DEFINE_enum("diversity_distance", "cosine", ["cosine", "squared_l2"], "Diversity distance.", flag_values=flag_values)
     flags.DEFINE_float("diversity_weight", 1.0, "lambda (paper: 1; reference code: 10).", flag_values=flag_values)
+    flags.DEFINE_float("perturbation_diversity_weight", 0.0, "Ours: weight of a penalty on pairs delta, delta[pi] that point the same way (paper: 0).", flag_values=flag_values)
+    flags.DEFINE_float("perturbation_cosine_margin", -1.0, "Ours: only pairs with cosine above this margin are penalised (-1: every pair).", flag_values=flag_values)
     flags.DEFINE_enum("shuffle", "derangement", ["derangement", "replacement"], "Shuffle of the perturbations.", flag_values=flag_values)
     flags.DEFINE_enum("fooling_reduction", "per_sample", ["per_sample", "batch_mean"], "Fooling loss reduction.", flag_values=flag_values)
     flags.DEFINE_bool("clip", True, "Clip x + delta to [0, 255] (the reference code does not).", flag_values=flag_values)

@@ -17,7 +17,7 @@ import keras_apps
 from nag_tf import callbacks as nag_callbacks
 from nag_tf import data, distribute, metrics
 from nag_tf.errors import NAGError
-from nag_tf.generator import build_generator
+from nag_tf.config import generator_for
 from nag_tf.model import NAGModel
 
 __all__ = ["TrainResult", "train", "load_datasets", "build_model", "check_logdir_writable"]
@@ -29,8 +29,10 @@ FINAL_WEIGHTS = "final.weights.h5"
 @dataclasses.dataclass
 class TrainResult:
     steps: int
-    heldout_fooling_rate: float  # mean over eval_samples sampled perturbations
+    heldout_fooling_rate: float  # mean over eval_samples sampled perturbations (targeted: success rate)
     heldout_fooling_rate_std: float
+    per_target: dict  # ensemble member -> its rate (empty for one target)
+    rate_name: str  # "fooling_rate" or "targeted_success_rate"
     pairwise_cosine: float  # mean pairwise cosine of those perturbations
     best_weights: str
     history: dict
@@ -53,12 +55,12 @@ def load_datasets(config, target):
     size = target.image_size
     if config.data_dir:
         data_dir, holdout_dir = data.resolve_folders(config.data_dir, config.holdout_dir)
-        records = data.read_image_folder(data_dir, target.spec.num_classes)
+        records = data.read_image_folder(data_dir, target.num_classes)
         if config.max_images:
             records = records.subset(range(min(config.max_images, len(records))))
         if holdout_dir:
             train_records = records
-            holdout_records = data.read_image_folder(holdout_dir, target.spec.num_classes)
+            holdout_records = data.read_image_folder(holdout_dir, target.num_classes)
         else:
             train_records, holdout_records = data.split_records(records, config.holdout, config.seed)
             train_records.skipped = records.skipped
@@ -79,7 +81,7 @@ def load_datasets(config, target):
 
 def build_model(config, target):
     """The generator for the target's input size and the NAGModel around both, compiled."""
-    generator = build_generator(target.image_size, config.latent_dim, config.xi, config.generator, seed=config.seed)
+    generator = generator_for(config, seed=config.seed)
     model = NAGModel(generator, target, config.loss_config(), seed=config.seed)
     # Under mixed_float16 Keras wraps the optimizer in a LossScaleOptimizer.
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), jit_compile=config.jit_compile, steps_per_execution=config.steps_per_execution)
@@ -119,7 +121,7 @@ def train(config):
     keras.mixed_precision.set_global_policy(config.mixed_precision or "float32")
     try:
         with strategy.scope():
-            target = keras_apps.load_target(config.target, config.weights, config.diversity_layer)
+            target = keras_apps.load_targets(config.target, config.weights, config.diversity_layer, config.target_weights)
         train_images, holdout_images = load_datasets(config, target)
         if config.batch_size > len(train_images):
             raise NAGError(f"--batch_size={config.batch_size} is larger than the {len(train_images)} usable training images")
@@ -169,7 +171,7 @@ def train(config):
                 nag_callbacks.CollapseDetector(
                     model, config.image_every_steps, holdout_images=(holdout_images.images[:32], holdout_images.clean_labels[:32]), writer=board.train_writer
                 ),
-                nag_callbacks.KeepBestGenerator(model.generator, best_path, best_fooling_rate),
+                nag_callbacks.KeepBestGenerator(model.generator, best_path, best_fooling_rate, monitor=f"val_{model.rate_name}"),
             ]
         if config.time_budget_s:
             callbacks.insert(0, nag_callbacks.StopAfterSeconds(config.time_budget_s))
@@ -209,12 +211,21 @@ def train(config):
     if os.path.exists(best_path):
         model.generator.load_weights(best_path)
     perturbations = metrics.sample_perturbations(model.generator, config.eval_samples, config.seed + 7)
-    rates, _ = metrics.fooling_rates(perturbations, target, holdout_images, config.batch_size, config.clip)
+    target_class = model.loss_config.target_class
+    rates, labels = metrics.fooling_rates(perturbations, target, holdout_images, config.batch_size, config.clip, target_class)
+    per_target = {}
+    if labels.ndim == 3:  # an ensemble: one column of labels per member
+        for index, (member, _) in enumerate(target.members):
+            member_labels = labels[..., index]  # [K, N]: each sampled delta on every image
+            clean = np.broadcast_to(holdout_images.clean_labels[:, index], member_labels.shape)
+            per_target[member.name] = float(metrics.attack_rate(clean, member_labels, target_class))
     cosine = metrics.mean_pairwise_cosine(perturbations.numpy()) if config.eval_samples > 1 else float("nan")
     return TrainResult(
         steps=int(model.step.numpy()),
         heldout_fooling_rate=float(np.mean(rates)),
         heldout_fooling_rate_std=float(np.std(rates)),
+        per_target=per_target,
+        rate_name=model.rate_name,
         pairwise_cosine=cosine,
         best_weights=best_path,
         history=history,

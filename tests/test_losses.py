@@ -72,3 +72,12 @@ def test_unknown_choices_raise():
         losses.diversity_loss(tf.ones([1, 2]), tf.ones([1, 2]), "l1")
     with pytest.raises(ValueError):
         losses.shuffle_indices(3, tf.constant([0, 0]), "none")
+
+
+def test_similarity_penalty_on_hand_built_vectors():
+    from nag_tf.losses import similarity_penalty
+
+    a = tf.constant([[1.0, 0.0], [1.0, 1.0], [0.0, 2.0]])
+    s = tf.constant([[1.0, 0.0], [-1.0, -1.0], [1.0, 0.0]])  # cosines 1, -1, 0
+    np.testing.assert_allclose(float(similarity_penalty(a, s, margin=-1.0)), (2.0 + 0.0 + 1.0) / 3, rtol=1e-6)
+    np.testing.assert_allclose(float(similarity_penalty(a, s, margin=0.5)), (0.5 + 0.0 + 0.0) / 3, rtol=1e-6)

@@ -35,7 +35,7 @@ def _model(target, seed=0, **loss):
 def _fooling_loss_on(model, cached, z):
     images = tf.cast(cached.images[:16], tf.float32)
     delta = model.generator(z, training=True)
-    _, fooling, _, _ = model.compute_losses(images, cached.clean_labels[:16], delta, tf.constant([0, 0]))
+    _, fooling, _, _, _ = model.compute_losses(images, cached.clean_labels[:16], delta, tf.constant([0, 0]))
     return float(fooling)
 
 

@@ -68,13 +68,23 @@ def test_every_flagfile_parses_and_builds_its_model(flagfile):
     import keras_apps
     from nag_tf import train as train_binary
 
-    flags.FLAGS.unparse_flags()
-    flags.FLAGS(["nag_tf.train", f"--flagfile={flagfile}", "--weights=none"])
-    try:
-        config = train_binary.config_from_flags().validate()
-    finally:
+    if os.path.basename(flagfile).startswith("harden_"):
+        from nag_tf import harden
+
+        flag_values = flags.FlagValues()
+        harden.define_harden_flags(flag_values)
+        flag_values(["nag_tf.harden", f"--flagfile={flagfile}", "--weights=none"])
+        config, options = harden.options_from_flag_values(flag_values)
+        config.validate()
+        options.validate()
+    else:
         flags.FLAGS.unparse_flags()
-    target = keras_apps.load_target(config.target, config.weights, config.diversity_layer)
+        flags.FLAGS(["nag_tf.train", f"--flagfile={flagfile}", "--weights=none"])
+        try:
+            config = train_binary.config_from_flags().validate()
+        finally:
+            flags.FLAGS.unparse_flags()
+    target = keras_apps.load_targets(config.target, config.weights, config.diversity_layer, config.target_weights)
     model = train_lib.build_model(config, target)
     z = model.sample_latents(1)
     assert model.generator(z).shape == (1, target.image_size, target.image_size, 3)

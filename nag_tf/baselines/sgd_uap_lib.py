@@ -22,13 +22,25 @@ from nag_tf.model import perturb
 __all__ = ["project", "train_sgd_uap", "save_perturbation"]
 
 
-def project(perturbation, xi):
-    """Projection onto the L-inf ball of radius xi."""
+def project(perturbation, xi, norm="linf"):
+    """Projection onto the L-inf (or L2) ball of radius xi."""
+    if norm == "l2":
+        return perturbation * tf.minimum(1.0, xi / (tf.norm(perturbation) + 1e-12))
     return tf.clip_by_value(perturbation, -xi, xi)
 
 
-def train_sgd_uap(target, cached, xi=10.0, batch_size=32, steps=1000, time_budget_s=0.0, step_fraction=0.8, beta=12.0, seed=0, clip=True, step_decay=0.8):
-    """Trains one perturbation; returns (float32 [S, S, 3] numpy perturbation, steps taken, seconds)."""
+def _ascent_direction(gradient, norm):
+    """Steepest ascent of unit size: the sign for L-inf, the normalised gradient for L2."""
+    if norm == "l2":
+        return gradient / (tf.norm(gradient) + 1e-12)
+    return tf.sign(gradient)
+
+
+def train_sgd_uap(target, cached, xi=10.0, batch_size=32, steps=1000, time_budget_s=0.0, step_fraction=0.8, beta=12.0, seed=0, clip=True, step_decay=0.8, norm="linf"):
+    """Trains one perturbation; returns (float32 [S, S, 3] numpy perturbation, steps taken, seconds).
+
+    norm="l2" takes normalised-gradient steps and projects onto the L2 ball (xi its radius).
+    """
     size = target.image_size
     perturbation = tf.Variable(tf.zeros([size, size, 3]), name="uap")
     step_size = tf.Variable(step_fraction * xi, trainable=False)
@@ -41,7 +53,7 @@ def train_sgd_uap(target, cached, xi=10.0, batch_size=32, steps=1000, time_budge
             cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
             loss = tf.reduce_mean(tf.minimum(cross_entropy, beta))
         gradient = tape.gradient(loss, perturbation)
-        perturbation.assign(project(perturbation + step_size * tf.sign(gradient), xi))
+        perturbation.assign(project(perturbation + step_size * _ascent_direction(gradient, norm), xi, norm))
         return loss
 
     start = time.perf_counter()
@@ -55,12 +67,12 @@ def train_sgd_uap(target, cached, xi=10.0, batch_size=32, steps=1000, time_budge
     return perturbation.numpy(), taken, time.perf_counter() - start
 
 
-def save_perturbation(perturbation, path, xi, target_name):
+def save_perturbation(perturbation, path, xi, target_name, norm="linf"):
     """Writes the perturbation as .npy plus a .json with xi and the target, atomically."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     partial = path + ".partial.npy"
     np.save(partial, perturbation.astype(np.float32))
     os.replace(partial, path)
     with open(path[:-4] + ".json", "w") as handle:
-        json.dump({"xi": float(xi), "target": target_name, "method": "sgd_uap"}, handle)
+        json.dump({"xi": float(xi), "norm": norm, "target": target_name, "method": "sgd_uap"}, handle)
     return path

@@ -14,6 +14,8 @@ NUMERIC = {
     "xi": [0.0, -1.0, 255.5, float("nan"), float("inf")],
     "holdout": [0.0, -0.5, float("nan")],
     "diversity_weight": [-1.0, float("nan")],
+    "perturbation_diversity_weight": [-0.5, float("nan")],
+    "perturbation_cosine_margin": [-1.5, 1.0, float("nan")],
     "learning_rate": [0.0, -1e-3, float("nan")],
     "time_budget_s": [-1.0, float("nan")],
     "latent_dim": [0, -3],
@@ -27,8 +29,14 @@ NUMERIC = {
     "max_bad_steps": [0],
     "steps_per_execution": [0],
 }
-ENUMS = ["generator", "diversity_distance", "shuffle", "fooling_reduction", "resize", "strategy", "mixed_precision"]
-CASES = [(name, value) for name, values in NUMERIC.items() for value in values] + [(name, "bogus") for name in ENUMS] + [("target", "alexnet")]
+ENUMS = ["generator", "diversity_distance", "shuffle", "fooling_reduction", "resize", "strategy", "mixed_precision", "norm", "linf_output"]
+TEXT = [("target_weights", "2,3"), ("target_weights", "-1"), ("target_class", "99"), ("target_class", "no such class")]
+CASES = (
+    [(name, value) for name, values in NUMERIC.items() for value in values]
+    + [(name, "bogus") for name in ENUMS]
+    + TEXT
+    + [("target", "alexnet")]
+)
 
 
 @pytest.mark.parametrize("name, value", CASES, ids=[f"{n}={v}" for n, v in CASES])
@@ -38,6 +46,13 @@ def test_invalid_value_is_one_clear_error_naming_the_flag(name, value):
     message = str(raised.value)
     assert "\n" not in message
     assert name in message or (name == "target" and "unknown target" in message)
+
+
+def test_every_setting_has_a_bad_value_case():
+    """A new TrainConfig field needs a case above (or a reason to be free-form)."""
+    free_form = {"weights", "data_dir", "holdout_dir", "tfds_name", "tfds_split", "tfds_holdout_split", "tfds_data_dir", "logdir", "jit_compile", "clip", "seed", "verbose", "diversity_layer"}
+    covered = set(NUMERIC) | set(ENUMS) | {name for name, _ in TEXT} | {"target"}
+    assert {f.name for f in dataclasses.fields(TrainConfig)} - free_form - covered == set()
 
 
 def test_the_base_config_is_valid():

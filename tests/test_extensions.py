@@ -1,0 +1,232 @@
+"""Ensembles, targeted NAG and budgets other than the paper's xi * tanh, on tiny random targets."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_apps
+from nag_tf import data, losses, metrics, train_lib
+from nag_tf.errors import NAGError
+from nag_tf.generator import build_generator
+from nag_tf.model import LossConfig, NAGModel
+
+
+def _model(target, size, loss=LossConfig(), seed=0, norm="linf", linf_output="tanh", xi=10.0):
+    keras.utils.set_random_seed(seed)
+    generator = build_generator(size, latent_dim=4, xi=xi, variant="light", seed=seed, norm=norm, linf_output=linf_output)
+    model = NAGModel(generator, target, loss, seed=seed)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    model.optimizer.build(generator.trainable_variables)
+    return model
+
+
+@pytest.fixture(scope="module")
+def ensemble():
+    return keras_apps.load_targets("tiny_cnn,tiny_cnn_40", "none", target_weights="1,0.5")
+
+
+@pytest.fixture(scope="module")
+def cached40(image_folder, ensemble):
+    records = data.read_image_folder(image_folder)
+    return data.cache_with_clean_labels(data.decode_records(records, 40), ensemble, 16, records)
+
+
+def test_targeted_loss_by_hand():
+    probs = tf.constant([[0.1, 0.7, 0.2], [0.5, 0.25, 0.25]])
+    per_sample = losses.targeted_fooling_loss(probs, 1, "per_sample")
+    batch_mean = losses.targeted_fooling_loss(probs, 1, "batch_mean")
+    np.testing.assert_allclose(float(per_sample), (-np.log(0.7) - np.log(0.25)) / 2, rtol=1e-6)
+    np.testing.assert_allclose(float(batch_mean), -np.log((0.7 + 0.25) / 2), rtol=1e-6)
+    assert float(losses.targeted_fooling_loss(tf.constant([[0.0, 1.0]]), 1)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_targeted_success_rate_counts_only_images_not_already_of_the_class():
+    clean = np.array([3, 1, 2, 3, 0])
+    adversarial = np.array([3, 3, 2, 0, 3])
+    # Images 0 and 3 were already class 3: of the other three, two now read 3.
+    assert metrics.attack_rate(clean, adversarial, 3) == pytest.approx(2 / 3)
+    assert metrics.attack_rate(clean, adversarial) == pytest.approx(3 / 5)
+
+
+def test_l2_budget_holds_and_scales_onto_the_ball():
+    generator = build_generator(32, latent_dim=4, xi=50.0, variant="light", seed=0, norm="l2")
+    z = tf.random.stateless_uniform([6, 4], seed=[1, 2], minval=-1, maxval=1)
+    raw_norm = lambda d: np.sqrt(np.sum(np.square(d.numpy()), axis=(1, 2, 3)))  # noqa: E731
+    small = raw_norm(generator(z, training=False))
+    layer = generator.get_layer("to_rgb")
+    kernel, bias = layer.get_weights()
+    layer.set_weights([kernel * 1000.0, bias])  # a raw output far outside the ball
+    large = raw_norm(generator(z, training=False))
+    np.testing.assert_allclose(large, 50.0, rtol=1e-4)  # scaled onto the sphere
+    assert np.all(small <= 50.0 + 1e-3)
+    assert float(tf.reduce_max(tf.abs(generator(z)))) < 50.0  # not an L-inf clip
+
+
+def test_rescaled_linf_output_uses_the_whole_budget_without_saturating():
+    generator = build_generator(32, latent_dim=4, xi=10.0, variant="light", seed=0, linf_output="rescale")
+    z = tf.random.stateless_uniform([5, 4], seed=[3, 4], minval=-1, maxval=1)
+    with tf.GradientTape() as tape:
+        delta = generator(z, training=True)
+        loss = tf.reduce_sum(delta[:, :4, :4, :])
+    np.testing.assert_allclose(np.max(np.abs(delta.numpy()), axis=(1, 2, 3)), 10.0, rtol=1e-5)
+    gradients = tape.gradient(loss, generator.trainable_variables)
+    assert all(float(tf.reduce_max(tf.abs(g))) > 0 for g in gradients)
+
+
+def test_ensemble_labels_and_sizes(ensemble, cached40):
+    assert ensemble.image_size == 40 and ensemble.name == "tiny_cnn+tiny_cnn_40"
+    assert cached40.clean_labels.shape == (len(cached40), 2)
+    # Each column is that member's own label, at its own input size.
+    small = keras_apps.resize_for(ensemble.targets[0], tf.cast(cached40.images, tf.float32))
+    np.testing.assert_array_equal(cached40.clean_labels[:, 0], ensemble.targets[0].predict_labels(small).numpy())
+
+
+def test_ensemble_loss_is_the_weighted_sum_of_single_target_losses(ensemble, cached40):
+    # Without clipping, resizing x + delta equals adding the resized delta to the resized image.
+    loss = LossConfig(clip=False)
+    model = _model(ensemble, 40, loss)
+    images = tf.cast(cached40.images[:8], tf.float32)
+    z = tf.random.stateless_uniform([8, 4], seed=[7, 7], minval=-1, maxval=1)
+    delta = model.generator(z, training=True)
+    seed = tf.constant([3, 1])
+    total, fooling, diversity, _, _ = model.compute_losses(images, cached40.clean_labels[:8], delta, seed)
+    singles = []
+    for index, (member, weight) in enumerate(ensemble.members):
+        single = NAGModel(model.generator, member, loss)
+        _, f, d, _, _ = single.compute_losses(
+            keras_apps.resize_for(member, images), cached40.clean_labels[:8, index], keras_apps.resize_for(member, delta), seed
+        )
+        singles.append((weight, float(f), float(d)))
+    assert ensemble.members[1][1] == 0.5
+    np.testing.assert_allclose(float(fooling), sum(w * f for w, f, _ in singles), rtol=1e-4)
+    np.testing.assert_allclose(float(diversity), sum(w * d for w, _, d in singles), rtol=1e-4)
+    np.testing.assert_allclose(float(total), float(fooling) + float(diversity), rtol=1e-5)
+
+
+def test_member_by_member_gradient_equals_the_joint_gradient(ensemble, cached40):
+    """train_step's bounded-memory path (d loss / d delta per member, then one pass back) is exact."""
+    model = _model(ensemble, 40, LossConfig(perturbation_diversity_weight=0.5))
+    images = tf.cast(cached40.images[:8], tf.float32)
+    labels = tf.constant(cached40.clean_labels[:8])
+    z = tf.random.stateless_uniform([8, 4], seed=[9, 9], minval=-1, maxval=1)
+    seed = tf.constant([5, 2])
+    variables = model.generator.trainable_variables
+    with tf.GradientTape(persistent=True) as tape:
+        delta = model.generator(z, training=True)
+        total, *_ = model.compute_losses(images, labels, delta, seed)
+    joint = tape.gradient(total, variables)
+    # A scale that makes a new tensor (as optimizer.scale_loss does), undone afterwards.
+    _, _, _, _, delta_gradient = model.compute_losses(images, labels, delta, seed, loss_scale=lambda loss: 4.0 * loss)
+    split = tape.gradient(delta, variables, output_gradients=delta_gradient / 4.0)
+    for a, b in zip(joint, split):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-3, atol=1e-6)
+
+
+def test_targeted_training_raises_the_success_rate(image_folder):
+    target = keras_apps.load_target("tiny_cnn", "none")
+    records = data.read_image_folder(image_folder)
+    cached = data.cache_with_clean_labels(data.decode_records(records, 32), target, 16, records)
+    # The class the clean images give most probability after their own: reachable by a tiny random CNN
+    # (which reads almost every image as one class) within a large budget.
+    probs = target(tf.cast(cached.images, tf.float32)).probs.numpy()
+    probs[np.arange(len(probs)), cached.clean_labels] = 0.0
+    goal = int(probs.mean(axis=0).argmax())
+    assert np.mean(cached.clean_labels == goal) < 0.5
+    model = _model(target, 32, LossConfig(target_class=goal), xi=80.0)
+    assert model.rate_name == "targeted_success_rate"
+    z = tf.random.stateless_uniform([16, 4], seed=[5, 5], minval=-1, maxval=1)
+    images = tf.cast(cached.images[:16], tf.float32)
+
+    def targeted_loss():
+        _, fooling, _, _, _ = model.compute_losses(images, cached.clean_labels[:16], model.generator(z, training=True), tf.constant([0, 0]))
+        return float(fooling)
+
+    before = targeted_loss()
+    model.fit(data.training_batches(cached, 8, seed=0), steps_per_epoch=40, epochs=1, verbose=0)
+    after = targeted_loss()
+    model.prepare_for_inference()
+    deltas = metrics.sample_perturbations(model.generator, 3, seed=1)
+    rates, _ = metrics.fooling_rates(deltas, target, cached, 16, True, target_class=goal)
+    assert after < 0.5 * before, (before, after)
+    assert float(np.mean(rates)) > 0.5, rates
+
+
+def test_ensemble_training_run_reports_each_member_and_evaluates(tiny_config, tmp_path):
+    from nag_tf import evaluate_lib
+
+    config = tiny_config(target="tiny_cnn,tiny_cnn_40", target_weights="1,1", epochs=1, norm="l2", xi=400.0)
+    result = train_lib.train(config)
+    assert set(result.per_target) == {"tiny_cnn", "tiny_cnn_40"}
+    assert all(0.0 <= rate <= 1.0 for rate in result.per_target.values())
+    source = evaluate_lib.load_source(config.logdir)
+    assert source.image_size == 40
+    delta = source.sample(3, seed=0).numpy()
+    assert np.all(np.sqrt(np.sum(delta**2, axis=(1, 2, 3))) <= 400.0 + 1e-2)
+    report = evaluate_lib.evaluate([source], ["tiny_cnn", "tiny_cnn_40"], config.data_dir, "none", 4, 2, 8, 0, 0)
+    # White-box (4 samples) on both members: the generator was trained against each of them.
+    assert [len(report.sources[0].per_target[t].fooling_rates) for t in ("tiny_cnn", "tiny_cnn_40")] == [4, 4]
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(target="tiny_cnn,nope"), "unknown target 'nope'"),
+        (dict(target="tiny_cnn,tiny_cnn"), "twice"),
+        (dict(target="tiny_cnn,tiny_cnn_40", target_weights="1"), "1 weights for 2 targets"),
+        (dict(target="tiny_cnn,tiny_cnn_40", target_weights="1,x"), "numbers separated by commas"),
+        (dict(target="tiny_cnn,tiny_cnn_40", target_weights="0,0"), "not all 0"),
+        (dict(target_class="10"), "outside 0..9"),
+        (dict(target_class="ostrich"), "give the class index"),
+        (dict(norm="l3"), "--norm='l3'"),
+        (dict(norm="l2", xi=1e9), "L2 radius"),
+        (dict(linf_output="clip"), "--linf_output='clip'"),
+    ],
+)
+def test_bad_extension_settings_are_named(tiny_config, overrides, message):
+    with pytest.raises(NAGError, match=message):
+        tiny_config(**overrides).validate()
+
+
+def test_harden_runs_every_phase_and_resumes(tiny_config, tmp_path):
+    from nag_tf import harden_lib
+
+    config = tiny_config(epochs=1, xi=40.0, learning_rate=1e-2)
+    options = harden_lib.HardenOptions(out_dir=str(tmp_path / "harden"), epochs=2, learning_rate=1e-3, attack_budget_s=2.0)
+    result = harden_lib.harden(config, options)
+    keys = {"clean_accuracy", "fooling_hardening_generator", "fooling_new_nag", "fooling_sgd_uap"}
+    assert set(result["before"]) == keys and set(result["after"]) == keys
+    assert all(0.0 <= result[phase][key] <= 1.0 for phase in ("before", "after") for key in keys)
+    # The copy was fine-tuned (weights moved), the original file-less target was not touched.
+    original = keras_apps.load_target("tiny_cnn", "none").classifier.get_weights()
+    hardened = keras_apps.load_target("tiny_cnn", result["hardened_weights"]).classifier.get_weights()
+    assert any(not np.allclose(a, b) for a, b in zip(original, hardened))
+    # Trained against the samples it is then measured on: it resists them at least as well as before.
+    assert result["after"]["fooling_hardening_generator"] <= result["before"]["fooling_hardening_generator"] + 1e-9
+    # A second run finds every phase done and reproduces the table.
+    again = harden_lib.harden(config, options)
+    assert again["after"] == result["after"]
+
+
+def test_harden_rejects_ensembles_and_targeted_configs(tiny_config, tmp_path):
+    from nag_tf import harden_lib
+
+    options = harden_lib.HardenOptions(out_dir=str(tmp_path / "h"))
+    with pytest.raises(NAGError, match="single --target"):
+        harden_lib.harden(tiny_config(target="tiny_cnn,tiny_cnn_b"), options)
+    with pytest.raises(NAGError, match="--target_class"):
+        harden_lib.harden(tiny_config(target_class="3"), options)
+    with pytest.raises(NAGError, match="adversarial_fraction"):
+        harden_lib.harden(tiny_config(), harden_lib.HardenOptions(out_dir=str(tmp_path / "h"), adversarial_fraction=0))
+
+
+def test_sgd_uap_l2_projection_and_step():
+    from nag_tf.baselines import sgd_uap_lib
+
+    v = tf.fill([4, 4, 3], 10.0)  # L2 norm 10 * sqrt(48)
+    projected = sgd_uap_lib.project(v, 20.0, "l2")
+    np.testing.assert_allclose(float(tf.norm(projected)), 20.0, rtol=1e-5)
+    np.testing.assert_allclose(projected.numpy() / float(projected[0, 0, 0]), 1.0)  # direction kept
+    inside = sgd_uap_lib.project(v * 0.01, 20.0, "l2")
+    np.testing.assert_allclose(inside.numpy(), v.numpy() * 0.01)
+    assert float(tf.reduce_max(sgd_uap_lib.project(v, 5.0, "linf"))) == 5.0
