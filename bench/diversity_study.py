@@ -1,6 +1,7 @@
 r"""Which configuration makes NAG diverse *and* strong? Same images, same budget, same evaluation.
 
-  python bench/diversity_study.py --budget_s=180 --configs=paper,reference,light_softmax,light_logits,light_features
+  python bench/diversity_study.py --budget_s=150 --configs=paper,reference,light_softmax,light_hinge
+  python bench/diversity_study.py --budget_s=300 --split=../shared/data/imagenet-sample --configs=light_hinge_5,light_hinge_10_0.45
 
 Each configuration trains against --target on --train_data for --budget_s
 seconds of wall clock (after data loading), then is evaluated on --eval_data
@@ -29,10 +30,12 @@ _EVAL = flags.DEFINE_string("eval_data", "demo", "Evaluation images (demo = the 
 _BUDGET = flags.DEFINE_float("budget_s", 180.0, "Training seconds per configuration.")
 _SAMPLES = flags.DEFINE_integer("samples", 10, "Sampled z in the evaluation.")
 _SEEDS = flags.DEFINE_list("seeds", ["0"], "Seeds (each configuration runs once per seed).")
-_CONFIGS = flags.DEFINE_list("configs", ["paper", "reference", "light_softmax", "light_logits", "light_features"], "Configurations.")
+_CONFIGS = flags.DEFINE_list("configs", ["paper", "reference", "light_softmax", "light_hinge", "light_hinge_4", "light_hinge_5"], "Configurations (see CONFIGURATIONS).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where runs go (default: a temporary folder).")
 
-# name -> (description, TrainConfig overrides). Base: the quick start's flags.
+# name -> (description, TrainConfig overrides). Base: the quick start's flags, except that the
+# similarity penalty is off unless a configuration turns it on (BASE_OVERRIDES).
+BASE_OVERRIDES = dict(perturbation_diversity_weight=0.0, perturbation_cosine_margin=-1.0, linf_output="tanh")
 CONFIGURATIONS = {
     "paper": ("paper defaults: Table 5 generator, d=10, softmax + cosine, lambda=1",
               dict(generator="paper", latent_dim=10, diversity_layer="default", diversity_distance="cosine", diversity_weight=1.0)),
@@ -62,6 +65,8 @@ CONFIGURATIONS = {
                       dict(generator="light", perturbation_diversity_weight=5.0, perturbation_cosine_margin=0.3)),
     "light_hinge_10_0.45": ("as light_hinge with mu=10 and margin 0.45",
                             dict(generator="light", perturbation_diversity_weight=10.0, perturbation_cosine_margin=0.45)),
+    "light_hinge_4": ("the offline default (configs/quickstart.flags): as light_hinge with mu=4",
+                      dict(generator="light", perturbation_diversity_weight=4.0, perturbation_cosine_margin=0.3)),
 }
 
 
@@ -87,7 +92,7 @@ def _main(argv):
             config = config_from_flagfile(
                 "configs/quickstart.flags", target=_TARGET.value, data_dir=train_folder,
                 holdout_dir=train_folder,  # early stopping on training photos only
-                epochs=10_000, time_budget_s=_BUDGET.value, logdir=logdir, seed=seed, verbose=0, **overrides,
+                epochs=10_000, time_budget_s=_BUDGET.value, logdir=logdir, seed=seed, verbose=0, **{**BASE_OVERRIDES, **overrides},
             )
             start = time.perf_counter()
             result = train_lib.train(config)
