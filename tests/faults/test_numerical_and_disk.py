@@ -19,7 +19,7 @@ def _target_that_turns_nan_after(monkeypatch, good_steps):
     A training step calls the target once on [X_A; X_S] (2 x batch 8 = 16 images); clean
     labels and validation use batches of 8, so only training calls are counted.
     """
-    original = keras_apps.load_target
+    original = keras_apps.registry.load_target
 
     def load(*args, **kwargs):
         target = original(*args, **kwargs)
@@ -36,7 +36,8 @@ def _target_that_turns_nan_after(monkeypatch, good_steps):
         target._network = poisoned
         return target
 
-    monkeypatch.setattr(keras_apps, "load_target", load)
+    # train_lib loads through keras_apps.load_targets, which calls registry.load_target.
+    monkeypatch.setattr(keras_apps.registry, "load_target", load)
 
 
 def test_persistent_nan_stops_with_a_clear_message_and_the_last_good_checkpoint_intact(tiny_config, monkeypatch):
