@@ -2,6 +2,7 @@ r"""Which configuration makes NAG diverse *and* strong? Same images, same budget
 
   python bench/diversity_study.py --budget_s=150 --configs=paper,reference,light_softmax,light_hinge
   python bench/diversity_study.py --budget_s=300 --split=../shared/data/imagenet-sample --configs=light_hinge_5,light_hinge_10_0.45
+  python bench/diversity_study.py --budget_s=600 --split=../shared/data/imagenet-sample --configs=light_hinge_2
 
 Each configuration trains against --target on --train_data for --budget_s
 seconds of wall clock (after data loading), then is evaluated on --eval_data
@@ -30,7 +31,7 @@ _EVAL = flags.DEFINE_string("eval_data", "demo", "Evaluation images (demo = the 
 _BUDGET = flags.DEFINE_float("budget_s", 180.0, "Training seconds per configuration.")
 _SAMPLES = flags.DEFINE_integer("samples", 10, "Sampled z in the evaluation.")
 _SEEDS = flags.DEFINE_list("seeds", ["0"], "Seeds (each configuration runs once per seed).")
-_CONFIGS = flags.DEFINE_list("configs", ["paper", "reference", "light_softmax", "light_hinge", "light_hinge_4", "light_hinge_5"], "Configurations (see CONFIGURATIONS).")
+_CONFIGS = flags.DEFINE_list("configs", ["paper", "reference", "light_softmax", "light_hinge", "light_hinge_2", "light_hinge_4"], "Configurations (see CONFIGURATIONS).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where runs go (default: a temporary folder).")
 
 # name -> (description, TrainConfig overrides). Base: the quick start's flags, except that the
@@ -65,8 +66,10 @@ CONFIGURATIONS = {
                       dict(generator="light", perturbation_diversity_weight=5.0, perturbation_cosine_margin=0.3)),
     "light_hinge_10_0.45": ("as light_hinge with mu=10 and margin 0.45",
                             dict(generator="light", perturbation_diversity_weight=10.0, perturbation_cosine_margin=0.45)),
-    "light_hinge_4": ("the offline default (configs/quickstart.flags): as light_hinge with mu=4",
+    "light_hinge_4": ("as light_hinge with mu=4",
                       dict(generator="light", perturbation_diversity_weight=4.0, perturbation_cosine_margin=0.3)),
+    "light_hinge_2": ("the offline default (configs/quickstart.flags): as light_hinge with mu=2",
+                      dict(generator="light", perturbation_diversity_weight=2.0, perturbation_cosine_margin=0.3)),
 }
 
 
