@@ -126,19 +126,28 @@ class NAGModel(keras.Model):
         config = self.loss_config
         batch = tf.shape(images)[0]
         shuffled = losses.shuffle_indices(batch, shuffle_seed, config.shuffle)
-        fooling, diversity, fooled, delta_gradient, previous = 0.0, 0.0, [], None, []
-        for index, (member, weight) in enumerate(self.target.members):
-            labels = clean_labels if len(clean_labels.shape) == 1 else clean_labels[:, index]
-            with tf.control_dependencies(previous):  # one member after another, never two at once
+        gradients = []
+
+        def term(compute):
+            """Runs compute() -> (loss, *extras) under its own tape after the previous term; keeps d scaled loss / d delta."""
+            with tf.control_dependencies(gradients[-1:]):  # one term after another, never two at once
                 with tf.GradientTape(watch_accessed_variables=False) as tape:
                     tape.watch(delta)
-                    member_fooling, member_diversity, member_fooled = self._member_losses(member, images, labels, delta, shuffled)
-                    member_total = weight * (member_fooling + config.diversity_weight * member_diversity)
-                    scaled = loss_scale(member_total) if loss_scale is not None else None  # recorded by the tape
+                    loss, *extras = compute()
+                    scaled = loss_scale(loss) if loss_scale is not None else None  # recorded by the tape
             if loss_scale is not None:
-                gradient = tape.gradient(scaled, delta)
-                delta_gradient = gradient if delta_gradient is None else delta_gradient + gradient
-                previous = [delta_gradient]
+                gradients.append(tape.gradient(scaled, delta) + (gradients[-1] if gradients else 0.0))
+            return extras
+
+        fooling, diversity, fooled = 0.0, 0.0, []
+        for index, (member, weight) in enumerate(self.target.members):
+            labels = clean_labels if len(clean_labels.shape) == 1 else clean_labels[:, index]
+
+            def member_term(member=member, weight=weight, labels=labels):
+                member_fooling, member_diversity, member_fooled = self._member_losses(member, images, labels, delta, shuffled)
+                return weight * (member_fooling + config.diversity_weight * member_diversity), member_fooling, member_diversity, member_fooled
+
+            member_fooling, member_diversity, member_fooled = term(member_term)
             fooling += weight * member_fooling
             diversity += weight * member_diversity
             fooled.append(member_fooled)
@@ -146,16 +155,16 @@ class NAGModel(keras.Model):
         if config.perturbation_diversity_weight:
             # Pushes delta and delta[pi] apart in pixel space: a direct counter to the collapse onto
             # one universal perturbation, which the feature-space term alone does not prevent.
-            with tf.GradientTape(watch_accessed_variables=False) as tape:
-                tape.watch(delta)
+            def spread_term():
                 spread = config.perturbation_diversity_weight * losses.similarity_penalty(
                     delta, tf.gather(delta, shuffled), config.perturbation_cosine_margin
                 )
-                scaled = loss_scale(spread) if loss_scale is not None else None
-            if loss_scale is not None:
-                delta_gradient += tape.gradient(scaled, delta)
+                return spread, spread
+
+            (spread,) = term(spread_term)
             total += spread
             diversity += spread
+        delta_gradient = gradients[-1] if gradients else None
         return total, fooling, diversity, tf.concat(fooled, axis=0), delta_gradient
 
     def _member_losses(self, member, images, labels, delta, shuffled):
