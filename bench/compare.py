@@ -1,117 +1,260 @@
-r"""NAG vs SGD-UAP on the same images, the same target and the same wall-clock budget.
+r"""NAG vs SGD-UAP vs SGA on the same images, the same target, the same budget and the same evaluation.
 
-  python bench/compare.py --target=efficientnet_lite0 --train_data=demo --eval_data=demo --budget_s=600
-  python bench/compare.py --target=efficientnet_lite0 --split=../shared/data/imagenet-sample --holdout=0.2 --budget_s=600
+  python bench/compare.py --target=efficientnet_lite0 --split=../shared/data/imagenet-sample \
+      --holdout=0.2 --budget_s=600
+  python bench/compare.py --budget_s=150 --marks=50,100 --methods=nag,sga     # a quick look on the demo set
 
-(`demo` = the bundled demo set: train/ for training, holdout/ for evaluation.)
-Trains NAG (with the flags of --nag_flagfile, default configs/quickstart.flags)
-and SGD-UAP for --budget_s seconds each on --train_data, evaluates both on
---eval_data with --samples sampled perturbations, prints a table, and last a
-JSON line with nag_fr, nag_fr_std, sgd_uap_fr, nag_classes95,
-sgd_uap_classes95, nag_pairwise_cos, budget_s.
+Budget: --budget_s seconds of *optimisation* per method, counted the same way
+for all (only the time inside training steps; NAG's validation on its
+selection images, batch-norm calibration, pictures and checkpoints are not
+charged, and the baselines have none). The JSON also gives each method's
+steps and target image passes (images through the target, forward +
+backward), so the methods can be compared at equal compute in either unit.
+
+Evaluation on --eval_data (never seen in training or selection): fooling
+rate mean ± std over --samples sampled δ (one δ for a single-perturbation
+method), coverage (share of images that at least one of the sampled δ
+fools), classes covering 95% of adversarial predictions, pairwise cosine,
+and black-box transfer to --transfer targets. Curves: each method's
+perturbation at --marks seconds of optimisation (NAG: its current
+generator; at the budget: the one it selected) scored on the white-box
+target; one PNG, and in the JSON `curve` and where NAG first reaches each
+baseline (`nag_crosses_<method>_at_s`, null if never). Last line: JSON.
 """
 
+import dataclasses
 import json
 import os
-import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
+import _common
 from absl import app, flags
 
 from nag_tf.flags_util import parse_flags_or_exit, run_or_exit
 
-_TARGET = flags.DEFINE_string("target", "efficientnet_lite0", "Target.")
-_TRAIN = flags.DEFINE_string("train_data", "demo", "Training images (folder with labels.csv, or demo).")
-_SPLIT = flags.DEFINE_string("split", None, "Instead of --train_data/--eval_data: split this folder (e.g. ../shared/data/imagenet-sample) by --holdout.")
-_HOLDOUT = flags.DEFINE_float("holdout", 0.2, "With --split: the held-out fraction (or count).")
-_EVAL = flags.DEFINE_string("eval_data", "demo", "Held-out evaluation images (folder with labels.csv, or demo).")
-_BUDGET = flags.DEFINE_float("budget_s", 600.0, "Training seconds for each method.")
-_SAMPLES = flags.DEFINE_integer("samples", 10, "Sampled perturbations in the evaluation.")
-_NAG_FLAGFILE = flags.DEFINE_string("nag_flagfile", "configs/quickstart.flags", "NAG's configuration.")
-_WORKDIR = flags.DEFINE_string("workdir", None, "Where runs go (default: a temporary folder).")
-_SEED = flags.DEFINE_integer("seed", 0, "Seed.")
-_UAP_STEP_DECAY = flags.DEFINE_float("uap_step_decay", 0.8, "SGD-UAP's step size factor per pass over the data (1 = constant).")
+_BUDGET = flags.DEFINE_float("budget_s", 600.0, "Optimisation seconds for each method.")
+_MARKS = flags.DEFINE_list("marks", ["150", "300"], "Curve points: seconds of optimisation below the budget.")
+_METHODS = flags.DEFINE_list("methods", ["nag", "sgd_uap", "sga"], "Methods to compare (nag, sgd_uap, sga).")
+_TRANSFER = flags.DEFINE_list("transfer", ["efficientnet_lite1", "efficientnet_lite2"], "Black-box targets.")
+_NAG_FLAGFILE = flags.DEFINE_string("nag_flagfile", "quickstart.flags", "NAG's configuration.")
+_NAG_SET = flags.DEFINE_multi_string(
+    "nag_set", [], "More NAG flags after the flagfile, e.g. --nag_set=--learning_rate=0.002."
+)
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of every method (and of the split).")
+_SELECTION = flags.DEFINE_integer(
+    "nag_selection_images",
+    64,
+    "Training photos NAG sets aside to choose its best epoch (the demo flagfile's 32 is coarse).",
+)
+_UAP_STEP_DECAY = flags.DEFINE_float(
+    "uap_step_decay", 0.8, "SGD-UAP's step size factor per pass over the data (1 = constant)."
+)
+_SGA_BATCH = flags.DEFINE_integer("sga_batch", 250, "SGA's outer batch (the authors': 250).")
 
 
-def _folders(workdir):
-    """(training folder, evaluation folder): --split divided by --holdout, else --train_data and --eval_data."""
-    from nag_tf import data
+@dataclasses.dataclass
+class MethodRun:
+    name: str
+    source: object  # an sources.PerturbationSource
+    steps: int
+    seconds: float
+    image_passes: int
+    snapshots: dict  # mark (s) -> PerturbationSource
 
-    if _SPLIT.value:
-        return data.write_split_folders(_SPLIT.value, _HOLDOUT.value, _SEED.value, os.path.join(workdir, "split"))
-    return data.training_folder(_TRAIN.value), data.evaluation_folder(_EVAL.value)
 
-
-def _nag_config(logdir, train_folder):
-    """TrainConfig from the NAG flagfile, with this comparison's data, budget and log directory."""
+def _train_nag(train_folder, eval_folder, workdir, marks):
+    """NAG with the flagfile's settings; its final printout reads the evaluation folder (once training is over)."""
+    from nag_tf import sources, train_lib
+    from nag_tf.config import generator_for
     from nag_tf.train_flags import config_from_flagfile
 
-    return config_from_flagfile(
+    config = config_from_flagfile(
         _NAG_FLAGFILE.value,
-        target=_TARGET.value,
+        flags_after=_NAG_SET.value,
+        target=_common.TARGET.value,
         data_dir=train_folder,
-        # Early stopping on the training images: the evaluation images stay unseen.
-        holdout_dir=train_folder,
-        epochs=10_000,
+        holdout_dir=eval_folder,
+        selection_images=_SELECTION.value,
+        epochs=10**6,
         time_budget_s=_BUDGET.value,
-        logdir=logdir,
-        eval_samples=_SAMPLES.value,
+        logdir=os.path.join(workdir, "nag"),
+        eval_samples=2,
         seed=_SEED.value,
         verbose=2,
     )
+    snapshot_dir = os.path.join(workdir, "nag_snapshots")
+    os.makedirs(snapshot_dir, exist_ok=True)
+
+    def snapshot(mark, model):
+        model.prepare_for_inference()
+        path = os.path.join(snapshot_dir, f"{int(mark)}s.weights.h5")
+        model.generator.save_weights(path)
+
+    result = train_lib.train(config, budget_marks=marks, on_budget_mark=snapshot)
+    snapshots = {}
+    for mark in marks:
+        path = os.path.join(snapshot_dir, f"{int(mark)}s.weights.h5")
+        if os.path.exists(path):
+            generator = generator_for(config)
+            generator.load_weights(path)
+            snapshots[mark] = sources.GeneratorSource(generator, config.xi, f"nag@{int(mark)}s", config.target)
+    source = sources.load_source(config.logdir, "nag")
+    return MethodRun(
+        "nag", source, result.steps, result.optimisation_seconds, result.target_image_passes, snapshots
+    ), config
+
+
+def _train_single(method, config, train_folder, workdir, marks):
+    """SGD-UAP or SGA on the same training folder (NAG's selection images included: they choose nothing here)."""
+    import keras_apps
+    from nag_tf import data, sources
+    from nag_tf.baselines import sga_lib, sgd_uap_lib
+
+    target = keras_apps.load_target(config.target, config.weights)
+    cached = data.load_folder(train_folder, target, config.batch_size, "training images")
+    snapshots = {}
+
+    def snapshot(mark, perturbation):
+        snapshots[mark] = sources.FixedPerturbationSource(
+            perturbation, config.xi, f"{method}@{int(mark)}s", config.target
+        )
+
+    common = dict(
+        xi=config.xi,
+        time_budget_s=_BUDGET.value,
+        steps=10**9,
+        seed=_SEED.value,
+        clip=config.clip,
+        norm=config.norm,
+        marks=marks,
+        on_mark=snapshot,
+    )
+    if method == "sgd_uap":
+        perturbation, steps, seconds = sgd_uap_lib.train_sgd_uap(
+            target, cached, batch_size=config.batch_size, step_decay=_UAP_STEP_DECAY.value, **common
+        )
+        passes = steps * config.batch_size
+    else:
+        batch = min(_SGA_BATCH.value, len(cached))
+        perturbation, steps, seconds = sga_lib.train_sga(target, cached, batch_size=batch, **common)
+        passes = steps * batch * 4  # K = 4 inner passes over each outer batch
+    path = sgd_uap_lib.save_perturbation(
+        perturbation, os.path.join(workdir, f"{method}.npy"), config.xi, config.target, config.norm, method, config.clip
+    )
+    return MethodRun(method, sources.load_source(path, method), steps, seconds, passes, snapshots)
+
+
+def _crossings(curve, methods):
+    """For each baseline: the first curve point (s) where NAG's fooling rate reaches the baseline's at that point."""
+    nag = dict((s, r) for s, r, _ in curve.get("nag", []))
+    crossings = {}
+    for method in methods:
+        if method == "nag" or "nag" not in curve:
+            continue
+        theirs = dict((s, r) for s, r, _ in curve[method])
+        common_points = sorted(set(nag) & set(theirs))
+        crossings[method] = next((s for s in common_points if nag[s] >= theirs[s]), None)
+    return crossings
 
 
 def _main(argv):
     del argv
-    import time
+    from nag_tf import evaluate_lib, plots, report
+    from nag_tf.errors import NAGError
 
-    import keras_apps
-    from nag_tf import data, evaluate_lib, train_lib
-    from nag_tf.baselines import sgd_uap_lib
+    unknown = set(_METHODS.value) - {"nag", "sgd_uap", "sga"}
+    if unknown or "nag" not in _METHODS.value:
+        raise NAGError(f"--methods must include nag and may add sgd_uap, sga (got {_METHODS.value})")
+    marks = sorted(float(m) for m in _MARKS.value if 0 < float(m) < _BUDGET.value)
+    workdir = _common.WORKDIR.value or tempfile.mkdtemp(prefix="nag_compare_")
+    train_folder, eval_folder = _common.folders(workdir, _SEED.value)
+    nag, config = _train_nag(train_folder, eval_folder, workdir, marks)
+    runs = [nag] + [_train_single(m, config, train_folder, workdir, marks) for m in _METHODS.value if m != "nag"]
 
-    workdir = _WORKDIR.value or tempfile.mkdtemp(prefix="nag_compare_")
-    train_folder, eval_folder = _folders(workdir)
-    config = _nag_config(os.path.join(workdir, "nag"), train_folder)
-    start = time.perf_counter()
-    nag = train_lib.train(config)
-    nag_seconds = time.perf_counter() - start
+    samples = _common.SAMPLES.value
+    targets = [config.target] + [t for t in _TRANSFER.value if t and t != config.target]
+    final_sources = [run.source for run in runs]
 
-    target = keras_apps.load_target(_TARGET.value, config.weights)
-    cached = data.load_folder(train_folder, target, config.batch_size, "training images")
-    perturbation, uap_steps, uap_seconds = sgd_uap_lib.train_sgd_uap(
-        target, cached, config.xi, config.batch_size, steps=10**9, time_budget_s=_BUDGET.value, seed=_SEED.value, step_decay=_UAP_STEP_DECAY.value
+    def score(sources, target_names):
+        """The one evaluation every method and snapshot gets: same images, same sampled z, same count."""
+        return evaluate_lib.evaluate(
+            sources,
+            target_names,
+            eval_folder,
+            config.weights,
+            white_box_samples=samples,
+            black_box_samples=samples,
+            batch_size=config.batch_size,
+            seed=_SEED.value,
+            interpolation_steps=0,
+        )
+
+    evaluation = score(final_sources, targets)
+    paths = report.write_report(evaluation, os.path.join(workdir, "evaluation"), final_sources)
+    results = {run.name: result for run, result in zip(runs, evaluation.sources)}
+
+    # Curves: snapshots on the white-box target, plus each method's final perturbation at the budget.
+    snapshot_sources = [s for run in runs for s in run.snapshots.values()]
+    curve = {run.name: [] for run in runs}
+    if snapshot_sources:
+        snapshot_report = score(snapshot_sources, [config.target])
+        by_name = {s.name: s.per_target[config.target].fooling_rates for s in snapshot_report.sources}
+        for run in runs:
+            for mark, source in run.snapshots.items():
+                rates = by_name[source.name]
+                curve[run.name].append((mark, round(float(rates.mean()), 4), round(float(rates.std()), 4)))
+    for run in runs:
+        rates = results[run.name].per_target[config.target].fooling_rates
+        curve[run.name].append((_BUDGET.value, round(float(rates.mean()), 4), round(float(rates.std()), 4)))
+    machine = _common.machine()
+    curve_png = plots.learning_curves(
+        curve, os.path.join(workdir, "curves.png"), f"{config.target}, {evaluation.images} held-out photos, {machine}"
     )
-    uap_path = sgd_uap_lib.save_perturbation(perturbation, os.path.join(workdir, "sgd_uap.npy"), config.xi, _TARGET.value)
+    crossings = _crossings(curve, _METHODS.value)
 
-    sources = [evaluate_lib.load_source(config.logdir, "nag"), evaluate_lib.load_source(uap_path, "sgd_uap")]
-    report = evaluate_lib.evaluate(sources, [_TARGET.value], eval_folder, config.weights, _SAMPLES.value, _SAMPLES.value, config.batch_size, _SEED.value, 0)
-    evaluate_lib.write_report(report, os.path.join(workdir, "evaluation"), sources)
-    nag_result, uap_result = (s.per_target[_TARGET.value] for s in report.sources)
-    print(f"\n{_TARGET.value}, {report.images} held-out images, {_SAMPLES.value} sampled perturbations, budget {_BUDGET.value:.0f} s each")
-    print(f"{'method':10s} {'fooling rate':>16s} {'classes 95%':>12s} {'pairwise cos':>13s} {'steps':>6s} {'train s':>8s}")
-    print(f"{'NAG':10s} {nag_result.fooling_rates.mean():9.4f} ± {nag_result.fooling_rates.std():.4f} {nag_result.classes95:12d} {report.sources[0].pairwise_cosine:13.4f} {nag.steps:6d} {nag_seconds:8.0f}")
-    print(f"{'SGD-UAP':10s} {uap_result.fooling_rates.mean():9.4f} ± {uap_result.fooling_rates.std():.4f} {uap_result.classes95:12d} {'1 (one δ)':>13s} {uap_steps:6d} {uap_seconds:8.0f}")
-    print(f"runs and report in {workdir}")
     print(
-        json.dumps(
+        f"\n{config.target} (white-box) + transfer to {', '.join(targets[1:])}; {evaluation.images} held-out photos; "
+        f"{samples} sampled δ; budget {_BUDGET.value:.0f} s of optimisation each; {machine}"
+    )
+    header = f"{'method':8s} {'fooling rate':>16s} {'coverage':>9s} {'classes95':>9s} {'pair cos':>8s} "
+    header += " ".join(f"{t[-12:]:>12s}" for t in targets[1:]) + f" {'steps':>6s} {'seconds':>7s} {'img passes':>10s}"
+    print(header)
+    summary = {
+        "target": config.target,
+        "budget_s": _BUDGET.value,
+        "eval_images": evaluation.images,
+        "samples": samples,
+        "machine": machine,
+        "seed": _SEED.value,
+    }
+    for run in runs:
+        result = results[run.name]
+        white = result.per_target[config.target]
+        transfer = [float(result.per_target[t].fooling_rates.mean()) for t in targets[1:]]
+        print(
+            f"{run.name:8s} {white.fooling_rates.mean():9.4f} ± {white.fooling_rates.std():.4f} {white.coverage:9.4f} "
+            f"{white.classes95:9d} {result.pairwise_cosine:8.3f} "
+            + " ".join(f"{x:12.4f}" for x in transfer)
+            + f" {run.steps:6d} {run.seconds:7.0f} {run.image_passes:10d}"
+        )
+        summary.update(
             {
-                "target": _TARGET.value,
-                "budget_s": _BUDGET.value,
-                "eval_images": report.images,
-                "samples": _SAMPLES.value,
-                "nag_fr": round(float(nag_result.fooling_rates.mean()), 4),
-                "nag_fr_std": round(float(nag_result.fooling_rates.std()), 4),
-                "nag_classes95": nag_result.classes95,
-                "nag_pairwise_cos": round(report.sources[0].pairwise_cosine, 4),
-                "nag_steps": nag.steps,
-                "sgd_uap_fr": round(float(uap_result.fooling_rates.mean()), 4),
-                "sgd_uap_classes95": uap_result.classes95,
-                "sgd_uap_steps": uap_steps,
+                f"{run.name}_fr": round(float(white.fooling_rates.mean()), 4),
+                f"{run.name}_fr_std": round(float(white.fooling_rates.std()), 4),
+                f"{run.name}_coverage": round(white.coverage, 4),
+                f"{run.name}_classes95": white.classes95,
+                f"{run.name}_steps": run.steps,
+                f"{run.name}_seconds": round(run.seconds, 1),
+                f"{run.name}_image_passes": run.image_passes,
             }
         )
-    )
+        for t, value in zip(targets[1:], transfer):
+            summary[f"{run.name}_transfer_{t.replace('efficientnet_', '')}"] = round(value, 4)
+    summary["nag_pairwise_cos"] = round(results["nag"].pairwise_cosine, 4)
+    summary["curve"] = curve
+    summary.update({f"nag_crosses_{method}_at_s": at for method, at in crossings.items()})
+    print(f"curves: {curve_png}; report: {paths['md']}; runs in {workdir}")
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":

@@ -9,12 +9,8 @@ images). Last line: JSON with `ratio`.
 """
 
 import json
-import os
 import statistics
-import sys
 import time
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags
 
@@ -56,9 +52,22 @@ def _main(argv):
 
     bare_s, eval_s = median(bare), median(evaluate_one_delta)
     bare_ips, eval_ips = len(cached) / bare_s, len(cached) / eval_s
-    print(f"{_TARGET.value}, {len(cached)} images, batch {_BATCH.value}: bare inference {bare_ips:.1f} img/s, evaluate (one δ) {eval_ips:.1f} img/s")
-    print(json.dumps({"target": _TARGET.value, "images": len(cached), "batch": _BATCH.value, "bare_images_per_s": round(bare_ips, 1),
-                      "evaluate_images_per_s": round(eval_ips, 1), "ratio": round(eval_ips / bare_ips, 3)}))
+    print(
+        f"{_TARGET.value}, {len(cached)} images, batch {_BATCH.value}: bare inference {bare_ips:.1f} img/s, evaluate "
+        f"(one δ) {eval_ips:.1f} img/s"
+    )
+    print(
+        json.dumps(
+            {
+                "target": _TARGET.value,
+                "images": len(cached),
+                "batch": _BATCH.value,
+                "bare_images_per_s": round(bare_ips, 1),
+                "evaluate_images_per_s": round(eval_ips, 1),
+                "ratio": round(eval_ips / bare_ips, 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

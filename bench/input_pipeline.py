@@ -10,11 +10,7 @@ Last line: JSON with `ratio` = training pipeline images/s / step images/s.
 """
 
 import json
-import os
-import sys
 import time
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags
 
@@ -40,9 +36,17 @@ def _main(argv):
     target = keras_apps.load_target(_TARGET.value, "none")
     records = data.read_image_folder(data.training_folder(_DATA.value), target.spec.num_classes)
     start = time.perf_counter()
-    decoded = sum(1 for _ in data.decode_records(records, target.image_size).batch(_BATCH.value).prefetch(tf.data.AUTOTUNE).unbatch())
+    decoded = sum(
+        1
+        for _ in data.decode_records(records, target.image_size)
+        .batch(_BATCH.value)
+        .prefetch(tf.data.AUTOTUNE)
+        .unbatch()
+    )
     decode_ips = decoded / (time.perf_counter() - start)
-    cached = data.cache_with_clean_labels(data.decode_records(records, target.image_size), target, _BATCH.value, records, "images")
+    cached = data.cache_with_clean_labels(
+        data.decode_records(records, target.image_size), target, _BATCH.value, records, "images"
+    )
 
     batches = data.training_batches(cached, _BATCH.value, seed=0, latent_dim=10)
     iterator = iter(batches)
@@ -63,10 +67,23 @@ def _main(argv):
     step_ips = _STEPS.value * _BATCH.value / (time.perf_counter() - start)
     print(f"decode JPEG folder (one-time pass): {decode_ips:8.1f} images/s")
     print(f"training pipeline (from the cache): {pipeline_ips:8.1f} images/s")
-    print(f"training step consumes:             {step_ips:8.1f} images/s  ({_TARGET.value}, {_GENERATOR.value} generator, batch {_BATCH.value})")
-    print(json.dumps({"target": _TARGET.value, "batch": _BATCH.value, "decode_images_per_s": round(decode_ips, 1),
-                      "pipeline_images_per_s": round(pipeline_ips, 1), "step_images_per_s": round(step_ips, 1),
-                      "ratio": round(pipeline_ips / step_ips, 1), "decode_ratio": round(decode_ips / step_ips, 1)}))
+    print(
+        f"training step consumes:             {step_ips:8.1f} images/s  ({_TARGET.value}, {_GENERATOR.value} "
+        f"generator, batch {_BATCH.value})"
+    )
+    print(
+        json.dumps(
+            {
+                "target": _TARGET.value,
+                "batch": _BATCH.value,
+                "decode_images_per_s": round(decode_ips, 1),
+                "pipeline_images_per_s": round(pipeline_ips, 1),
+                "step_images_per_s": round(step_ips, 1),
+                "ratio": round(pipeline_ips / step_ips, 1),
+                "decode_ratio": round(decode_ips / step_ips, 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -17,12 +17,11 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
 from absl import app, flags
 
 from nag_tf.flags_util import parse_flags_or_exit, run_or_exit
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 _CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Training log directory; default: an untrained generator.")
 _IMAGE_SIZE = flags.DEFINE_integer("image_size", 224, "Generator size without --checkpoint.")
@@ -46,7 +45,11 @@ def _measure(call, count):
         latencies.append(time.perf_counter() - begin)
     total = time.perf_counter() - start
     latencies.sort()
-    return {"rps": round(count / total, 2), "p50_ms": round(1000 * statistics.median(latencies), 1), "p99_ms": round(1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 1)}
+    return {
+        "rps": round(count / total, 2),
+        "p50_ms": round(1000 * statistics.median(latencies), 1),
+        "p99_ms": round(1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 1),
+    }
 
 
 def _main(argv):
@@ -55,11 +58,11 @@ def _main(argv):
 
     from export import saved_model_lib
     from export.client import GrpcClient, RestClient
-    from nag_tf import evaluate_lib
+    from nag_tf import sources
     from nag_tf.generator import build_generator
 
     if _CHECKPOINT.value:
-        source = evaluate_lib.load_source(_CHECKPOINT.value)
+        source = sources.load_source(_CHECKPOINT.value)
         generator, xi, target = source.generator, source.xi, source.target_name
     else:
         generator, xi, target = build_generator(_IMAGE_SIZE.value, 10, 10.0, _VARIANT.value, seed=0), 10.0, "untrained"
@@ -67,8 +70,18 @@ def _main(argv):
     saved_model_lib.export_saved_model(generator, base, xi, target)
     grpc_port, rest_port = _free_port(), _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "export.serve", f"--model_dir={base}", f"--port={grpc_port}", f"--rest_port={rest_port}"],
-        cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "export.serve",
+            f"--model_dir={base}",
+            f"--port={grpc_port}",
+            f"--rest_port={rest_port}",
+        ],
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         rest = RestClient(f"http://127.0.0.1:{rest_port}", "nag")
@@ -82,12 +95,16 @@ def _main(argv):
         results = {}
         for n in (1, 16):
             seeds = list(range(n))
-            results[f"rest_n{n}"] = _measure(lambda: rest.sample(seeds), _REQUESTS.value)
-            results[f"grpc_n{n}"] = _measure(lambda: grpc_client.predict("sample", {"seed": np.array(seeds, np.int64)}), _REQUESTS.value)
+            results[f"rest_n{n}"] = _measure(lambda seeds=seeds: rest.sample(seeds), _REQUESTS.value)
+            results[f"grpc_n{n}"] = _measure(
+                lambda seeds=seeds: grpc_client.predict("sample", {"seed": np.array(seeds, np.int64)}), _REQUESTS.value
+            )
         size = int(generator.output_shape[1])
         print(f"endpoint `sample`, generator {size} px, {_REQUESTS.value} sequential requests each, loopback")
         for key, value in results.items():
-            print(f"{key:10s} {value['rps']:8.2f} req/s   p50 {value['p50_ms']:8.1f} ms   p99 {value['p99_ms']:8.1f} ms")
+            print(
+                f"{key:10s} {value['rps']:8.2f} req/s   p50 {value['p50_ms']:8.1f} ms   p99 {value['p99_ms']:8.1f} ms"
+            )
         print(json.dumps({"image_size": size, "requests": _REQUESTS.value, **results}))
     finally:
         server.terminate()

@@ -6,11 +6,7 @@ Last line: one JSON object with `top1` and `top5` (fractions).
 """
 
 import json
-import os
-import sys
 import time
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags
 
@@ -47,8 +43,15 @@ def _main(argv):
     seconds = time.perf_counter() - start
     if not count:
         raise NAGError("no labelled image could be read")
-    print(f"{_TARGET.value}: top-1 {top1 / count:.4f}, top-5 {top5 / count:.4f} on {count} images ({len(records) - count} skipped) in {seconds:.1f} s")
-    print(json.dumps({"target": _TARGET.value, "images": count, "top1": round(top1 / count, 4), "top5": round(top5 / count, 4)}))
+    print(
+        f"{_TARGET.value}: top-1 {top1 / count:.4f}, top-5 {top5 / count:.4f} on {count} images "
+        f"({len(records) - count} skipped) in {seconds:.1f} s"
+    )
+    print(
+        json.dumps(
+            {"target": _TARGET.value, "images": count, "top1": round(top1 / count, 4), "top5": round(top5 / count, 4)}
+        )
+    )
 
 
 if __name__ == "__main__":

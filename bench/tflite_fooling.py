@@ -9,11 +9,7 @@ the images (demo = the held-out demo photos). Last line: JSON with
 """
 
 import json
-import os
-import sys
 import tempfile
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags
 
@@ -33,11 +29,13 @@ def _main(argv):
 
     import keras_apps
     from export import saved_model_lib, tflite_lib
-    from nag_tf import data, evaluate_lib, metrics
+    from nag_tf import data, metrics, sources
 
-    source = evaluate_lib.load_source(_CHECKPOINT.value)
+    source = sources.load_source(_CHECKPOINT.value)
     version = saved_model_lib.export_saved_model(source.generator, tempfile.mkdtemp(), source.xi, source.target_name)
-    runner = Interpreter(model_content=tflite_lib.convert(version, _QUANTIZE.value)).get_signature_runner("serving_default")
+    runner = Interpreter(model_content=tflite_lib.convert(version, _QUANTIZE.value)).get_signature_runner(
+        "serving_default"
+    )
     z = tf.random.stateless_uniform([_SAMPLES.value, source.latent_dim], seed=[3, 3], minval=-1.0, maxval=1.0).numpy()
     saved = tf.saved_model.load(version).signatures["serving_default"](z=tf.constant(z))["perturbation"].numpy()
     lite = np.concatenate([runner(z=z[i : i + 1])["perturbation"] for i in range(len(z))])
@@ -46,11 +44,24 @@ def _main(argv):
     saved_rates, _ = metrics.fooling_rates(tf.constant(saved), target, cached)
     lite_rates, _ = metrics.fooling_rates(tf.constant(lite), target, cached)
     difference = 100 * abs(lite_rates.mean() - saved_rates.mean())
-    print(f"{source.target_name}, {len(cached)} images, {_SAMPLES.value} z: SavedModel {100 * saved_rates.mean():.2f}%, "
-          f"TFLite ({_QUANTIZE.value}) {100 * lite_rates.mean():.2f}%, max |δ difference| {np.abs(lite - saved).max():.4f}")
-    print(json.dumps({"quantize": _QUANTIZE.value, "images": len(cached), "samples": _SAMPLES.value, "saved_model_fr": round(float(saved_rates.mean()), 4),
-                      "tflite_fr": round(float(lite_rates.mean()), 4), "difference_points": round(float(difference), 2),
-                      "max_abs_delta_difference": round(float(np.abs(lite - saved).max()), 4)}))
+    print(
+        f"{source.target_name}, {len(cached)} images, {_SAMPLES.value} z: SavedModel {100 * saved_rates.mean():.2f}%, "
+        f"TFLite ({_QUANTIZE.value}) {100 * lite_rates.mean():.2f}%, max |δ difference| "
+        f"{np.abs(lite - saved).max():.4f}"
+    )
+    print(
+        json.dumps(
+            {
+                "quantize": _QUANTIZE.value,
+                "images": len(cached),
+                "samples": _SAMPLES.value,
+                "saved_model_fr": round(float(saved_rates.mean()), 4),
+                "tflite_fr": round(float(lite_rates.mean()), 4),
+                "difference_points": round(float(difference), 2),
+                "max_abs_delta_difference": round(float(np.abs(lite - saved).max()), 4),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

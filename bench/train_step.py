@@ -12,13 +12,9 @@ Last line: JSON with ratio = s / (2a + g) and target_share = 2a / s.
 """
 
 import json
-import os
 import resource
 import statistics
-import sys
 import time
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags
 
@@ -102,16 +98,34 @@ def _main(argv):
     s = statistics.median(timer.times[2:])
     limit = 2 * a + g
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"target {_TARGET.value}, generator {_GENERATOR.value}, batch {batch}, {size} px, jit {_JIT.value}, policy {_MIXED.value or 'float32'}")
+    print(
+        f"target {_TARGET.value}, generator {_GENERATOR.value}, batch {batch}, {size} px, jit {_JIT.value}, policy "
+        f"{_MIXED.value or 'float32'}"
+    )
     print(f"a  target forward + input gradient : {a:8.3f} s")
     print(f"g  generator forward + backward    : {g:8.3f} s")
     print(f"s  NAG training step (fit)         : {s:8.3f} s")
-    print(f"limit 2a + g = {limit:.3f} s; ratio s / (2a + g) = {s / limit:.3f}; target share 2a / s = {2 * a / s:.3f}; peak RSS {peak_mb:.0f} MB")
-    print(json.dumps({
-        "target": _TARGET.value, "generator": _GENERATOR.value, "batch": batch, "jit_compile": _JIT.value,
-        "policy": _MIXED.value or "float32", "a_s": round(a, 4), "g_s": round(g, 4), "s_s": round(s, 4),
-        "ratio": round(s / limit, 3), "target_share": round(2 * a / s, 3), "peak_rss_mb": round(peak_mb),
-    }))
+    print(
+        f"limit 2a + g = {limit:.3f} s; ratio s / (2a + g) = {s / limit:.3f}; target share 2a / s = {2 * a / s:.3f}; "
+        f"peak RSS {peak_mb:.0f} MB"
+    )
+    print(
+        json.dumps(
+            {
+                "target": _TARGET.value,
+                "generator": _GENERATOR.value,
+                "batch": batch,
+                "jit_compile": _JIT.value,
+                "policy": _MIXED.value or "float32",
+                "a_s": round(a, 4),
+                "g_s": round(g, 4),
+                "s_s": round(s, 4),
+                "ratio": round(s / limit, 3),
+                "target_share": round(2 * a / s, 3),
+                "peak_rss_mb": round(peak_mb),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

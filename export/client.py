@@ -1,8 +1,8 @@
 """Clients of the perturbation endpoint: TF Serving's REST and gRPC APIs (work against TF Serving too).
 
-  from export.client import RestClient, GrpcClient
-  RestClient("http://127.0.0.1:8501", "nag").sample([17])      # -> float32 [1, S, S, 3]
-  GrpcClient("127.0.0.1:8500", "nag").predict("sample", {"seed": np.array([17], np.int64)})
+from export.client import RestClient, GrpcClient
+RestClient("http://127.0.0.1:8501", "nag").sample([17])      # -> float32 [1, S, S, 3]
+GrpcClient("127.0.0.1:8500", "nag").predict("sample", {"seed": np.array([17], np.int64)})
 """
 
 import json
@@ -26,7 +26,9 @@ class RestClient:
 
     def post(self, body):
         """POSTs a :predict body; returns (HTTP status, decoded JSON)."""
-        request = urllib.request.Request(self._url(":predict"), data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            self._url(":predict"), data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+        )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return response.status, json.loads(response.read())
@@ -35,11 +37,17 @@ class RestClient:
 
     def predict(self, signature_name, inputs):
         """Columnar request; returns {output name: numpy array}."""
-        status, body = self.post({"signature_name": signature_name, "inputs": {k: np.asarray(v).tolist() for k, v in inputs.items()}})
+        status, body = self.post(
+            {"signature_name": signature_name, "inputs": {k: np.asarray(v).tolist() for k, v in inputs.items()}}
+        )
         if status != 200:
             raise RuntimeError(f"HTTP {status}: {body.get('error')}")
         outputs = body["outputs"]
-        return {k: np.asarray(v) for k, v in outputs.items()} if isinstance(outputs, dict) else {"output": np.asarray(outputs)}
+        return (
+            {k: np.asarray(v) for k, v in outputs.items()}
+            if isinstance(outputs, dict)
+            else {"output": np.asarray(outputs)}
+        )
 
     def sample(self, seeds):
         return self.predict("sample", {"seed": list(seeds)})["output"].astype(np.float32)

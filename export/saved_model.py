@@ -12,19 +12,21 @@ from absl import app, flags
 from nag_tf.flags_util import parse_flags_or_exit, run_or_exit
 
 _CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Training log directory of the generator to export.")
-_EXPORT_DIR = flags.DEFINE_string("export_dir", "exports/nag", "Model base directory; versions go in numbered sub-folders.")
+_EXPORT_DIR = flags.DEFINE_string(
+    "export_dir", "exports/nag", "Model base directory; versions go in numbered sub-folders."
+)
 
 
 def _main(argv):
     del argv
     from export import saved_model_lib
-    from nag_tf import evaluate_lib
+    from nag_tf import sources
     from nag_tf.errors import NAGError
 
     if not _CHECKPOINT.value:
         raise NAGError("--checkpoint is required: a training log directory (with config.json and best.weights.h5)")
-    source = evaluate_lib.load_source(_CHECKPOINT.value)
-    if not isinstance(source, evaluate_lib.GeneratorSource):
+    source = sources.load_source(_CHECKPOINT.value)
+    if not isinstance(source, sources.GeneratorSource):
         raise NAGError(f"{_CHECKPOINT.value} is a single perturbation, not a generator; nothing to serve")
     path = saved_model_lib.export_saved_model(source.generator, _EXPORT_DIR.value, source.xi, source.target_name)
     print(f"exported {path}")

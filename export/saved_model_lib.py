@@ -7,11 +7,12 @@ Signatures (inputs and outputs keep these names, the batch dimension is -1):
                    seed int64 [N] (or [0]: seeds 0..N-1) -> adversarial_images uint8 [N, S, S, 3]
 
 Perturbations are on the 0-255 scale with ||perturbation||_inf <= xi.
-`sample` draws z ~ U[-1, 1]^d with a stateless RNG seeded by (seed, 0), so
-"perturbation #17" is the same on every call and every server. `perturb`
-resizes images of any size to S x S (bilinear, as the generator's target
-expects), adds the perturbation of each image's seed, clips to [0, 255] and
-rounds to uint8.
+`sample` draws z with nag_tf's one latent sampler (`metrics.latent_vectors`:
+stateless U[-1, 1]^d seeded by (seed, 0)), so "perturbation #17" is the same
+on every call, every server and in evaluation (its sample 17). `perturb`
+brings images of any size to S x S the way training and evaluation do
+(`data.resize_to_square`: shorter side, centre crop, antialiased), adds the
+perturbation of each image's seed, clips to [0, 255] and rounds to uint8.
 
 Written with `keras.export.ExportArchive`: its variables are frozen cleanly
 by the TFLite converter (a plain tf.Module around a Keras 3 model converted
@@ -28,6 +29,7 @@ import tempfile
 import keras
 import tensorflow as tf
 
+from nag_tf import data, metrics
 from nag_tf.errors import NAGError
 
 __all__ = ["PerturbationModule", "export_saved_model", "next_version", "read_metadata", "METADATA_ASSET"]
@@ -45,17 +47,16 @@ class PerturbationModule:
         self.signatures = {
             "serving_default": [tf.TensorSpec([None, self.latent_dim], tf.float32, name="z")],
             "sample": [tf.TensorSpec([None], tf.int64, name="seed")],
-            "perturb": [tf.TensorSpec([None, None, None, 3], tf.uint8, name="images"), tf.TensorSpec([None], tf.int64, name="seed")],
+            "perturb": [
+                tf.TensorSpec([None, None, None, 3], tf.uint8, name="images"),
+                tf.TensorSpec([None], tf.int64, name="seed"),
+            ],
         }
         self.functions = {"serving_default": self.from_z, "sample": self.from_seed, "perturb": self.perturb}
 
     def latents(self, seed):
-        """z for each seed: stateless U[-1, 1]^d seeded by (seed, 0)."""
-        return tf.map_fn(
-            lambda s: tf.random.stateless_uniform([self.latent_dim], seed=tf.stack([s, tf.constant(0, tf.int64)]), minval=-1.0, maxval=1.0),
-            seed,
-            fn_output_signature=tf.TensorSpec([self.latent_dim], tf.float32),
-        )
+        """z number `seed` for each seed: nag_tf's one latent sampler, so seed k is evaluation's sample k."""
+        return metrics.latent_vectors(seed, self.latent_dim)
 
     def from_z(self, z):
         return {"perturbation": self.generator(z, training=False)}
@@ -67,7 +68,8 @@ class PerturbationModule:
         count = tf.shape(images)[0]
         seed = tf.cond(tf.size(seed) > 0, lambda: seed, lambda: tf.range(tf.cast(count, tf.int64)))
         tf.debugging.assert_equal(tf.size(seed), count, message="seed must have one entry per image (or none)")
-        resized = tf.image.resize(tf.cast(images, tf.float32), [self.image_size, self.image_size])
+        # The same shorter-side resize and centre crop (antialiased) as training and evaluation.
+        resized = tf.cast(data.resize_to_square(images, self.image_size), tf.float32)
         adversarial = tf.clip_by_value(resized + self.generator(self.latents(seed), training=False), 0.0, 255.0)
         return {"adversarial_images": tf.cast(tf.round(adversarial), tf.uint8)}
 

@@ -46,12 +46,15 @@ async def _serve(config):
         runner = web.AppRunner(serving_lib.build_rest_app(repository, config, executor), access_log=None)
         await runner.setup()
         await web.TCPSite(runner, config.host, config.rest_port).start()
-    print(f"serving model {config.model_name!r} versions {repository.versions()} from {config.model_dir} "
-          f"on {config.host}: gRPC {config.port or '-'}, REST {config.rest_port or '-'}", flush=True)
+    print(
+        f"serving model {config.model_name!r} versions {repository.versions()} from {config.model_dir} "
+        f"on {config.host}: gRPC {config.port or '-'}, REST {config.rest_port or '-'}",
+        flush=True,
+    )
     while not stop.is_set():
         try:
             await asyncio.wait_for(stop.wait(), timeout=config.poll_seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             before = repository.versions()
             await loop.run_in_executor(executor, repository.refresh)
             if repository.versions() != before:
@@ -71,7 +74,9 @@ def _main(argv):
     from nag_tf.errors import NAGError
 
     if not os.path.isdir(_MODEL_DIR.value):
-        raise NAGError(f"--model_dir={_MODEL_DIR.value!r} does not exist; export a model first (python -m export.saved_model)")
+        raise NAGError(
+            f"--model_dir={_MODEL_DIR.value!r} does not exist; export a model first (python -m export.saved_model)"
+        )
     if _MAX_BATCH.value < 1 or _MAX_REQUEST_MB.value <= 0 or _POLL.value <= 0:
         raise NAGError("--max_batch, --max_request_mb and --poll_seconds must be positive")
     config = ServerConfig(

@@ -57,7 +57,11 @@ class ModelRepository:
     def refresh(self):
         if not os.path.isdir(self.base_dir):
             return
-        found = sorted(int(n) for n in os.listdir(self.base_dir) if re.fullmatch(r"\d+", n) and os.path.exists(os.path.join(self.base_dir, n, "saved_model.pb")))
+        found = sorted(
+            int(n)
+            for n in os.listdir(self.base_dir)
+            if re.fullmatch(r"\d+", n) and os.path.exists(os.path.join(self.base_dir, n, "saved_model.pb"))
+        )
         for version in found:
             if version not in self._versions:
                 loaded = tf.saved_model.load(os.path.join(self.base_dir, str(version)))
@@ -91,7 +95,9 @@ def _validate(signature_name, signature, inputs, max_batch):
     specs = signature.structured_input_signature[1]
     unknown = set(inputs) - set(specs)
     if unknown:
-        raise RequestError(f"unknown input(s) {sorted(unknown)} for signature {signature_name!r}; expected {sorted(specs)}")
+        raise RequestError(
+            f"unknown input(s) {sorted(unknown)} for signature {signature_name!r}; expected {sorted(specs)}"
+        )
     missing = set(specs) - set(inputs)
     if missing:
         raise RequestError(f"missing input(s) {sorted(missing)} for signature {signature_name!r}")
@@ -105,7 +111,9 @@ def _validate(signature_name, signature, inputs, max_batch):
         if array.dtype == object or array.dtype.kind not in "biuf":
             raise RequestError(f"input {name!r} must be numeric ({spec.dtype.name}), got {array.dtype}")
         if array.ndim != len(spec.shape):
-            raise RequestError(f"input {name!r} must have rank {len(spec.shape)} (shape {spec.shape}), got shape {list(array.shape)}")
+            raise RequestError(
+                f"input {name!r} must have rank {len(spec.shape)} (shape {spec.shape}), got shape {list(array.shape)}"
+            )
         for axis, (want, got) in enumerate(zip(spec.shape, array.shape)):
             if want is not None and want != got:
                 raise RequestError(f"input {name!r} dimension {axis} must be {want}, got {got}")
@@ -117,8 +125,14 @@ def _validate(signature_name, signature, inputs, max_batch):
                 raise RequestError(f"input {name!r} values must be in [{low}, {high}]")
         elif array.size and not np.all(np.isfinite(array.astype(np.float64))):
             raise RequestError(f"input {name!r} must be finite")
-        if name == "images" and array.ndim == 4 and (min(array.shape[1:3]) < 1 or max(array.shape[1:3]) > MAX_IMAGE_SIDE):
-            raise RequestError(f"input 'images' height and width must be in [1, {MAX_IMAGE_SIDE}], got {list(array.shape[1:3])}")
+        if (
+            name == "images"
+            and array.ndim == 4
+            and (min(array.shape[1:3]) < 1 or max(array.shape[1:3]) > MAX_IMAGE_SIDE)
+        ):
+            raise RequestError(
+                f"input 'images' height and width must be in [1, {MAX_IMAGE_SIDE}], got {list(array.shape[1:3])}"
+            )
         if array.shape[0] > max_batch:
             raise RequestError(f"input {name!r} has batch {array.shape[0]}, above the maximum {max_batch}")
         optional = signature_name == "perturb" and name == "seed"  # perturb's seed may be empty
@@ -140,11 +154,20 @@ def run_predict(repository, signature_name, inputs, version=None, max_batch=64):
 
 
 def _metadata(model, version, name):
-    metadata = {"model_spec": {"name": name, "signature_name": "", "version": str(version)}, "metadata": {"signature_def": {"signature_def": {}}}}
+    metadata = {
+        "model_spec": {"name": name, "signature_name": "", "version": str(version)},
+        "metadata": {"signature_def": {"signature_def": {}}},
+    }
     for key, signature in model.signatures.items():
         metadata["metadata"]["signature_def"]["signature_def"][key] = {
-            "inputs": {k: {"dtype": s.dtype.name, "shape": [-1 if d is None else d for d in s.shape]} for k, s in signature.structured_input_signature[1].items()},
-            "outputs": {k: {"dtype": s.dtype.name, "shape": [-1 if d is None else d for d in s.shape]} for k, s in signature.structured_outputs.items()},
+            "inputs": {
+                k: {"dtype": s.dtype.name, "shape": [-1 if d is None else d for d in s.shape]}
+                for k, s in signature.structured_input_signature[1].items()
+            },
+            "outputs": {
+                k: {"dtype": s.dtype.name, "shape": [-1 if d is None else d for d in s.shape]}
+                for k, s in signature.structured_outputs.items()
+            },
             "method_name": "tensorflow/serving/predict",
         }
     return metadata
@@ -191,7 +214,10 @@ def build_rest_app(repository, config, executor=None):
 
     def check_name(request):
         if request.match_info["name"] != config.model_name:
-            raise web.HTTPNotFound(text=json.dumps({"error": f"model {request.match_info['name']!r} not found"}), content_type="application/json")
+            raise web.HTTPNotFound(
+                text=json.dumps({"error": f"model {request.match_info['name']!r} not found"}),
+                content_type="application/json",
+            )
 
     def parse_version(request):
         raw = request.match_info.get("version")
@@ -218,7 +244,9 @@ def build_rest_app(repository, config, executor=None):
                     raise RequestError(f"signature {name!r} takes inputs {sorted(specs)}: name them in each instance")
                 inputs = {next(iter(specs)): inputs[None]}
             loop = asyncio.get_running_loop()
-            _, _, outputs = await loop.run_in_executor(executor, run_predict, repository, name, inputs, version, config.max_batch)
+            _, _, outputs = await loop.run_in_executor(
+                executor, run_predict, repository, name, inputs, version, config.max_batch
+            )
         except RequestError as problem:
             return error(400, str(problem))
         except (tf.errors.InvalidArgumentError, ValueError, TypeError) as problem:
@@ -227,7 +255,9 @@ def build_rest_app(repository, config, executor=None):
             if len(outputs) == 1:
                 return web.json_response({"predictions": next(iter(outputs.values())).tolist()})
             count = len(next(iter(outputs.values())))
-            return web.json_response({"predictions": [{k: v[i].tolist() for k, v in outputs.items()} for i in range(count)]})
+            return web.json_response(
+                {"predictions": [{k: v[i].tolist() for k, v in outputs.items()} for i in range(count)]}
+            )
         if len(outputs) == 1:
             return web.json_response({"outputs": next(iter(outputs.values())).tolist()})
         return web.json_response({"outputs": {k: v.tolist() for k, v in outputs.items()}})
@@ -241,7 +271,14 @@ def build_rest_app(repository, config, executor=None):
         versions = repository.versions() if version is None else [v for v in repository.versions() if v == version]
         if not versions:
             return error(404, f"version {version} not found")
-        return web.json_response({"model_version_status": [{"version": str(v), "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}} for v in versions]})
+        return web.json_response(
+            {
+                "model_version_status": [
+                    {"version": str(v), "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
+                    for v in versions
+                ]
+            }
+        )
 
     async def metadata(request):
         check_name(request)
@@ -280,7 +317,15 @@ def build_grpc_server(repository, config, executor=None):
             try:
                 inputs = {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()}
                 loop = asyncio.get_running_loop()
-                served, name, outputs = await loop.run_in_executor(executor, run_predict, repository, request.model_spec.signature_name, inputs, version, config.max_batch)
+                served, name, outputs = await loop.run_in_executor(
+                    executor,
+                    run_predict,
+                    repository,
+                    request.model_spec.signature_name,
+                    inputs,
+                    version,
+                    config.max_batch,
+                )
             except (RequestError, tf.errors.InvalidArgumentError, ValueError, TypeError) as problem:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(problem).splitlines()[0][:300])
             response = predict_pb2.PredictResponse()
@@ -295,7 +340,9 @@ def build_grpc_server(repository, config, executor=None):
             if request.model_spec.name != config.model_name:
                 await context.abort(grpc.StatusCode.NOT_FOUND, f"model {request.model_spec.name!r} not found")
             try:
-                version, model = repository.get(request.model_spec.version.value if request.model_spec.HasField("version") else None)
+                version, model = repository.get(
+                    request.model_spec.version.value if request.model_spec.HasField("version") else None
+                )
             except RequestError as problem:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(problem))
             signature_map = get_model_metadata_pb2.SignatureDefMap()
@@ -319,7 +366,10 @@ def build_grpc_server(repository, config, executor=None):
             return response
 
     server = grpc.aio.server(
-        options=[("grpc.max_receive_message_length", config.max_request_bytes), ("grpc.max_send_message_length", 256 * 1024 * 1024)]
+        options=[
+            ("grpc.max_receive_message_length", config.max_request_bytes),
+            ("grpc.max_send_message_length", 256 * 1024 * 1024),
+        ]
     )
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(), server)
     server.add_insecure_port(f"{config.host}:{config.port}")

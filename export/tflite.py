@@ -1,6 +1,6 @@
 r"""Convert an exported SavedModel version to TFLite.
 
-  python -m export.tflite --saved_model=exports/nag/1 --out=nag.tflite --quantize=float16
+python -m export.tflite --saved_model=exports/nag/1 --out=nag.tflite --quantize=float16
 """
 
 from absl import app, flags

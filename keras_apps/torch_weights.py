@@ -18,7 +18,7 @@ import pickle
 
 import numpy as np
 
-from nag_tf.errors import NAGError
+from keras_apps.errors import NAGError
 
 __all__ = ["read_legacy_state_dict"]
 
@@ -106,7 +106,10 @@ def read_legacy_state_dict(path):
     with open(path, "rb") as handle:
         raw = handle.read()
     if raw[:2] == b"PK":
-        raise NAGError(f"{path} is a zip-format PyTorch file; only the legacy format is supported (torch.save(..., _use_new_zipfile_serialization=False))")
+        raise NAGError(
+            f"{path} is a zip-format PyTorch file; only the legacy format is supported (torch.save(..., "
+            "_use_new_zipfile_serialization=False))"
+        )
     stream = io.BytesIO(raw)
     storages = {}
     try:

@@ -6,6 +6,8 @@ writer per sub-directory (train/, eval/), namespaced tags.
 """
 
 import os
+import signal
+import threading
 import time
 
 import keras
@@ -17,7 +19,16 @@ from nag_tf import metrics
 from nag_tf.errors import NAGError
 from nag_tf.model import perturb
 
-__all__ = ["CollapseDetector", "StopAfterSeconds", "CheckpointEveryEpoch", "KeepBestGenerator", "StopOnPersistentNaN", "NAGTensorBoard", "save_weights_atomically"]
+__all__ = [
+    "CollapseDetector",
+    "StopAfterSeconds",
+    "StopOnSignal",
+    "CheckpointEveryEpoch",
+    "KeepBestGenerator",
+    "StopOnPersistentNaN",
+    "NAGTensorBoard",
+    "save_weights_atomically",
+]
 
 
 def save_weights_atomically(model, path):
@@ -38,28 +49,48 @@ class CollapseDetector(keras.callbacks.Callback):
     diversity/ when a writer is given.
     """
 
-    def __init__(self, nag_model, every_steps=100, threshold=0.95, patience=3, samples=8, holdout_images=None, writer=None, seed=4321):
+    def __init__(
+        self,
+        nag_model,
+        every_steps=100,
+        threshold=0.95,
+        patience=3,
+        samples=8,
+        holdout_images=None,
+        writer=None,
+        seed=0,
+    ):
         super().__init__()
         self.nag = nag_model
         self.every_steps, self.threshold, self.patience = every_steps, threshold, patience
-        self.fixed_z = tf.random.stateless_uniform([samples, nag_model.latent_dim], seed=[seed, 0], minval=-1.0, maxval=1.0)
+        self.fixed_z = metrics.sample_latents(samples, nag_model.latent_dim, seed)
         self.holdout = None if holdout_images is None else (tf.convert_to_tensor(holdout_images[0]), holdout_images[1])
         self.writer = writer
         self.streak = 0
         self.warned = False
         self.history = []
 
+    def sample(self):
+        """The perturbations of the fixed z, generator in inference mode (batch norm calibrated)."""
+        self.nag.prepare_for_inference()
+        return self.nag.generator(self.fixed_z, training=False)
+
+    def pairwise_cosine(self):
+        """Mean pairwise cosine of the fixed z's perturbations (no image is read)."""
+        return metrics.mean_pairwise_cosine(self.sample().numpy())
+
     def check(self):
         """One measurement; returns (pairwise cosine, fooling-rate std or None)."""
-        self.nag.prepare_for_inference()
-        delta = self.nag.generator(self.fixed_z, training=False)
+        delta = self.sample()
         cosine = metrics.mean_pairwise_cosine(delta.numpy())
         spread = None
         if self.holdout is not None:
             images, clean = self.holdout
             rates = [
                 metrics.attack_rate(
-                    clean, self.nag.target.predict_labels(perturb(images, d[tf.newaxis], self.nag.loss_config.clip)).numpy(), self.nag.loss_config.target_class
+                    clean,
+                    self.nag.target.predict_labels(perturb(images, d[tf.newaxis], self.nag.loss_config.clip)).numpy(),
+                    self.nag.loss_config.target_class,
                 )
                 for d in delta
             ]
@@ -69,9 +100,14 @@ class CollapseDetector(keras.callbacks.Callback):
         if self.streak >= self.patience and not self.warned:
             self.warned = True
             logging.warning(
-                "the generator has collapsed: sampled perturbations have mean pairwise cosine %.3f (> %.2f for %d checks); "
-                "it has become one universal perturbation. Try --perturbation_diversity_weight=3 --perturbation_cosine_margin=0.3 "
-                "(see bench/diversity_study.py), a larger --diversity_weight, or --latent_dim=100", cosine, self.threshold, self.streak,
+                "the generator has collapsed: sampled perturbations have mean pairwise cosine %.3f (> %.2f for %d "
+                "checks); "
+                "it has become one universal perturbation. Try --perturbation_diversity_weight=3 "
+                "--perturbation_cosine_margin=0.3 "
+                "(see bench/diversity_study.py), a larger --diversity_weight, or --latent_dim=100",
+                cosine,
+                self.threshold,
+                self.streak,
             )
         return cosine, spread
 
@@ -88,22 +124,69 @@ class CollapseDetector(keras.callbacks.Callback):
 
 
 class StopAfterSeconds(keras.callbacks.Callback):
-    """Stops training once a wall-clock budget is spent (Keras 3 ships no time-limit callback).
+    """Stops training once a budget of *optimisation* seconds is spent (Keras 3 ships no time-limit callback).
 
+    Only the time inside training steps counts (from the first callback's
+    batch begin to its batch end: put this callback first), not validation,
+    batch-norm calibration, pictures or checkpoints, so a method with more
+    bookkeeping is not charged for it when methods are compared at one budget.
+    `on_mark(seconds)` is called once as each of `marks` (seconds of
+    optimisation) is passed: a learning curve from one run.
     The epoch in progress is cut short, so its validation and checkpoint still run.
     """
 
-    def __init__(self, seconds):
+    def __init__(self, seconds, marks=(), on_mark=None):
         super().__init__()
         self.seconds = seconds
-        self.start = None
+        self.marks = sorted(marks)
+        self.on_mark = on_mark
+        self.spent = 0.0
+        self._batch_start = None
 
-    def on_train_begin(self, logs=None):
-        self.start = time.perf_counter()
+    def on_train_batch_begin(self, batch, logs=None):
+        self._batch_start = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
-        if time.perf_counter() - self.start >= self.seconds:
+        self.spent += time.perf_counter() - self._batch_start
+        while self.marks and self.spent >= self.marks[0]:
+            mark = self.marks.pop(0)
+            if self.on_mark is not None:
+                self.on_mark(mark)
+        if self.seconds and self.spent >= self.seconds:
             self.model.stop_training = True
+
+
+class StopOnSignal(keras.callbacks.Callback):
+    """SIGTERM or SIGINT (a scheduler's polite stop, Ctrl-C): finish the current step, end the epoch
+    (so its checkpoint is written), then stop. `received` names the signal afterwards.
+
+    Keras ships no such callback. The previous handlers come back when training ends; outside
+    the main thread (where Python allows no handlers) it does nothing.
+    """
+
+    def __init__(self, signals=(signal.SIGTERM, signal.SIGINT)):
+        super().__init__()
+        self.signals = signals
+        self.received = None
+        self.signal_number = None
+        self._previous = {}
+
+    def on_train_begin(self, logs=None):
+        if threading.current_thread() is threading.main_thread():
+            for number in self.signals:
+                self._previous[number] = signal.signal(number, self._handle)
+
+    def _handle(self, number, frame):
+        self.received, self.signal_number = signal.Signals(number).name, number
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.received:
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+        self._previous = {}
 
 
 class CheckpointEveryEpoch(keras.callbacks.Callback):
@@ -129,26 +212,56 @@ class CheckpointEveryEpoch(keras.callbacks.Callback):
             previous = self.manager.latest_checkpoint
             kept = f"the previous checkpoint {previous} is intact" if previous else "no earlier checkpoint exists"
             reason = getattr(error, "strerror", None) or str(error).splitlines()[0][:160]
-            raise NAGError(f"could not write a checkpoint to {self.manager.directory} ({reason}); {kept}. Free disk space and run again to resume") from None
+            raise NAGError(
+                f"could not write a checkpoint to {self.manager.directory} ({reason}); {kept}. Free disk space and "
+                "run again to resume"
+            ) from None
 
 
 class KeepBestGenerator(keras.callbacks.Callback):
-    """Keeps the generator with the best held-out fooling rate (or targeted success rate) as `best.weights.h5`."""
+    """Keeps the best epoch's generator as `best.weights.h5`, choosing on the selection images only.
 
-    def __init__(self, generator, path, best_variable, monitor="val_fooling_rate"):
+    Best = the highest `monitor` (the fooling rate, or the targeted success
+    rate, on the selection images) among epochs whose sampled perturbations
+    have a mean pairwise cosine of at most `max_cosine` (`cosine_fn()`
+    measures it); a diverse epoch always beats a collapsed one, however much
+    the collapsed one fools; among equals the later epoch wins. If no epoch is
+    diverse enough, the most fooling one is kept and `diverse` stays False
+    (train_lib warns).
+    """
+
+    def __init__(
+        self,
+        generator,
+        path,
+        best_variable,
+        diverse_variable,
+        monitor="val_fooling_rate",
+        max_cosine=1.0,
+        cosine_fn=None,
+    ):
         super().__init__()
         self.generator = generator
         self.path = path
-        self.best = best_variable  # a tf.Variable, checkpointed so a resumed run remembers it
+        # tf.Variables, checkpointed so a resumed run remembers them.
+        self.best = best_variable
+        self.diverse = diverse_variable
         self.monitor = monitor
+        self.max_cosine = max_cosine
+        self.cosine_fn = cosine_fn
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
         if value is None:
             return
         value = float(value)
-        if value > float(self.best.numpy()) or not os.path.exists(self.path):
+        diverse = self.max_cosine >= 1.0 or self.cosine_fn is None or self.cosine_fn() <= self.max_cosine
+        best_diverse = bool(self.diverse.numpy())
+        # A tie goes to the later epoch: the same score on the (small) selection set, more training.
+        better = (diverse and not best_diverse) or (diverse == best_diverse and value >= float(self.best.numpy()))
+        if better or not os.path.exists(self.path):
             self.best.assign(value)
+            self.diverse.assign(diverse)
             save_weights_atomically(self.generator, self.path)
 
 
@@ -185,14 +298,14 @@ class NAGTensorBoard(keras.callbacks.Callback):
     scalars come from `CollapseDetector`.)
     """
 
-    def __init__(self, logdir, nag_model, xi, sample_images, config_text, image_every_steps=100, num_samples=8, seed=1234):
+    def __init__(self, logdir, nag_model, xi, sample_images, config_text, image_every_steps=100, num_samples=8, seed=0):
         super().__init__()
         self.nag = nag_model
         self.xi = float(xi)
         self.sample_images = tf.convert_to_tensor(sample_images)
         self.config_text = config_text
         self.image_every_steps = image_every_steps
-        self.fixed_z = tf.random.stateless_uniform([num_samples, nag_model.latent_dim], seed=[seed, 0], minval=-1.0, maxval=1.0)
+        self.fixed_z = metrics.sample_latents(num_samples, nag_model.latent_dim, seed)
         self.train_writer = tf.summary.create_file_writer(os.path.join(logdir, "train"))
         self.eval_writer = tf.summary.create_file_writer(os.path.join(logdir, "eval"))
 

@@ -8,7 +8,7 @@ file is written or any model is built.
 import dataclasses
 import json
 import math
-from typing import Optional
+import os
 
 from nag_tf import losses
 from nag_tf.data import RESIZE_MODES
@@ -29,13 +29,13 @@ class TrainConfig:
     target_weights: str = ""  # "" = 1 for every target; e.g. "1,0.5"
     target_class: str = ""  # "" = untargeted (paper); an index or class name = targeted NAG
     # Data: an image folder, or a tfds dataset.
-    data_dir: Optional[str] = None
-    holdout_dir: Optional[str] = None
+    data_dir: str | None = None
+    holdout_dir: str | None = None
     holdout: float = 0.1
-    tfds_name: Optional[str] = None
+    tfds_name: str | None = None
     tfds_split: str = "train"
-    tfds_holdout_split: Optional[str] = None
-    tfds_data_dir: Optional[str] = None
+    tfds_holdout_split: str | None = None
+    tfds_data_dir: str | None = None
     per_class: int = 0
     max_images: int = 0
     resize: str = "crop"
@@ -51,8 +51,11 @@ class TrainConfig:
     diversity_weight: float = 1.0  # [10]
     perturbation_diversity_weight: float = 0.0  # ours: weight of a penalty on similar pairs of deltas
     perturbation_cosine_margin: float = -1.0  # ours: only pairs with cosine above this are penalised
+    target_pairwise_cosine: float = 1.0  # ours: adapt the penalty weight so pairs sit at this cosine (1 = off)
+    cosine_dual_rate: float = 0.5  # ours: step size of that adaptation (dual ascent)
     shuffle: str = "derangement"  # [replacement]
     fooling_reduction: str = "per_sample"  # [batch_mean]
+    fooling_loss: str = "paper"  # paper: -log(1 - q_c) | clamped_ce (ours, as SGD-UAP/SGA)
     clip: bool = True  # [False]
     # Optimisation.
     batch_size: int = 32
@@ -65,6 +68,12 @@ class TrainConfig:
     strategy: str = "default"  # default | mirrored | multi_worker | tpu
     mixed_precision: str = ""  # "" (float32) | mixed_float16 (GPU, with loss scaling) | mixed_bfloat16
     steps_per_execution: int = 1
+    # Choosing the generator: the best epoch is picked on images carved out of the training images,
+    # never on the held-out images the final figure is reported on.
+    selection_images: int = 64
+    # Among epochs whose sampled perturbations have mean pairwise cosine <= this, the most fooling wins
+    # (-1: 0.5 when a diversity penalty is on, else off).
+    select_max_cosine: float = -1.0
     # Monitoring and output.
     logdir: str = "runs/nag"
     image_every_steps: int = 100
@@ -84,7 +93,18 @@ class TrainConfig:
             if not isinstance(value, (int, float)) or math.isnan(value) or math.isinf(value):
                 raise NAGError(f"--{name}={value!r} is not a finite number")
 
-        for name in ("xi", "holdout", "diversity_weight", "perturbation_diversity_weight", "perturbation_cosine_margin", "learning_rate", "time_budget_s"):
+        for name in (
+            "xi",
+            "holdout",
+            "diversity_weight",
+            "perturbation_diversity_weight",
+            "perturbation_cosine_margin",
+            "target_pairwise_cosine",
+            "cosine_dual_rate",
+            "learning_rate",
+            "time_budget_s",
+            "select_max_cosine",
+        ):
             finite(name, getattr(self, name))
         if self.norm not in NORMS:
             raise NAGError(f"--norm={self.norm!r}: expected one of {', '.join(NORMS)}")
@@ -94,7 +114,10 @@ class TrainConfig:
             raise NAGError(f"--xi={self.xi} is outside (0, 255]: xi is the L-inf budget on the 0-255 scale (paper: 10)")
         largest = 255.0 * math.sqrt(3.0) * keras_apps.ensemble_image_size(self.target)
         if self.norm == "l2" and not 0 < self.xi <= largest:
-            raise NAGError(f"--xi={self.xi} is outside (0, {largest:.0f}]: with --norm=l2 xi is the L2 radius on the 0-255 scale (e.g. 2000 at 224 px)")
+            raise NAGError(
+                f"--xi={self.xi} is outside (0, {largest:.0f}]: with --norm=l2 xi is the L2 radius on the 0-255 "
+                "scale (e.g. 2000 at 224 px)"
+            )
         checks = (
             (self.latent_dim >= 1, f"--latent_dim={self.latent_dim} must be at least 1 (paper: 10)"),
             (self.batch_size >= 2, f"--batch_size={self.batch_size} must be at least 2 (the shuffle needs two images)"),
@@ -103,23 +126,67 @@ class TrainConfig:
             (self.steps_per_epoch >= 0, f"--steps_per_epoch={self.steps_per_epoch} must be 0 (one pass) or positive"),
             (self.time_budget_s >= 0, f"--time_budget_s={self.time_budget_s} must be >= 0 (0: no limit)"),
             (self.diversity_weight >= 0, f"--diversity_weight={self.diversity_weight} must be >= 0"),
-            (self.perturbation_diversity_weight >= 0, f"--perturbation_diversity_weight={self.perturbation_diversity_weight} must be >= 0"),
-            (-1 <= self.perturbation_cosine_margin < 1, f"--perturbation_cosine_margin={self.perturbation_cosine_margin} must be in [-1, 1)"),
+            (
+                self.perturbation_diversity_weight >= 0,
+                f"--perturbation_diversity_weight={self.perturbation_diversity_weight} must be >= 0",
+            ),
+            (
+                -1 <= self.perturbation_cosine_margin < 1,
+                f"--perturbation_cosine_margin={self.perturbation_cosine_margin} must be in [-1, 1)",
+            ),
+            (
+                -1 < self.target_pairwise_cosine <= 1,
+                f"--target_pairwise_cosine={self.target_pairwise_cosine} must be in (-1, 1] (1: off)",
+            ),
+            (self.cosine_dual_rate > 0, f"--cosine_dual_rate={self.cosine_dual_rate} must be positive"),
+            (
+                self.fooling_loss in losses.FOOLING_LOSSES,
+                f"--fooling_loss={self.fooling_loss!r}: expected one of {', '.join(losses.FOOLING_LOSSES)}",
+            ),
+            (
+                self.fooling_loss != "clamped_ce" or self.fooling_reduction == "per_sample",
+                "--fooling_loss=clamped_ce needs --fooling_reduction=per_sample",
+            ),
+            (self.selection_images >= 1, f"--selection_images={self.selection_images} must be at least 1"),
+            (
+                self.select_max_cosine == -1 or -1 < self.select_max_cosine <= 1,
+                f"--select_max_cosine={self.select_max_cosine} must be in (-1, 1], or -1 for the default",
+            ),
             (self.holdout > 0, f"--holdout={self.holdout} must be a fraction in (0, 1) or a count >= 1"),
             (self.per_class >= 0, f"--per_class={self.per_class} must be >= 0 (0: no limit)"),
             (self.max_images >= 0, f"--max_images={self.max_images} must be >= 0 (0: no limit)"),
             (self.image_every_steps >= 1, f"--image_every_steps={self.image_every_steps} must be at least 1"),
             (self.eval_samples >= 1, f"--eval_samples={self.eval_samples} must be at least 1"),
             (self.max_bad_steps >= 1, f"--max_bad_steps={self.max_bad_steps} must be at least 1"),
-            (self.generator in GENERATOR_VARIANTS, f"--generator={self.generator!r}: expected one of {', '.join(GENERATOR_VARIANTS)}"),
-            (self.diversity_distance in losses.DIVERSITY_DISTANCES, f"--diversity_distance={self.diversity_distance!r}: expected one of {', '.join(losses.DIVERSITY_DISTANCES)}"),
-            (self.shuffle in losses.SHUFFLE_MODES, f"--shuffle={self.shuffle!r}: expected one of {', '.join(losses.SHUFFLE_MODES)}"),
-            (self.fooling_reduction in losses.FOOLING_REDUCTIONS, f"--fooling_reduction={self.fooling_reduction!r}: expected one of {', '.join(losses.FOOLING_REDUCTIONS)}"),
+            (
+                self.generator in GENERATOR_VARIANTS,
+                f"--generator={self.generator!r}: expected one of {', '.join(GENERATOR_VARIANTS)}",
+            ),
+            (
+                self.diversity_distance in losses.DIVERSITY_DISTANCES,
+                f"--diversity_distance={self.diversity_distance!r}: expected one of "
+                f"{', '.join(losses.DIVERSITY_DISTANCES)}",
+            ),
+            (
+                self.shuffle in losses.SHUFFLE_MODES,
+                f"--shuffle={self.shuffle!r}: expected one of {', '.join(losses.SHUFFLE_MODES)}",
+            ),
+            (
+                self.fooling_reduction in losses.FOOLING_REDUCTIONS,
+                f"--fooling_reduction={self.fooling_reduction!r}: expected one of "
+                f"{', '.join(losses.FOOLING_REDUCTIONS)}",
+            ),
             (self.strategy in STRATEGIES, f"--strategy={self.strategy!r}: expected one of {', '.join(STRATEGIES)}"),
-            (self.mixed_precision in ("", "float32", "mixed_float16", "mixed_bfloat16"), f"--mixed_precision={self.mixed_precision!r}: expected '', mixed_float16 or mixed_bfloat16"),
+            (
+                self.mixed_precision in ("", "float32", "mixed_float16", "mixed_bfloat16"),
+                f"--mixed_precision={self.mixed_precision!r}: expected '', mixed_float16 or mixed_bfloat16",
+            ),
             (self.steps_per_execution >= 1, f"--steps_per_execution={self.steps_per_execution} must be at least 1"),
             (self.resize in RESIZE_MODES, f"--resize={self.resize!r}: expected one of {', '.join(RESIZE_MODES)}"),
-            (bool(self.data_dir) != bool(self.tfds_name), "give exactly one data source: --data_dir=FOLDER or --tfds_name=NAME"),
+            (
+                bool(self.data_dir) != bool(self.tfds_name),
+                "give exactly one data source: --data_dir=FOLDER or --tfds_name=NAME",
+            ),
             (bool(self.logdir), "--logdir must name a folder"),
         )
         for ok, message in checks:
@@ -140,33 +207,47 @@ class TrainConfig:
     def to_json(self):
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
 
+    @classmethod
+    def from_json(cls, text):
+        """A run's config.json back as a TrainConfig; fields a newer version added keep their defaults."""
+        values = json.loads(text)
+        known = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in values.items() if key in known})
+
+    @classmethod
+    def from_logdir(cls, logdir):
+        with open(os.path.join(logdir, "config.json")) as handle:
+            return cls.from_json(handle.read())
+
     def loss_config(self):
+        """The LossConfig of this run: every LossConfig field is read from the field of the same name."""
         from nag_tf.model import LossConfig
 
-        return LossConfig(
-            diversity_weight=self.diversity_weight,
-            diversity_distance=self.diversity_distance,
-            target_class=self.resolved_target_class(),
-            perturbation_diversity_weight=self.perturbation_diversity_weight,
-            perturbation_cosine_margin=self.perturbation_cosine_margin,
-            shuffle=self.shuffle,
-            fooling_reduction=self.fooling_reduction,
-            clip=self.clip,
-        )
+        shared = {
+            field.name: getattr(self, field.name)
+            for field in dataclasses.fields(LossConfig)
+            if field.name != "target_class"
+        }
+        return LossConfig(target_class=self.resolved_target_class(), **shared)
+
+    def resolved_select_max_cosine(self):
+        """--select_max_cosine resolved: 0.5 when a diversity penalty or constraint is on, else 1 (off)."""
+        if self.select_max_cosine != -1:
+            return self.select_max_cosine
+        return 0.5 if self.perturbation_diversity_weight > 0 or self.target_pairwise_cosine < 1 else 1.0
 
 
 def generator_for(config, seed=None):
-    """The generator a config describes (a dict such as a run's config.json works too), sized for its target(s)."""
+    """The generator a TrainConfig describes, sized for its target(s)."""
     import keras_apps
     from nag_tf.generator import build_generator
 
-    get = config.get if isinstance(config, dict) else lambda key, default=None: getattr(config, key, default)
     return build_generator(
-        keras_apps.ensemble_image_size(get("target")),
-        get("latent_dim"),
-        get("xi"),
-        get("generator"),
+        keras_apps.ensemble_image_size(config.target),
+        config.latent_dim,
+        config.xi,
+        config.generator,
         seed=seed,
-        norm=get("norm", "linf"),
-        linf_output=get("linf_output", "tanh"),
+        norm=config.norm,
+        linf_output=config.linf_output,
     )

@@ -29,6 +29,8 @@ __all__ = [
     "CachedImages",
     "read_image_folder",
     "split_records",
+    "carve",
+    "resize_to_square",
     "write_split_folders",
     "decode_records",
     "read_tfds",
@@ -62,6 +64,8 @@ def training_folder(name):
 def evaluation_folder(name):
     """An evaluation folder: `demo` is the demo set's holdout/ part, never its training photos."""
     return resolve_folders(name, None)[1] if name == DEMO else name
+
+
 RESIZE_MODES = ("crop", "stretch")
 # An image whose shorter side is below this fraction of the crop would be
 # upscaled more than 2x: more blur than photo. It is skipped and counted.
@@ -80,7 +84,9 @@ class ImageRecords:
         return len(self.paths)
 
     def subset(self, indices):
-        return ImageRecords([self.paths[i] for i in indices], [self.true_labels[i] for i in indices], collections.Counter())
+        return ImageRecords(
+            [self.paths[i] for i in indices], [self.true_labels[i] for i in indices], collections.Counter()
+        )
 
 
 @dataclasses.dataclass
@@ -182,13 +188,17 @@ def split_records(records, holdout, seed=0):
     return records.subset(sorted(order[n_holdout:])), records.subset(sorted(order[:n_holdout]))
 
 
-def _decode_and_crop(contents, image_size, resize):
-    """Decodes bytes to RGB, resizes (shorter side + centre crop, or stretch) to uint8 [S, S, 3]."""
-    image = tf.io.decode_image(contents, channels=3, expand_animations=False)
+def resize_to_square(images, image_size, resize="crop"):
+    """0-255 RGB image(s) [H, W, 3] or [N, H, W, 3] -> uint8 [(N,) S, S, 3]: the one preprocessing path.
+
+    "crop" resizes the shorter side to S (antialiased) and takes the centre
+    S x S; "stretch" (the reference code) resizes straight to S x S. Training,
+    evaluation and the exported `perturb` signature all call this, so the
+    endpoint's adversarial image is the one evaluation scored.
+    """
+    image = tf.cast(images, tf.float32)
     shape = tf.shape(image)
-    height, width = shape[0], shape[1]
-    big_enough = tf.cast(tf.minimum(height, width), tf.float32) >= MIN_SIDE_FRACTION * image_size
-    image = tf.cast(image, tf.float32)
+    height, width = shape[-3], shape[-2]
     if resize == "stretch":
         image = tf.image.resize(image, [image_size, image_size], antialias=True)
     else:
@@ -198,9 +208,16 @@ def _decode_and_crop(contents, image_size, resize):
         image = tf.image.resize(image, [new_height, new_width], antialias=True)
         top = (new_height - image_size) // 2
         left = (new_width - image_size) // 2
-        image = image[top : top + image_size, left : left + image_size]
-    image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
-    return tf.ensure_shape(image, [image_size, image_size, 3]), big_enough
+        image = image[..., top : top + image_size, left : left + image_size, :]
+    return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+
+
+def _decode_and_crop(contents, image_size, resize):
+    """Decodes bytes to RGB and brings it to uint8 [S, S, 3] with `resize_to_square`."""
+    image = tf.io.decode_image(contents, channels=3, expand_animations=False)
+    shape = tf.shape(image)
+    big_enough = tf.cast(tf.minimum(shape[0], shape[1]), tf.float32) >= MIN_SIDE_FRACTION * image_size
+    return tf.ensure_shape(resize_to_square(image, image_size, resize), [image_size, image_size, 3]), big_enough
 
 
 def write_split_folders(folder, holdout, seed, out_dir):
@@ -350,7 +367,9 @@ def cache_with_clean_labels(dataset, target, batch_size=32, records=None, descri
         details = ", ".join(f"{count} {reason}" for reason, count in sorted(skipped.items()))
         logging.warning("skipped %d of the %s: %s", sum(skipped.values()), description, details)
     if not images:
-        raise NAGError(f"no usable image among the {description} ({sum(skipped.values())} skipped); check the data folder")
+        raise NAGError(
+            f"no usable image among the {description} ({sum(skipped.values())} skipped); check the data folder"
+        )
     return CachedImages(
         images=np.concatenate(images),
         clean_labels=np.concatenate(clean).astype(np.int32),
@@ -360,10 +379,31 @@ def cache_with_clean_labels(dataset, target, batch_size=32, records=None, descri
     )
 
 
+def carve(cached, count, seed):
+    """Splits CachedImages into (the rest, `count` images picked by a seeded permutation), both in original order."""
+    if not 0 < count < len(cached):
+        raise NAGError(f"cannot set {count} of {len(cached)} images aside; lower the count")
+    order = np.random.default_rng(seed).permutation(len(cached))
+
+    def take(indices):
+        indices = np.sort(indices)
+        return CachedImages(
+            images=cached.images[indices],
+            clean_labels=cached.clean_labels[indices],
+            true_labels=cached.true_labels[indices],
+            paths=[cached.paths[i] for i in indices] if cached.paths else [],
+            skipped=cached.skipped,
+        )
+
+    return take(order[count:]), take(order[:count])
+
+
 def load_folder(folder, target, batch_size=32, description="images", resize="crop"):
     """An image folder decoded for `target`, with its clean labels (read_image_folder + decode + cache)."""
     records = read_image_folder(folder, target.num_classes)
-    return cache_with_clean_labels(decode_records(records, target.image_size, resize), target, batch_size, records, description)
+    return cache_with_clean_labels(
+        decode_records(records, target.image_size, resize), target, batch_size, records, description
+    )
 
 
 def _on_cpu_variable(array):
@@ -406,14 +446,18 @@ def training_batches(cached, batch_size, seed, start_step=0, latent_dim=None):
         indices = order[position * batch_size : (position + 1) * batch_size]
         if latent_dim is None:
             return tf.data.Dataset.from_tensor_slices(indices)
-        z = tf.random.stateless_uniform([batch_size, latent_dim], seed=tf.stack([seed + 1, step]), minval=-1.0, maxval=1.0)
+        z = tf.random.stateless_uniform(
+            [batch_size, latent_dim], seed=tf.stack([seed + 1, step]), minval=-1.0, maxval=1.0
+        )
         shuffle_seed = tf.tile(tf.cast(tf.stack([seed + 2, step]), tf.int32)[tf.newaxis], [batch_size, 1])
         return tf.data.Dataset.from_tensor_slices((indices, z, shuffle_seed))
 
     def example(index, *randomness):
         if not randomness:
             return tf.gather(images, index), tf.gather(labels, index)
-        return {"images": tf.gather(images, index), "z": randomness[0], "shuffle_seed": randomness[1]}, tf.gather(labels, index)
+        return {"images": tf.gather(images, index), "z": randomness[0], "shuffle_seed": randomness[1]}, tf.gather(
+            labels, index
+        )
 
     dataset = tf.data.Dataset.counter(start=start_step).flat_map(examples_of_step)
     dataset = dataset.map(example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -434,7 +478,9 @@ def evaluation_batches(cached, batch_size, latent_dim=None, seed=0):
     def example(index):
         if latent_dim is None:
             return tf.gather(images, index), tf.gather(labels, index)
-        z = tf.random.stateless_uniform([latent_dim], seed=tf.stack([tf.constant(seed, tf.int64), index]), minval=-1.0, maxval=1.0)
+        z = tf.random.stateless_uniform(
+            [latent_dim], seed=tf.stack([tf.constant(seed, tf.int64), index]), minval=-1.0, maxval=1.0
+        )
         shuffle_seed = tf.cast(tf.stack([tf.constant(seed, tf.int64), index]), tf.int32)
         return {"images": tf.gather(images, index), "z": z, "shuffle_seed": shuffle_seed}, tf.gather(labels, index)
 

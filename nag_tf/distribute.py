@@ -41,7 +41,9 @@ def make_strategy(name, devices=None):
         return tf.distribute.MirroredStrategy(devices=devices)
     if name == "multi_worker":
         if "TF_CONFIG" not in os.environ:
-            raise NAGError("--strategy=multi_worker needs TF_CONFIG (cluster and task) in the environment of every worker")
+            raise NAGError(
+                "--strategy=multi_worker needs TF_CONFIG (cluster and task) in the environment of every worker"
+            )
         return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "tpu":
         try:
@@ -60,7 +62,9 @@ def is_chief(strategy):
         return True
     task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})
     kind, index = task.get("type"), task.get("index", 0)
-    return kind == "chief" or (kind == "worker" and index == 0 and "chief" not in json.loads(os.environ["TF_CONFIG"]).get("cluster", {}))
+    return kind == "chief" or (
+        kind == "worker" and index == 0 and "chief" not in json.loads(os.environ["TF_CONFIG"]).get("cluster", {})
+    )
 
 
 def worker_logdir(logdir, strategy):

@@ -1,9 +1,21 @@
-"""One exception type for every problem a user can fix.
+"""One exception type for every problem a user can fix (defined in keras_apps.errors, the lowest layer).
 
 Binaries catch `NAGError` and print its message as one line with exit code 2,
 so a typo never surfaces as a deep TensorFlow traceback.
 """
 
+from keras_apps.errors import NAGError
 
-class NAGError(ValueError):
-    """A problem with the user's input (flags, data, weights) and how to fix it."""
+__all__ = ["NAGError", "TrainingStopped"]
+
+
+class TrainingStopped(Exception):
+    """Training stopped cleanly on a signal (SIGTERM, SIGINT) after writing a checkpoint.
+
+    Not an error: binaries print the message and exit with 128 + the signal's number, as a
+    process ended by that signal would, so a scheduler sees the job as not finished.
+    """
+
+    def __init__(self, message, signal_number):
+        super().__init__(message)
+        self.exit_code = 128 + int(signal_number)

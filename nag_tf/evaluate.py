@@ -12,10 +12,16 @@ from absl import app, flags
 
 from nag_tf.flags_util import parse_flags_or_exit, run_or_exit
 
-_SOURCES = flags.DEFINE_list("sources", None, "Training log directories and/or .npy perturbations (rows of the matrix).")
-_TARGETS = flags.DEFINE_list("targets", None, "Targets (columns); the first is the white-box one (default: the first source's).")
+_SOURCES = flags.DEFINE_list(
+    "sources", None, "Training log directories and/or .npy perturbations (rows of the matrix)."
+)
+_TARGETS = flags.DEFINE_list(
+    "targets", None, "Targets (columns); the first is the white-box one (default: the first source's)."
+)
 _WEIGHTS = flags.DEFINE_string("weights", "imagenet", "Weights for every target: imagenet or none.")
-_DATA_DIR = flags.DEFINE_string("data_dir", "demo", "Evaluation images: a folder with labels.csv ('demo' = held-out demo photos).")
+_DATA_DIR = flags.DEFINE_string(
+    "data_dir", "demo", "Evaluation images: a folder with labels.csv ('demo' = held-out demo photos)."
+)
 _WHITE = flags.DEFINE_integer("white_box_samples", 100, "Perturbations on a source's own target (paper: 100).")
 _BLACK = flags.DEFINE_integer("black_box_samples", 10, "Perturbations on other targets (paper: 10).")
 _INTERPOLATION = flags.DEFINE_integer("interpolation_steps", 11, "Points on the latent line (0 = skip).")
@@ -23,34 +29,52 @@ _BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Batch size.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the sampled latents.")
 _OUT_DIR = flags.DEFINE_string("out_dir", "runs/evaluation", "Where the report and figures go.")
 _LOGDIR = flags.DEFINE_string("logdir", None, "Also write the report to TensorBoard here.")
+_VERBOSE = flags.DEFINE_integer("verbose", 1, "1: a progress bar with ETA; 0: quiet.")
 
 
 def _main(argv):
     del argv
-    import json
     import os
 
-    from nag_tf import evaluate_lib
+    import keras
+
+    from nag_tf import evaluate_lib, report, sources
+    from nag_tf.config import TrainConfig
     from nag_tf.errors import NAGError
 
     if not _SOURCES.value:
         raise NAGError("--sources is required: training log directories or .npy perturbations")
     if _WHITE.value < 1 or _BLACK.value < 1 or _BATCH_SIZE.value < 1 or _INTERPOLATION.value < 0:
-        raise NAGError("--white_box_samples, --black_box_samples and --batch_size must be >= 1, --interpolation_steps >= 0")
-    sources = [evaluate_lib.load_source(path) for path in _SOURCES.value]
+        raise NAGError(
+            "--white_box_samples, --black_box_samples and --batch_size must be >= 1, --interpolation_steps >= 0"
+        )
+    loaded = [sources.load_source(path) for path in _SOURCES.value]
     targets = _TARGETS.value
     if not targets:
         config_path = os.path.join(_SOURCES.value[0], "config.json")
         if not os.path.exists(config_path):
             raise NAGError("--targets is required when the first source is not a training log directory")
-        targets = json.load(open(config_path))["target"].split(",")  # every member of an ensemble
-    report = evaluate_lib.evaluate(
-        sources, targets, _DATA_DIR.value, _WEIGHTS.value, _WHITE.value, _BLACK.value, _BATCH_SIZE.value, _SEED.value, _INTERPOLATION.value
+        targets = TrainConfig.from_logdir(_SOURCES.value[0]).target.split(",")  # every member of an ensemble
+    bar = keras.utils.Progbar(
+        len(loaded) * len(targets), unit_name="source x target", verbose=1 if _VERBOSE.value else 0
     )
-    paths = evaluate_lib.write_report(report, _OUT_DIR.value, sources)
+    evaluation = evaluate_lib.evaluate(
+        loaded,
+        targets,
+        _DATA_DIR.value,
+        weights=_WEIGHTS.value,
+        white_box_samples=_WHITE.value,
+        black_box_samples=_BLACK.value,
+        batch_size=_BATCH_SIZE.value,
+        seed=_SEED.value,
+        interpolation_steps=_INTERPOLATION.value,
+        progress=lambda done, total: bar.update(done),
+    )
+    paths = report.write_report(evaluation, _OUT_DIR.value, loaded)
     if _LOGDIR.value:
-        evaluate_lib.write_tensorboard(report, paths, _LOGDIR.value)
-    print(open(paths["md"]).read())
+        report.write_tensorboard(evaluation, paths, _LOGDIR.value)
+    with open(paths["md"]) as handle:
+        print(handle.read())
     print(f"report and figures in {_OUT_DIR.value}")
 
 

@@ -16,9 +16,19 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-__all__ = ["build_generator", "calibrate_batch_norm", "GENERATOR_VARIANTS", "LINF_OUTPUTS", "NORMS", "NoiseChannels", "ScaledTanh", "ScaleToL2Ball", "ScaleToLinfSphere"]
+__all__ = [
+    "build_generator",
+    "calibrate_batch_norm",
+    "GENERATOR_VARIANTS",
+    "LINF_OUTPUTS",
+    "NORMS",
+    "NoiseChannels",
+    "ScaledTanh",
+    "ScaleToL2Ball",
+    "ScaleToLinfSphere",
+]
 
-GENERATOR_VARIANTS = ("paper", "reference", "light")
+GENERATOR_VARIANTS = ("paper", "reference", "light", "light_resize")
 NORMS = ("linf", "l2")
 # How the raw output becomes a perturbation within the L-inf budget: the paper's xi * tanh, or ours.
 LINF_OUTPUTS = ("tanh", "rescale")
@@ -122,7 +132,16 @@ def _resolutions(image_size):
     return sizes
 
 
-def build_generator(image_size, latent_dim=10, xi=10.0, variant="paper", seed=None, name="nag_generator", norm="linf", linf_output="tanh"):
+def build_generator(
+    image_size,
+    latent_dim=10,
+    xi=10.0,
+    variant="paper",
+    seed=None,
+    name="nag_generator",
+    norm="linf",
+    linf_output="tanh",
+):
     """Builds the generator as a functional Keras model.
 
     Args:
@@ -130,8 +149,9 @@ def build_generator(image_size, latent_dim=10, xi=10.0, variant="paper", seed=No
       latent_dim: d, the size of z (paper: 10; reference code: 100).
       xi: the budget on the 0-255 scale: L-infinity (paper: 10) or L2 (see `norm`).
       variant: "paper" (Table 5), "reference" (plus noise channels at every
-        resolution, as the authors' code) or "light" (fewer channels at high
-        resolution: cheaper on CPU).
+        resolution, as the authors' code), "light" (fewer channels at high
+        resolution: cheaper on CPU) or "light_resize" (light, with bilinear
+        upsampling + 3x3 convolutions instead of strided transposed ones).
       seed: seed of the weight initialisers and noise channels.
       name: model name.
       norm: "linf" (delta = xi * tanh, the paper) or "l2" (the raw output
@@ -148,7 +168,7 @@ def build_generator(image_size, latent_dim=10, xi=10.0, variant="paper", seed=No
         raise ValueError(f"unknown norm {norm!r}; expected one of {NORMS}")
     init = keras.initializers.RandomNormal(0.0, 0.02, seed=seed)
     last_init = keras.initializers.RandomNormal(0.0, 0.15, seed=None if seed is None else seed + 1)
-    channels = _LIGHT_CHANNELS if variant == "light" else _PAPER_CHANNELS
+    channels = _LIGHT_CHANNELS if variant in ("light", "light_resize") else _PAPER_CHANNELS
     noise_seed = None if seed is None else seed + 2
 
     def noise(x, resolution, index):
@@ -168,10 +188,20 @@ def build_generator(image_size, latent_dim=10, xi=10.0, variant="paper", seed=No
         x = noise(x, resolution // 2 if index else 4, index)
         if index == 0:
             # 4 -> 7 cannot be a stride-2 doubling: a 4x4 'valid' kernel gives 4 + 4 - 1 = 7.
-            conv = layers.Conv2DTranspose(channels[0], 4, strides=1, padding="valid", kernel_initializer=init, name="deconv_7")
+            conv = layers.Conv2DTranspose(
+                channels[0], 4, strides=1, padding="valid", kernel_initializer=init, name="deconv_7"
+            )
+        elif variant == "light_resize":
+            # Resize, then convolve: a strided transposed convolution leaves checkerboard textures
+            # (Odena et al., Distill 2016); 3x3 at the doubled size costs ~1.4x the 5x5 transposed one.
+            width = channels[min(index, len(channels) - 1)]
+            x = layers.UpSampling2D(2, interpolation="bilinear", name=f"upsample_{resolution}")(x)
+            conv = layers.Conv2D(width, 3, padding="same", kernel_initializer=init, name=f"conv_{resolution}")
         else:
             width = channels[min(index, len(channels) - 1)]
-            conv = layers.Conv2DTranspose(width, 5, strides=2, padding="same", kernel_initializer=init, name=f"deconv_{resolution}")
+            conv = layers.Conv2DTranspose(
+                width, 5, strides=2, padding="same", kernel_initializer=init, name=f"deconv_{resolution}"
+            )
         x = conv(x)
         x = layers.BatchNormalization(synchronized=True, name=f"bn_{resolution}")(x)
         x = layers.ReLU(name=f"relu_{resolution}")(x)
@@ -180,6 +210,11 @@ def build_generator(image_size, latent_dim=10, xi=10.0, variant="paper", seed=No
     x = layers.Conv2DTranspose(3, 5, strides=1, padding="same", kernel_initializer=last_init, name="to_rgb")(x)
     if final != image_size:
         x = layers.Resizing(image_size, image_size, interpolation="bilinear", name="resize")(x)
+    return _with_budget(z, x, xi, norm, linf_output, name)
+
+
+def _with_budget(z, x, xi, norm, linf_output, name):
+    """The generator model: the raw map x brought within the budget (xi tanh, L2 ball, or rescaled)."""
     if linf_output not in LINF_OUTPUTS:
         raise ValueError(f"unknown linf_output {linf_output!r}; expected one of {LINF_OUTPUTS}")
     budget = ScaleToL2Ball if norm == "l2" else ScaledTanh if linf_output == "tanh" else ScaleToLinfSphere

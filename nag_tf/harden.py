@@ -1,6 +1,6 @@
 r"""Harden a classifier with NAG samples and measure it before and after.
 
-  python -m nag_tf.harden --flagfile=configs/harden_quickstart.flags
+  python -m nag_tf.harden --flagfile=harden_quickstart.flags
 
 Takes every training flag (the target, data and NAG configuration used for the
 attacks) plus the hardening flags below. Prints a before/after table of clean
@@ -18,12 +18,29 @@ from nag_tf.train_flags import config_from_flag_values, define_train_flags
 def define_harden_flags(flag_values=flags.FLAGS):
     """The training flags plus the hardening ones, on `flag_values`."""
     define_train_flags(flag_values)
-    flags.DEFINE_string("out_dir", "runs/harden", "Where the attacks, the hardened weights and harden.json go.", flag_values=flag_values)
-    flags.DEFINE_string("generator_dir", "", "A trained run whose generator perturbs the fine-tuning images; empty = the 'before' NAG attack.", flag_values=flag_values)
+    flags.DEFINE_string(
+        "out_dir", "runs/harden", "Where the attacks, the hardened weights and harden.json go.", flag_values=flag_values
+    )
+    flags.DEFINE_string(
+        "generator_dir",
+        "",
+        "A trained run whose generator perturbs the fine-tuning images; empty = the 'before' NAG attack.",
+        flag_values=flag_values,
+    )
     flags.DEFINE_integer("harden_epochs", 2, "Fine-tuning epochs over the training images.", flag_values=flag_values)
     flags.DEFINE_float("harden_learning_rate", 1e-5, "Adam learning rate of the fine-tuning.", flag_values=flag_values)
-    flags.DEFINE_float("adversarial_fraction", 0.5, "Share of each fine-tuning batch that carries a fresh perturbation.", flag_values=flag_values)
-    flags.DEFINE_float("attack_budget_s", 120.0, "Training seconds of each new attack (NAG, SGD-UAP), before and after.", flag_values=flag_values)
+    flags.DEFINE_float(
+        "adversarial_fraction",
+        0.5,
+        "Share of each fine-tuning batch that carries a fresh perturbation.",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_float(
+        "attack_budget_s",
+        120.0,
+        "Training seconds of each new attack (NAG, SGD-UAP), before and after.",
+        flag_values=flag_values,
+    )
 
 
 def options_from_flag_values(flag_values=flags.FLAGS):
@@ -49,7 +66,10 @@ def _main(argv):
 
     config, options = options_from_flag_values(flags.FLAGS)
     result = harden_lib.harden(config, options)
-    print(f"\n{config.target}, {result['held_out_images']} held-out images, attacks of {options.attack_budget_s:.0f} s each")
+    print(
+        f"\n{config.target}, {result['held_out_images']} held-out images, attacks of {options.attack_budget_s:.0f} s "
+        "each"
+    )
     print(harden_lib.format_table(result))
     print(f"hardened weights: {result['hardened_weights']}")
     print(json.dumps({"target": config.target, "before": result["before"], "after": result["after"]}))

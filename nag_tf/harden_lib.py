@@ -21,7 +21,7 @@ import tensorflow as tf
 import keras_apps
 from keras_apps.registry import Target
 from nag_tf import callbacks as nag_callbacks
-from nag_tf import evaluate_lib, metrics, train_lib
+from nag_tf import metrics, sources, train_lib
 from nag_tf.baselines import sgd_uap_lib
 from nag_tf.errors import NAGError
 from nag_tf.model import perturb
@@ -44,10 +44,15 @@ class HardenOptions:
         checks = (
             (self.epochs >= 1, f"--harden_epochs={self.epochs} must be at least 1"),
             (self.learning_rate > 0, f"--harden_learning_rate={self.learning_rate} must be positive"),
-            (0 < self.adversarial_fraction <= 1, f"--adversarial_fraction={self.adversarial_fraction} must be in (0, 1]"),
+            (
+                0 < self.adversarial_fraction <= 1,
+                f"--adversarial_fraction={self.adversarial_fraction} must be in (0, 1]",
+            ),
             (self.attack_budget_s > 0, f"--attack_budget_s={self.attack_budget_s} must be positive"),
-            (not self.generator_dir or os.path.exists(os.path.join(self.generator_dir, "config.json")),
-             f"--generator_dir={self.generator_dir!r} is not a training log directory (no config.json)"),
+            (
+                not self.generator_dir or os.path.exists(os.path.join(self.generator_dir, "config.json")),
+                f"--generator_dir={self.generator_dir!r} is not a training log directory (no config.json)",
+            ),
         )
         for ok, message in checks:
             if not ok:
@@ -115,7 +120,9 @@ def clean_accuracy(cached):
 
 def _relabelled(target, cached, batch_size=32):
     """The cached images with `target`'s clean labels (a hardened model has its own)."""
-    labels = np.concatenate([target.predict_labels(cached.images[i : i + batch_size]).numpy() for i in range(0, len(cached), batch_size)])
+    labels = np.concatenate(
+        [target.predict_labels(cached.images[i : i + batch_size]).numpy() for i in range(0, len(cached), batch_size)]
+    )
     return dataclasses.replace(cached, clean_labels=labels.astype(np.int32))
 
 
@@ -123,18 +130,28 @@ def _nag_attack(config, weights, logdir, budget_s):
     """A new NAG generator against the classifier with `weights` (a finished run in `logdir` is
     reused, an interrupted one resumes from its checkpoint)."""
     if not os.path.exists(os.path.join(logdir, train_lib.FINAL_WEIGHTS)):
-        train_lib.train(dataclasses.replace(config, weights=weights, logdir=logdir, epochs=10**6, time_budget_s=budget_s))
-    return evaluate_lib.load_source(logdir, os.path.basename(logdir))
+        train_lib.train(
+            dataclasses.replace(config, weights=weights, logdir=logdir, epochs=10**6, time_budget_s=budget_s)
+        )
+    return sources.load_source(logdir, os.path.basename(logdir))
 
 
 def _uap_attack(config, target, train_images, path, budget_s):
     """A new SGD-UAP against `target` (reused if `path` exists)."""
     if not os.path.exists(path):
         perturbation, _, _ = sgd_uap_lib.train_sgd_uap(
-            target, train_images, config.xi, config.batch_size, steps=10**9, time_budget_s=budget_s, seed=config.seed, clip=config.clip, norm=config.norm
+            target,
+            train_images,
+            config.xi,
+            config.batch_size,
+            steps=10**9,
+            time_budget_s=budget_s,
+            seed=config.seed,
+            clip=config.clip,
+            norm=config.norm,
         )
         sgd_uap_lib.save_perturbation(perturbation, path, config.xi, target.name, config.norm)
-    return evaluate_lib.load_source(path)
+    return sources.load_source(path)
 
 
 def _measure(target, holdout, nag_sources, uap_source, config):
@@ -142,7 +159,9 @@ def _measure(target, holdout, nag_sources, uap_source, config):
     holdout = _relabelled(target, holdout, config.batch_size)  # the one prediction pass on clean images
     row = {"clean_accuracy": clean_accuracy(holdout)}
     for key, source in nag_sources.items():
-        rates, _ = metrics.fooling_rates(source.sample(config.eval_samples, config.seed + 7), target, holdout, config.batch_size, config.clip)
+        rates, _ = metrics.fooling_rates(
+            source.sample(config.eval_samples, config.seed + 7), target, holdout, config.batch_size, config.clip
+        )
         row[key] = float(np.mean(rates))
     rates, _ = metrics.fooling_rates(uap_source.sample(1, 0), target, holdout, config.batch_size, config.clip)
     row["fooling_sgd_uap"] = float(rates[0])
@@ -164,14 +183,29 @@ def harden(config, options):
     os.makedirs(options.out_dir, exist_ok=True)
     train_lib.check_logdir_writable(options.out_dir)
     original = keras_apps.load_target(config.target, config.weights)
-    train_images, holdout = train_lib.load_datasets(config, original)
+    # The NAG attacks choose their generator on their own selection images; every figure here is
+    # measured on the held-out images, which choose nothing.
+    datasets = train_lib.load_datasets(config, original)
+    train_images, holdout = datasets.train, datasets.report
 
     # 1. Attacks on the original classifier.
-    nag_before = _nag_attack(config, config.weights, os.path.join(options.out_dir, "nag_before"), options.attack_budget_s)
+    nag_before = _nag_attack(
+        config, config.weights, os.path.join(options.out_dir, "nag_before"), options.attack_budget_s
+    )
     # Hardened with the given generator, else with the one just trained against the original.
-    hardening_source = evaluate_lib.load_source(options.generator_dir, "hardening_generator") if options.generator_dir else nag_before
-    uap_before = _uap_attack(config, original, train_images, os.path.join(options.out_dir, "sgd_uap_before.npy"), options.attack_budget_s)
-    before = _measure(original, holdout, {"fooling_hardening_generator": hardening_source, "fooling_new_nag": nag_before}, uap_before, config)
+    hardening_source = (
+        sources.load_source(options.generator_dir, "hardening_generator") if options.generator_dir else nag_before
+    )
+    uap_before = _uap_attack(
+        config, original, train_images, os.path.join(options.out_dir, "sgd_uap_before.npy"), options.attack_budget_s
+    )
+    before = _measure(
+        original,
+        holdout,
+        {"fooling_hardening_generator": hardening_source, "fooling_new_nag": nag_before},
+        uap_before,
+        config,
+    )
 
     # 2. Fine-tune a copy on perturbed images.
     hardened_path = os.path.join(options.out_dir, HARDENED_WEIGHTS)
@@ -182,7 +216,14 @@ def harden(config, options):
     else:
         classifier = copy.classifier
         classifier.trainable = True
-        model = HardeningModel(classifier, copy.preprocess, hardening_source.generator, options.adversarial_fraction, config.clip, config.seed)
+        model = HardeningModel(
+            classifier,
+            copy.preprocess,
+            hardening_source.generator,
+            options.adversarial_fraction,
+            config.clip,
+            config.seed,
+        )
         model.compile(optimizer=keras.optimizers.Adam(options.learning_rate))
         batches = (
             tf.data.Dataset.from_tensor_slices((train_images.images, train_images.clean_labels))
@@ -196,9 +237,23 @@ def harden(config, options):
 
     # 3. New attacks on the hardened copy, same budgets.
     nag_after = _nag_attack(config, hardened_path, os.path.join(options.out_dir, "nag_after"), options.attack_budget_s)
-    uap_after = _uap_attack(config, hardened, train_images, os.path.join(options.out_dir, "sgd_uap_after.npy"), options.attack_budget_s)
-    after = _measure(hardened, holdout, {"fooling_hardening_generator": hardening_source, "fooling_new_nag": nag_after}, uap_after, config)
-    result = {"target": config.target, "held_out_images": len(holdout), "before": before, "after": after, "hardened_weights": hardened_path}
+    uap_after = _uap_attack(
+        config, hardened, train_images, os.path.join(options.out_dir, "sgd_uap_after.npy"), options.attack_budget_s
+    )
+    after = _measure(
+        hardened,
+        holdout,
+        {"fooling_hardening_generator": hardening_source, "fooling_new_nag": nag_after},
+        uap_after,
+        config,
+    )
+    result = {
+        "target": config.target,
+        "held_out_images": len(holdout),
+        "before": before,
+        "after": after,
+        "hardened_weights": hardened_path,
+    }
     with open(os.path.join(options.out_dir, "harden.json"), "w") as handle:
         json.dump(result, handle, indent=2)
     return result

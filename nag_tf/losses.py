@@ -16,6 +16,10 @@ __all__ = [
     "derangement",
     "shuffle_indices",
     "FOOLING_REDUCTIONS",
+    "FOOLING_LOSSES",
+    "log_one_minus_softmax",
+    "pair_cosines",
+    "dual_ascent",
     "DIVERSITY_DISTANCES",
     "SHUFFLE_MODES",
 ]
@@ -24,36 +28,74 @@ FOOLING_REDUCTIONS = ("per_sample", "batch_mean")
 DIVERSITY_DISTANCES = ("cosine", "squared_l2")
 SHUFFLE_MODES = ("derangement", "replacement")
 
-# Keeps log(1 - q) finite when the classifier is certain (q == 1 in float32).
-_EPSILON = 1e-7
+FOOLING_LOSSES = ("paper", "clamped_ce")
+# Clamp of the cross-entropy in the "clamped_ce" fooling loss (SGD-UAP uses 12, SGA 9).
+CLAMPED_CE_BETA = 9.0
 
 
-def fooling_loss(adversarial_probs, clean_labels, reduction="per_sample"):
-    """Fooling loss L_f = -log(1 - q'_c), the paper's Eq. (1).
+def log_one_minus_softmax(logits, labels):
+    """log(1 - softmax(logits)_c) for each row, computed stably from the logits.
+
+    1 - q_c = sum_{j != c} exp(z_j) / sum_j exp(z_j), so log(1 - q_c) =
+    logsumexp_{j != c} z_j - logsumexp_j z_j. Unlike log(max(1 - q_c, eps)),
+    whose gradient is exactly 0 once q_c rounds to 1 in float32 (a logit margin
+    of ~16), this keeps a gradient on the images the classifier is surest of,
+    the hardest ones to fool.
 
     Args:
-      adversarial_probs: float [B, K] softmax of the classifier on x + delta.
+      logits: float [B, K].
+      labels: int [B] the class c of each row.
+
+    Returns:
+      float32 [B].
+    """
+    logits = tf.cast(logits, tf.float32)
+    is_label = tf.one_hot(tf.cast(labels, tf.int32), tf.shape(logits)[-1], on_value=True, off_value=False)
+    others = tf.where(is_label, tf.constant(-float("inf")), logits)
+    return tf.reduce_logsumexp(others, axis=-1) - tf.reduce_logsumexp(logits, axis=-1)
+
+
+def fooling_loss(adversarial_logits, clean_labels, reduction="per_sample", kind="paper"):
+    """Fooling loss: the paper's L_f = -log(1 - q'_c) (Eq. 1), or a clamped cross-entropy.
+
+    Args:
+      adversarial_logits: float [B, K] logits of the classifier on x + delta.
       clean_labels: int [B] label c the classifier gives the clean image x.
       reduction: "per_sample" (the paper: mean over n of -log(1 - q'_c(n)))
         or "batch_mean" (the reference code: -log(1 - mean over n of q'_c(n))).
+      kind: "paper" (-log(1 - q'_c), computed stably from the logits) or
+        "clamped_ce" (ours, the objective of SGD-UAP and SGA: -min(CE(q', c),
+        beta), which keeps pushing an image until its clean label's
+        probability is e^-beta; per-sample only).
 
     Returns:
-      Scalar float32 loss; 0 when the clean label has probability 0.
+      Scalar float32 loss; 0 when the clean label has probability 0
+      (-beta for "clamped_ce").
     """
-    probs = tf.cast(adversarial_probs, tf.float32)
-    q_clean = tf.gather(probs, tf.cast(clean_labels, tf.int32), batch_dims=1)
+    if kind == "clamped_ce":
+        if reduction != "per_sample":
+            raise ValueError("the clamped_ce fooling loss is per-sample; use --fooling_reduction=per_sample")
+        cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=tf.cast(clean_labels, tf.int32), logits=tf.cast(adversarial_logits, tf.float32)
+        )
+        return -tf.reduce_mean(tf.minimum(cross_entropy, CLAMPED_CE_BETA))
+    if kind != "paper":
+        raise ValueError(f"unknown fooling loss {kind!r}; expected one of {FOOLING_LOSSES}")
+    log_not_clean = log_one_minus_softmax(adversarial_logits, clean_labels)  # log(1 - q'_c), [B]
     if reduction == "per_sample":
-        return tf.reduce_mean(-tf.math.log(tf.maximum(1.0 - q_clean, _EPSILON)))
+        return -tf.reduce_mean(log_not_clean)
     if reduction == "batch_mean":
-        return -tf.math.log(tf.maximum(1.0 - tf.reduce_mean(q_clean), _EPSILON))
+        # -log(mean_n (1 - q'_c(n))) = -(logsumexp_n log(1 - q'_c(n)) - log B): stable as well.
+        count = tf.cast(tf.shape(log_not_clean)[0], tf.float32)
+        return -(tf.reduce_logsumexp(log_not_clean) - tf.math.log(count))
     raise ValueError(f"unknown fooling reduction {reduction!r}; expected one of {FOOLING_REDUCTIONS}")
 
 
-def targeted_fooling_loss(adversarial_probs, target_class, reduction="per_sample"):
+def targeted_fooling_loss(adversarial_logits, target_class, reduction="per_sample"):
     """Targeted fooling loss -log q'_t: pushes every perturbed image towards class t.
 
     Args:
-      adversarial_probs: float [B, K] softmax of the classifier on x + delta.
+      adversarial_logits: float [B, K] logits of the classifier on x + delta.
       target_class: int scalar t.
       reduction: "per_sample" (mean over n of -log q'_t(n)) or "batch_mean"
         (-log of the mean over n of q'_t(n)), mirroring `fooling_loss`.
@@ -61,12 +103,13 @@ def targeted_fooling_loss(adversarial_probs, target_class, reduction="per_sample
     Returns:
       Scalar float32 loss; 0 when every image is classified as t with certainty.
     """
-    probs = tf.cast(adversarial_probs, tf.float32)
-    q_target = probs[:, int(target_class)]
+    log_probs = tf.nn.log_softmax(tf.cast(adversarial_logits, tf.float32))  # stable, no epsilon
+    log_target = log_probs[:, int(target_class)]
     if reduction == "per_sample":
-        return tf.reduce_mean(-tf.math.log(tf.maximum(q_target, _EPSILON)))
+        return -tf.reduce_mean(log_target)
     if reduction == "batch_mean":
-        return -tf.math.log(tf.maximum(tf.reduce_mean(q_target), _EPSILON))
+        count = tf.cast(tf.shape(log_target)[0], tf.float32)
+        return -(tf.reduce_logsumexp(log_target) - tf.math.log(count))
     raise ValueError(f"unknown fooling reduction {reduction!r}; expected one of {FOOLING_REDUCTIONS}")
 
 
@@ -99,6 +142,16 @@ def diversity_loss(adversarial_features, shuffled_features, distance="cosine"):
     raise ValueError(f"unknown diversity distance {distance!r}; expected one of {DIVERSITY_DISTANCES}")
 
 
+def pair_cosines(perturbations, shuffled_perturbations):
+    """cos(delta_n, delta_pi(n)) for each n: float32 [B], each pair flattened."""
+    batch = tf.shape(perturbations)[0]
+    a = tf.math.l2_normalize(tf.reshape(tf.cast(perturbations, tf.float32), [batch, -1]), axis=1, epsilon=1e-12)
+    s = tf.math.l2_normalize(
+        tf.reshape(tf.cast(shuffled_perturbations, tf.float32), [batch, -1]), axis=1, epsilon=1e-12
+    )
+    return tf.reduce_sum(a * s, axis=1)
+
+
 def similarity_penalty(perturbations, shuffled_perturbations, margin=-1.0):
     """mean_n max(0, cos(delta_n, delta_pi(n)) - margin): penalises pairs of perturbations that point the same way.
 
@@ -108,10 +161,18 @@ def similarity_penalty(perturbations, shuffled_perturbations, margin=-1.0):
     so a generator that is diverse enough spends all its effort on fooling
     and gains nothing from antipodal pairs (delta, -delta).
     """
-    batch = tf.shape(perturbations)[0]
-    a = tf.math.l2_normalize(tf.reshape(tf.cast(perturbations, tf.float32), [batch, -1]), axis=1, epsilon=1e-12)
-    s = tf.math.l2_normalize(tf.reshape(tf.cast(shuffled_perturbations, tf.float32), [batch, -1]), axis=1, epsilon=1e-12)
-    return tf.reduce_mean(tf.nn.relu(tf.reduce_sum(a * s, axis=1) - margin))
+    return tf.reduce_mean(tf.nn.relu(pair_cosines(perturbations, shuffled_perturbations) - margin))
+
+
+def dual_ascent(weight, batch_cosine, target_cosine, rate):
+    """One step of dual ascent on the constraint mean pairwise cosine <= target: max(0, mu + rate (cos - target)).
+
+    Ours. The penalty weight mu of `similarity_penalty` becomes a Lagrange
+    multiplier: it grows while the batch's perturbations are more alike than
+    the target and shrinks (to 0) once they are less alike, so diversity is
+    held at the target instead of overshooting as a fixed mu does.
+    """
+    return tf.maximum(0.0, weight + rate * (tf.cast(batch_cosine, tf.float32) - target_cosine))
 
 
 def derangement(batch_size, seed):

@@ -9,7 +9,16 @@ import tensorflow as tf
 
 from nag_tf.model import perturb
 
-__all__ = ["fooling_rate", "attack_rate", "fooling_rates", "mean_pairwise_cosine", "sample_perturbations"]
+__all__ = [
+    "fooling_rate",
+    "attack_rate",
+    "fooling_rates",
+    "coverage",
+    "mean_pairwise_cosine",
+    "latent_vectors",
+    "sample_latents",
+    "sample_perturbations",
+]
 
 
 def fooling_rate(clean_labels, adversarial_labels):
@@ -35,11 +44,45 @@ def attack_rate(clean_labels, adversarial_labels, target_class=None):
     return float(np.mean(adversarial_labels[eligible] == target_class))
 
 
+def coverage(clean_labels, adversarial_labels):
+    """Share of images that at least one of K perturbations fools; adversarial labels [K, N].
+
+    A measure the losses do not optimise: K copies of one perturbation cover
+    exactly its own fooling rate, K genuinely different ones cover more.
+    """
+    labels = np.asarray(adversarial_labels)
+    fooled = labels != np.asarray(clean_labels)[np.newaxis]
+    if fooled.ndim == 3:  # an ensemble: fooled on any member
+        fooled = fooled.any(axis=2)
+    return float(np.mean(fooled.any(axis=0)))
+
+
+def latent_vectors(numbers, latent_dim):
+    """z number k ~ U[-1, 1]^d, drawn statelessly from the seed (k, 0), for each k in `numbers`.
+
+    The one definition of "perturbation number k": evaluation, training
+    reports and pictures, the collapse check and every exported signature
+    (`sample`, `perturb` with seed k) draw their z here, so perturbation k of
+    a generator is the same perturbation everywhere.
+    """
+    numbers = tf.cast(numbers, tf.int64)
+    return tf.map_fn(
+        lambda k: tf.random.stateless_uniform(
+            [latent_dim], seed=tf.stack([k, tf.constant(0, tf.int64)]), minval=-1.0, maxval=1.0
+        ),
+        numbers,
+        fn_output_signature=tf.TensorSpec([latent_dim], tf.float32),
+    )
+
+
+def sample_latents(count, latent_dim, seed=0):
+    """z number seed, seed + 1, ..., seed + count - 1 (see `latent_vectors`)."""
+    return latent_vectors(tf.range(count, dtype=tf.int64) + seed, latent_dim)
+
+
 def sample_perturbations(generator, count, seed):
     """`count` perturbations from z ~ U[-1, 1]^d drawn with a fixed seed (generator in inference mode)."""
-    latent_dim = int(generator.input_shape[-1])
-    z = tf.random.stateless_uniform([count, latent_dim], seed=[seed, 0], minval=-1.0, maxval=1.0)
-    return generator(z, training=False)
+    return generator(sample_latents(count, int(generator.input_shape[-1]), seed), training=False)
 
 
 def fooling_rates(perturbations, target, cached, batch_size=32, clip=True, target_class=None):

@@ -11,16 +11,28 @@ preprocessing, so xi means the same on every target.
 """
 
 import dataclasses
-from typing import Optional
+from typing import NamedTuple
 
 import keras
 import tensorflow as tf
 
-from nag_tf import losses
 from keras_apps.registry import resize_for
+from nag_tf import losses
 from nag_tf.generator import calibrate_batch_norm
 
-__all__ = ["LossConfig", "NAGModel", "perturb"]
+__all__ = ["LossConfig", "LossValues", "NAGModel", "perturb"]
+
+
+class LossValues(NamedTuple):
+    """One batch's losses: total, fooling, diversity, the success mask [B * members], the mean
+    cosine of the delta pairs, and d(scaled total)/d delta (None when not asked for)."""
+
+    total: tf.Tensor
+    fooling: tf.Tensor
+    diversity: tf.Tensor
+    fooled: tf.Tensor
+    pair_cosine: tf.Tensor
+    delta_gradient: tf.Tensor | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,13 +42,27 @@ class LossConfig:
     diversity_weight: float = 1.0
     diversity_distance: str = "cosine"
     # None: untargeted (push away from the clean label); a class index: targeted NAG (-log q'_t).
-    target_class: Optional[int] = None
+    target_class: int | None = None
     # Ours (not in the paper): weight and margin of a penalty on similar pairs of perturbations.
     perturbation_diversity_weight: float = 0.0
     perturbation_cosine_margin: float = -1.0
+    # Ours: hold the mean pairwise cosine of delta pairs at this value by dual ascent on the penalty's
+    # weight (starting from perturbation_diversity_weight); 1 = off (a fixed weight).
+    target_pairwise_cosine: float = 1.0
+    cosine_dual_rate: float = 0.5
     shuffle: str = "derangement"
     fooling_reduction: str = "per_sample"
+    fooling_loss: str = "paper"
     clip: bool = True
+
+    @property
+    def adapts_diversity_weight(self):
+        return self.target_pairwise_cosine < 1.0
+
+    @property
+    def uses_shuffled_batch(self):
+        """Whether the target must see X_S = x + delta[pi]: only the feature-diversity term needs it."""
+        return bool(self.diversity_weight)
 
 
 def perturb(images, delta, clip=True):
@@ -70,6 +96,12 @@ class NAGModel(keras.Model):
         self.step = tf.Variable(0, name="step", **counter)
         self.skipped_steps = tf.Variable(0, name="skipped_steps", **counter)
         self.consecutive_skipped = tf.Variable(0, name="consecutive_skipped", **counter)
+        # mu of the similarity penalty: fixed, or a Lagrange multiplier adapted by dual ascent (checkpointed).
+        self.perturbation_diversity_weight = tf.Variable(
+            float(loss_config.perturbation_diversity_weight),
+            name="perturbation_diversity_weight",
+            **{**counter, "dtype": tf.float32},
+        )
         # Both parts are built functional models: nothing for Keras to build symbolically from a
         # data batch (which it cannot do from a multi-worker PerReplica batch).
         self.built = True
@@ -83,10 +115,23 @@ class NAGModel(keras.Model):
         # Untargeted: the fooling rate; targeted: the share of images classified as the target class.
         self.rate_name = "fooling_rate" if loss_config.target_class is None else "targeted_success_rate"
         self.fooling_rate_tracker = keras.metrics.Mean(name=self.rate_name)
+        self.pair_cosine_tracker = keras.metrics.Mean(name="pair_cosine")
 
     @property
     def metrics(self):
-        return [self.loss_tracker, self.fooling_loss_tracker, self.diversity_loss_tracker, self.fooling_rate_tracker]
+        return [
+            self.loss_tracker,
+            self.fooling_loss_tracker,
+            self.diversity_loss_tracker,
+            self.fooling_rate_tracker,
+            self.pair_cosine_tracker,
+        ]
+
+    @property
+    def target_images_per_step(self):
+        """Images sent through the target (forward + backward) per training step, all members counted."""
+        per_member = 2 if self.loss_config.uses_shuffled_batch else 1
+        return per_member * len(self.target.members)
 
     def sample_latents(self, count, rng=None):
         """z ~ U[-1, 1]^d, drawn from the model's checkpointed generator."""
@@ -114,9 +159,9 @@ class NAGModel(keras.Model):
     def compute_losses(self, images, clean_labels, delta, shuffle_seed, loss_scale=None):
         """Losses of one batch, summed over the target's members with their weights.
 
-        Returns (total, fooling, diversity, fooled mask [B * members], and, when
-        `loss_scale` (a function of the loss) is given, the gradient of
-        loss_scale(total) with respect to delta, else None).
+        Returns LossValues; its delta_gradient is, when `loss_scale` (a
+        function of the loss) is given, the gradient of loss_scale(total)
+        with respect to delta, else None.
 
         Members run one after another, each under its own tape: its
         activations are freed once its gradient with respect to delta is
@@ -129,12 +174,12 @@ class NAGModel(keras.Model):
         gradients = []
 
         def term(compute):
-            """Runs compute() -> (loss, *extras) under its own tape after the previous term; keeps d scaled loss / d delta."""
-            with tf.control_dependencies(gradients[-1:]):  # one term after another, never two at once
-                with tf.GradientTape(watch_accessed_variables=False) as tape:
-                    tape.watch(delta)
-                    loss, *extras = compute()
-                    scaled = loss_scale(loss) if loss_scale is not None else None  # recorded by the tape
+            """compute() -> (loss, *extras) on its own tape, after the previous term; keeps d(scaled loss)/d delta."""
+            # One term after another, never two at once.
+            with tf.control_dependencies(gradients[-1:]), tf.GradientTape(watch_accessed_variables=False) as tape:
+                tape.watch(delta)
+                loss, *extras = compute()
+                scaled = loss_scale(loss) if loss_scale is not None else None  # recorded by the tape
             if loss_scale is not None:
                 gradients.append(tape.gradient(scaled, delta) + (gradients[-1] if gradients else 0.0))
             return extras
@@ -144,19 +189,27 @@ class NAGModel(keras.Model):
             labels = clean_labels if len(clean_labels.shape) == 1 else clean_labels[:, index]
 
             def member_term(member=member, weight=weight, labels=labels):
-                member_fooling, member_diversity, member_fooled = self._member_losses(member, images, labels, delta, shuffled)
-                return weight * (member_fooling + config.diversity_weight * member_diversity), member_fooling, member_diversity, member_fooled
+                member_fooling, member_diversity, member_fooled = self._member_losses(
+                    member, images, labels, delta, shuffled
+                )
+                return (
+                    weight * (member_fooling + config.diversity_weight * member_diversity),
+                    member_fooling,
+                    member_diversity,
+                    member_fooled,
+                )
 
             member_fooling, member_diversity, member_fooled = term(member_term)
             fooling += weight * member_fooling
             diversity += weight * member_diversity
             fooled.append(member_fooled)
         total = fooling + config.diversity_weight * diversity
-        if config.perturbation_diversity_weight:
+        pair_cosine = tf.reduce_mean(losses.pair_cosines(delta, tf.gather(delta, shuffled)))
+        if config.perturbation_diversity_weight or config.adapts_diversity_weight:
             # Pushes delta and delta[pi] apart in pixel space: a direct counter to the collapse onto
             # one universal perturbation, which the feature-space term alone does not prevent.
             def spread_term():
-                spread = config.perturbation_diversity_weight * losses.similarity_penalty(
+                spread = self.perturbation_diversity_weight * losses.similarity_penalty(
                     delta, tf.gather(delta, shuffled), config.perturbation_cosine_margin
                 )
                 return spread, spread
@@ -165,24 +218,31 @@ class NAGModel(keras.Model):
             total += spread
             diversity += spread
         delta_gradient = gradients[-1] if gradients else None
-        return total, fooling, diversity, tf.concat(fooled, axis=0), delta_gradient
+        return LossValues(total, fooling, diversity, tf.concat(fooled, axis=0), pair_cosine, delta_gradient)
 
     def _member_losses(self, member, images, labels, delta, shuffled):
-        """One target's (fooling, diversity, success mask): X_A and X_S in one pass at its input size."""
+        """One target's (fooling, diversity, success mask): X_A and X_S in one pass at its input size.
+
+        Without the feature-diversity term (lambda = 0) X_S is not sent at all: half the target's cost.
+        """
         config = self.loss_config
         batch = tf.shape(images)[0]
-        both = tf.concat([perturb(images, delta, config.clip), perturb(images, tf.gather(delta, shuffled), config.clip)], axis=0)
-        outputs = member(resize_for(member, both))
-        adversarial_probs = outputs.probs[:batch]
-        predicted = tf.argmax(adversarial_probs, axis=-1, output_type=tf.int32)
+        adversarial = perturb(images, delta, config.clip)
+        if config.uses_shuffled_batch:
+            adversarial = tf.concat([adversarial, perturb(images, tf.gather(delta, shuffled), config.clip)], axis=0)
+        outputs = member(resize_for(member, adversarial))
+        adversarial_logits = outputs.logits[:batch]
+        predicted = tf.argmax(adversarial_logits, axis=-1, output_type=tf.int32)
         if config.target_class is None:
-            fooling = losses.fooling_loss(adversarial_probs, labels, config.fooling_reduction)
+            fooling = losses.fooling_loss(adversarial_logits, labels, config.fooling_reduction, config.fooling_loss)
             success = tf.not_equal(predicted, tf.cast(labels, tf.int32))
         else:
-            fooling = losses.targeted_fooling_loss(adversarial_probs, config.target_class, config.fooling_reduction)
+            fooling = losses.targeted_fooling_loss(adversarial_logits, config.target_class, config.fooling_reduction)
             success = tf.equal(predicted, config.target_class)
-        if config.diversity_weight:
-            diversity = losses.diversity_loss(outputs.features[:batch], outputs.features[batch:], config.diversity_distance)
+        if config.uses_shuffled_batch:
+            diversity = losses.diversity_loss(
+                outputs.features[:batch], outputs.features[batch:], config.diversity_distance
+            )
         else:
             diversity = tf.constant(0.0)
         return fooling, diversity, success
@@ -206,11 +266,11 @@ class NAGModel(keras.Model):
         replica_count = tf.cast(tf.distribute.get_strategy().num_replicas_in_sync, tf.float32)
         # Loss scaling under mixed_float16 (else unchanged); the mean over replicas' losses.
         scale = lambda loss: self.optimizer.scale_loss(loss / replica_count)  # noqa: E731
-        total, fooling, diversity, fooled, delta_gradient = self.compute_losses(images, clean_labels, delta, shuffle_seed, scale)
+        values = self.compute_losses(images, clean_labels, delta, shuffle_seed, scale)
         variables = self.generator.trainable_variables
         # d loss / d weights = (d delta / d weights)^T (d loss / d delta): one pass back through the generator.
-        gradients = tape.gradient(delta, variables, output_gradients=delta_gradient)
-        finite = tf.reduce_all(tf.math.is_finite(images)) & tf.math.is_finite(total)
+        gradients = tape.gradient(delta, variables, output_gradients=values.delta_gradient)
+        finite = tf.reduce_all(tf.math.is_finite(images)) & tf.math.is_finite(values.total)
         if not isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
             # A LossScaleOptimizer expects overflowing gradients now and then and skips those steps itself.
             finite &= tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in gradients])
@@ -219,17 +279,21 @@ class NAGModel(keras.Model):
             # All replicas agree on skipping; optimizer.apply synchronises replicas, which a tf.cond
             # cannot contain, so a bad step applies zero gradients instead: the weights stay as
             # they are only up to Adam's momentum (on one device the step is skipped outright).
-            votes = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, tf.cast(finite, tf.float32))
+            votes = tf.distribute.get_replica_context().all_reduce(
+                tf.distribute.ReduceOp.SUM, tf.cast(finite, tf.float32)
+            )
             finite = votes > replicas - 0.5
             self.optimizer.apply([tf.where(finite, g, tf.zeros_like(g)) for g in gradients], variables)
             self._count(finite)
-            self._track(total, fooling, diversity, fooled)
+            self._track(values)
+            self._adapt_diversity_weight(values.pair_cosine, finite)
             self.step.assign_add(1)
             return self._logs()
 
         def apply():
             self.optimizer.apply(gradients, variables)
-            self._track(total, fooling, diversity, fooled)
+            self._track(values)
+            self._adapt_diversity_weight(values.pair_cosine, finite)
             return tf.constant(True)
 
         tf.cond(finite, apply, lambda: tf.constant(False))
@@ -248,16 +312,25 @@ class NAGModel(keras.Model):
         self.skipped_steps.assign_add(bad)
         self.consecutive_skipped.assign((self.consecutive_skipped + bad) * bad)
 
-    def _track(self, total, fooling, diversity, fooled):
-        self.loss_tracker.update_state(total)
-        self.fooling_loss_tracker.update_state(fooling)
-        self.diversity_loss_tracker.update_state(diversity)
-        self.fooling_rate_tracker.update_state(tf.cast(fooled, tf.float32))
+    def _adapt_diversity_weight(self, pair_cosine, finite):
+        """Dual ascent on mu (with a target pairwise cosine); replicas agree, so the first one's update counts."""
+        config = self.loss_config
+        if config.adapts_diversity_weight:
+            updated = losses.dual_ascent(
+                self.perturbation_diversity_weight, pair_cosine, config.target_pairwise_cosine, config.cosine_dual_rate
+            )
+            self.perturbation_diversity_weight.assign(tf.where(finite, updated, self.perturbation_diversity_weight))
+
+    def _track(self, values):
+        self.loss_tracker.update_state(values.total)
+        self.fooling_loss_tracker.update_state(values.fooling)
+        self.diversity_loss_tracker.update_state(values.diversity)
+        self.fooling_rate_tracker.update_state(tf.cast(values.fooled, tf.float32))
+        self.pair_cosine_tracker.update_state(values.pair_cosine)
 
     def test_step(self, data):
         """Held-out batch: one delta per image (z from the data, else the evaluation RNG), inference mode."""
         images, clean_labels, z, shuffle_seed = self._unpack(data, self.eval_rng)
         delta = self.generator(z, training=False)
-        total, fooling, diversity, fooled, _ = self.compute_losses(images, clean_labels, delta, shuffle_seed)
-        self._track(total, fooling, diversity, fooled)
+        self._track(self.compute_losses(images, clean_labels, delta, shuffle_seed))
         return self._logs()

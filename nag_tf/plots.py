@@ -10,7 +10,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-__all__ = ["perturbation_grid", "dominant_labels", "interpolation_strip"]
+__all__ = ["perturbation_grid", "perturbation_crops", "dominant_labels", "interpolation_strip", "learning_curves"]
 
 
 def _show(delta, xi):
@@ -60,6 +60,40 @@ def interpolation_strip(deltas, rates, xi, path):
         axis.set_title(f"{100 * rate:.1f}%", fontsize=8)
         axis.axis("off")
     figure.suptitle("fooling rate along a line between two latent points")
+    figure.tight_layout()
+    figure.savefig(path, dpi=80)
+    plt.close(figure)
+    return path
+
+
+def learning_curves(curves, path, title):
+    """Fooling rate against optimisation seconds, one line per method; curves: {method: [(seconds, rate, std)]}."""
+    figure, axis = plt.subplots(figsize=(6.5, 4.2))
+    for method, points in curves.items():
+        seconds, rates, stds = (np.asarray(column, np.float64) for column in zip(*sorted(points)))
+        axis.errorbar(seconds, 100 * rates, yerr=100 * stds, marker="o", capsize=3, label=method)
+    axis.set_xlabel("optimisation seconds (validation, pictures and checkpoints not counted)")
+    axis.set_ylabel("fooling rate on held-out photos, %")
+    axis.set_title(title, fontsize=9)
+    axis.grid(alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return path
+
+
+def perturbation_crops(deltas, xi, path, crop=64, columns=4):
+    """Full-resolution crops (top-left `crop` px, one pixel per pixel) of sampled perturbations: the texture itself."""
+    count = len(deltas)
+    rows = -(-count // columns)
+    scale = max(crop / 40.0, 1.0)
+    figure, axes = plt.subplots(rows, columns, figsize=(scale * columns, scale * rows), squeeze=False)
+    for index, axis in enumerate(axes.flat):
+        axis.axis("off")
+        if index < count:
+            axis.imshow(_show(deltas[index][:crop, :crop], xi), interpolation="nearest")
+    figure.suptitle(f"sampled perturbations, {crop}x{crop} px crops at full resolution")
     figure.tight_layout()
     figure.savefig(path, dpi=80)
     plt.close(figure)

@@ -2,22 +2,21 @@ r"""Train a NAG generator against a frozen classifier.
 
 Example (paper setup on a connected GPU machine):
 
-  python -m nag_tf.train --flagfile=configs/vgg19.flags \
+  python -m nag_tf.train --flagfile=vgg19.flags \
       --data_dir=/data/imagenet-10-per-class --logdir=runs/vgg19
 
 Offline demo on CPU:
 
-  python -m nag_tf.train --flagfile=configs/quickstart.flags
+  python -m nag_tf.train --flagfile=quickstart.flags
 
 Re-running the same command resumes from the last checkpoint in --logdir.
 Bad flags print one line and exit with code 2.
 """
 
-
 from absl import app, flags
 
-from nag_tf.flags_util import parse_flags_or_exit, run_or_exit
 from nag_tf import train_flags
+from nag_tf.flags_util import parse_flags_or_exit, run_or_exit
 from nag_tf.train_flags import config_from_flag_values, define_train_flags
 
 define_train_flags(flags.FLAGS)
@@ -39,12 +38,20 @@ def _main(argv):
     tf.get_logger().setLevel("WARNING")  # keep TensorFlow's INFO chatter out of the progress bar
 
     result = train_lib.train(config)
-    print(f"trained {result.steps} steps; best generator: {result.best_weights}")
-    print(f"pairwise cosine of sampled perturbations: {result.pairwise_cosine:.3f}")
+    print(
+        f"trained {result.steps} steps ({result.optimisation_seconds:.0f} s of optimisation); best generator: "
+        f"{result.best_weights}"
+    )
     what = result.rate_name.replace("_", " ")
     for member, rate in result.per_target.items():
         print(f"held-out {what} on {member}: {100 * rate:.1f}%")
-    print(f"held-out {what}: {100 * result.heldout_fooling_rate:.1f}%")
+    # The held-out images played no part in choosing the generator (that was the selection images).
+    print(
+        f"held-out {what}: {100 * result.heldout_fooling_rate:.1f}% ± {100 * result.heldout_fooling_rate_std:.1f} "
+        f"over {config.eval_samples} sampled perturbations, on {result.heldout_images} photos that did not choose "
+        "the generator; "
+        f"pairwise cosine of those perturbations: {result.pairwise_cosine:.3f}"
+    )
 
 
 def main(argv):

@@ -13,48 +13,193 @@ __all__ = ["define_train_flags", "config_from_flag_values", "config_from_flagfil
 
 def define_train_flags(flag_values=flags.FLAGS):
     """Defines the training flags on `flag_values` (absl's global FLAGS by default)."""
-    flags.DEFINE_string("target", "vgg19", "Target classifier (see keras_apps.known_targets()), or several separated by commas: an ensemble.", flag_values=flag_values)
-    flags.DEFINE_string("target_weights", "", "Ensemble: one loss weight per target, e.g. 1,0.5 (default: 1 each).", flag_values=flag_values)
-    flags.DEFINE_string("target_class", "", "Targeted NAG: push images towards this class (index or name, e.g. 9 or ostrich); empty = untargeted.", flag_values=flag_values)
-    flags.DEFINE_string("weights", "imagenet", "'imagenet', 'none' (random, for tests) or a weights file path.", flag_values=flag_values)
-    flags.DEFINE_string("data_dir", None, "Image folder with labels.csv, class sub-folders or plain images; 'demo' = the bundled demo set.", flag_values=flag_values)
-    flags.DEFINE_string("holdout_dir", None, "Held-out image folder; default: split --holdout off --data_dir.", flag_values=flag_values)
+    flags.DEFINE_string(
+        "target",
+        "vgg19",
+        "Target classifier (see keras_apps.known_targets()), or several separated by commas: an ensemble.",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_string(
+        "target_weights",
+        "",
+        "Ensemble: one loss weight per target, e.g. 1,0.5 (default: 1 each).",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_string(
+        "target_class",
+        "",
+        "Targeted NAG: push images towards this class (index or name, e.g. 9 or ostrich); empty = untargeted.",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_string(
+        "weights", "imagenet", "'imagenet', 'none' (random, for tests) or a weights file path.", flag_values=flag_values
+    )
+    flags.DEFINE_string(
+        "data_dir",
+        None,
+        "Image folder with labels.csv, class sub-folders or plain images; 'demo' = the bundled demo set.",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_string(
+        "holdout_dir", None, "Held-out image folder; default: split --holdout off --data_dir.", flag_values=flag_values
+    )
     flags.DEFINE_float("holdout", 0.1, "Held-out fraction (<1) or count (>=1) of --data_dir.", flag_values=flag_values)
-    flags.DEFINE_string("tfds_name", None, "tfds dataset instead of --data_dir, e.g. imagenet2012.", flag_values=flag_values)
+    flags.DEFINE_string(
+        "tfds_name", None, "tfds dataset instead of --data_dir, e.g. imagenet2012.", flag_values=flag_values
+    )
     flags.DEFINE_string("tfds_split", "train", "tfds training split.", flag_values=flag_values)
-    flags.DEFINE_string("tfds_holdout_split", None, "tfds held-out split, e.g. 'validation[:1000]'.", flag_values=flag_values)
+    flags.DEFINE_string(
+        "tfds_holdout_split", None, "tfds held-out split, e.g. 'validation[:1000]'.", flag_values=flag_values
+    )
     flags.DEFINE_string("tfds_data_dir", None, "tfds data directory.", flag_values=flag_values)
-    flags.DEFINE_integer("per_class", 0, "Images per class from tfds (paper: 10); 0 = no limit.", flag_values=flag_values)
+    flags.DEFINE_integer(
+        "per_class", 0, "Images per class from tfds (paper: 10); 0 = no limit.", flag_values=flag_values
+    )
     flags.DEFINE_integer("max_images", 0, "Use at most this many images; 0 = all.", flag_values=flag_values)
-    flags.DEFINE_enum("resize", "crop", ["crop", "stretch"], "crop: shorter side + centre crop; stretch: reference code.", flag_values=flag_values)
+    flags.DEFINE_enum(
+        "resize",
+        "crop",
+        ["crop", "stretch"],
+        "crop: shorter side + centre crop; stretch: reference code.",
+        flag_values=flag_values,
+    )
     flags.DEFINE_float("xi", 10.0, "L-inf budget on the 0-255 scale (paper: 10).", flag_values=flag_values)
-    flags.DEFINE_enum("norm", "linf", ["linf", "l2"], "Budget norm: linf (paper; delta = xi tanh) or l2 (delta scaled onto the L2 ball of radius xi).", flag_values=flag_values)
-    flags.DEFINE_enum("linf_output", "tanh", ["tanh", "rescale"], "L-inf output: tanh (paper, xi tanh) or rescale (ours, xi x / max|x|: no saturation, keeps z's influence).", flag_values=flag_values)
+    flags.DEFINE_enum(
+        "norm",
+        "linf",
+        ["linf", "l2"],
+        "Budget norm: linf (paper; delta = xi tanh) or l2 (delta scaled onto the L2 ball of radius xi).",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_enum(
+        "linf_output",
+        "tanh",
+        ["tanh", "rescale"],
+        "L-inf output: tanh (paper, xi tanh) or rescale (ours, xi x / max|x|: no saturation, keeps z's influence).",
+        flag_values=flag_values,
+    )
     flags.DEFINE_integer("latent_dim", 10, "Size d of z (paper: 10; reference code: 100).", flag_values=flag_values)
-    flags.DEFINE_enum("generator", "paper", ["paper", "reference", "light"], "Generator variant.", flag_values=flag_values)
-    flags.DEFINE_string("diversity_layer", "default", "default/softmax, logits, reference, or a layer name.", flag_values=flag_values)
-    flags.DEFINE_enum("diversity_distance", "cosine", ["cosine", "squared_l2"], "Diversity distance.", flag_values=flag_values)
+    flags.DEFINE_enum(
+        "generator",
+        "paper",
+        ["paper", "reference", "light", "light_resize"],
+        "Generator variant.",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_string(
+        "diversity_layer", "default", "default/softmax, logits, reference, or a layer name.", flag_values=flag_values
+    )
+    flags.DEFINE_enum(
+        "diversity_distance", "cosine", ["cosine", "squared_l2"], "Diversity distance.", flag_values=flag_values
+    )
     flags.DEFINE_float("diversity_weight", 1.0, "lambda (paper: 1; reference code: 10).", flag_values=flag_values)
-    flags.DEFINE_float("perturbation_diversity_weight", 0.0, "Ours: weight of a penalty on pairs delta, delta[pi] that point the same way (paper: 0).", flag_values=flag_values)
-    flags.DEFINE_float("perturbation_cosine_margin", -1.0, "Ours: only pairs with cosine above this margin are penalised (-1: every pair).", flag_values=flag_values)
-    flags.DEFINE_enum("shuffle", "derangement", ["derangement", "replacement"], "Shuffle of the perturbations.", flag_values=flag_values)
-    flags.DEFINE_enum("fooling_reduction", "per_sample", ["per_sample", "batch_mean"], "Fooling loss reduction.", flag_values=flag_values)
-    flags.DEFINE_bool("clip", True, "Clip x + delta to [0, 255] (the reference code does not).", flag_values=flag_values)
+    flags.DEFINE_float(
+        "perturbation_diversity_weight",
+        0.0,
+        "Ours: weight of a penalty on pairs delta, delta[pi] that point the same way (paper: 0).",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_float(
+        "perturbation_cosine_margin",
+        -1.0,
+        "Ours: only pairs with cosine above this margin are penalised (-1: every pair).",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_float(
+        "target_pairwise_cosine",
+        1.0,
+        "Ours: adapt the penalty weight by dual ascent so pairs of deltas have this mean cosine (1 = off, a fixed "
+        "weight).",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_float(
+        "cosine_dual_rate", 0.5, "Ours: step size of the dual ascent on the penalty weight.", flag_values=flag_values
+    )
+    flags.DEFINE_enum(
+        "fooling_loss",
+        "paper",
+        ["paper", "clamped_ce"],
+        "paper: -log(1 - q_c) (stable, from logits); clamped_ce: -min(CE, 9) as SGD-UAP/SGA.",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_enum(
+        "shuffle",
+        "derangement",
+        ["derangement", "replacement"],
+        "Shuffle of the perturbations.",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_enum(
+        "fooling_reduction",
+        "per_sample",
+        ["per_sample", "batch_mean"],
+        "Fooling loss reduction.",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_bool(
+        "clip", True, "Clip x + delta to [0, 255] (the reference code does not).", flag_values=flag_values
+    )
     flags.DEFINE_integer("batch_size", 32, "Batch size (paper: 32).", flag_values=flag_values)
     flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate (reference code: 1e-3).", flag_values=flag_values)
     flags.DEFINE_integer("epochs", 100, "Epochs (paper: up to 100, saturating at 60-70).", flag_values=flag_values)
-    flags.DEFINE_integer("steps_per_epoch", 0, "Steps per epoch; 0 = one pass over the images.", flag_values=flag_values)
+    flags.DEFINE_integer(
+        "steps_per_epoch", 0, "Steps per epoch; 0 = one pass over the images.", flag_values=flag_values
+    )
     flags.DEFINE_integer("seed", 0, "Seed of weights, z, shuffles, data order and split.", flag_values=flag_values)
-    flags.DEFINE_float("time_budget_s", 0.0, "Stop training after this many seconds (0: no limit).", flag_values=flag_values)
-    flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker", "tpu"], "tf.distribute strategy: one device, local GPUs, TF_CONFIG workers, TPU.", flag_values=flag_values)
-    flags.DEFINE_enum("mixed_precision", "", ["", "float32", "mixed_float16", "mixed_bfloat16"], "Keras dtype policy: mixed_float16 on GPU (loss scaling; xi stays exact in float32), '' = float32.", flag_values=flag_values)
-    flags.DEFINE_integer("steps_per_execution", 1, "Training steps per compiled call (fewer Python round trips).", flag_values=flag_values)
-    flags.DEFINE_bool("jit_compile", False, "XLA: off on CPU (several times slower there), try on GPU.", flag_values=flag_values)
-    flags.DEFINE_string("logdir", "runs/nag", "TensorBoard logs, checkpoints and the best generator.", flag_values=flag_values)
+    flags.DEFINE_float(
+        "time_budget_s", 0.0, "Stop training after this many seconds (0: no limit).", flag_values=flag_values
+    )
+    flags.DEFINE_enum(
+        "strategy",
+        "default",
+        ["default", "mirrored", "multi_worker", "tpu"],
+        "tf.distribute strategy: one device, local GPUs, TF_CONFIG workers, TPU.",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_enum(
+        "mixed_precision",
+        "",
+        ["", "float32", "mixed_float16", "mixed_bfloat16"],
+        "Keras dtype policy: mixed_float16 on GPU (loss scaling; xi stays exact in float32), '' = float32.",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_integer(
+        "steps_per_execution",
+        1,
+        "Training steps per compiled call (fewer Python round trips).",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_bool(
+        "jit_compile", False, "XLA: off on CPU (several times slower there), try on GPU.", flag_values=flag_values
+    )
+    flags.DEFINE_integer(
+        "selection_images",
+        64,
+        "Training images set aside to choose the best epoch (never the held-out images that are reported).",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_float(
+        "select_max_cosine",
+        -1.0,
+        "Best epoch: the most fooling among those with pairwise cosine <= this (-1: 0.5 with a diversity penalty, "
+        "else off).",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_string(
+        "logdir", "runs/nag", "TensorBoard logs, checkpoints and the best generator.", flag_values=flag_values
+    )
     flags.DEFINE_integer("image_every_steps", 100, "Log perturbation pictures every N steps.", flag_values=flag_values)
-    flags.DEFINE_integer("eval_samples", 10, "Sampled perturbations for the final held-out fooling rate.", flag_values=flag_values)
+    flags.DEFINE_integer(
+        "eval_samples", 10, "Sampled perturbations for the final held-out fooling rate.", flag_values=flag_values
+    )
     flags.DEFINE_integer("max_bad_steps", 10, "Stop after this many NaN/Inf steps in a row.", flag_values=flag_values)
-    flags.DEFINE_enum("verbose", "1", ["0", "1", "2"], "Keras progress: 1 = progress bar, 2 = a line per epoch, 0 = quiet.", flag_values=flag_values)
+    flags.DEFINE_enum(
+        "verbose",
+        "1",
+        ["0", "1", "2"],
+        "Keras progress: 1 = progress bar, 2 = a line per epoch, 0 = quiet.",
+        flag_values=flag_values,
+    )
 
 
 def config_from_flag_values(flag_values=flags.FLAGS, **overrides):
@@ -67,9 +212,15 @@ def config_from_flag_values(flag_values=flags.FLAGS, **overrides):
     return TrainConfig(**values)
 
 
-def config_from_flagfile(path, **overrides):
-    """A TrainConfig from a training flagfile, without touching absl's global FLAGS."""
+def config_from_flagfile(path, flags_after=(), **overrides):
+    """A TrainConfig from a training flagfile, without touching absl's global FLAGS.
+
+    `flags_after`: more flags ("--name=value"), parsed after the file as on a command line;
+    `overrides` then replace single fields.
+    """
+    from nag_tf.flags_util import expand_flagfiles
+
     flag_values = flags.FlagValues()
     define_train_flags(flag_values)
-    flag_values(["flagfile", f"--flagfile={path}"])
+    flag_values(["flagfile", *(argument for argument, _ in expand_flagfiles([f"--flagfile={path}", *flags_after]))])
     return config_from_flag_values(flag_values, **overrides)

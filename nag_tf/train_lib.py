@@ -7,20 +7,23 @@ never stopped.
 """
 
 import dataclasses
+import glob
 import os
+from typing import NamedTuple
 
 import keras
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 import keras_apps
 from nag_tf import callbacks as nag_callbacks
 from nag_tf import data, distribute, metrics
-from nag_tf.errors import NAGError
 from nag_tf.config import generator_for
+from nag_tf.errors import NAGError, TrainingStopped
 from nag_tf.model import NAGModel
 
-__all__ = ["TrainResult", "train", "load_datasets", "build_model", "check_logdir_writable"]
+__all__ = ["TrainResult", "Datasets", "train", "load_datasets", "build_model", "check_logdir_writable"]
 
 BEST_WEIGHTS = "best.weights.h5"
 FINAL_WEIGHTS = "final.weights.h5"
@@ -29,13 +32,28 @@ FINAL_WEIGHTS = "final.weights.h5"
 @dataclasses.dataclass
 class TrainResult:
     steps: int
-    heldout_fooling_rate: float  # mean over eval_samples sampled perturbations (targeted: success rate)
+    # Measured on the held-out (report) images, which played no part in choosing the generator:
+    # mean over eval_samples sampled perturbations (targeted: success rate).
+    heldout_fooling_rate: float
     heldout_fooling_rate_std: float
+    heldout_images: int
     per_target: dict  # ensemble member -> its rate (empty for one target)
     rate_name: str  # "fooling_rate" or "targeted_success_rate"
     pairwise_cosine: float  # mean pairwise cosine of those perturbations
     best_weights: str
+    best_is_diverse: bool  # False: no epoch met --select_max_cosine, the most fooling one was kept
+    optimisation_seconds: float  # time inside training steps (validation, pictures, checkpoints excluded)
+    target_image_passes: int  # images sent through the target (forward + backward) by the training steps
     history: dict
+
+
+class Datasets(NamedTuple):
+    """train: optimised on; selection: carved out of the training images, chooses the best epoch;
+    report: the held-out images the final figure is measured on (never read while training)."""
+
+    train: data.CachedImages
+    selection: data.CachedImages
+    report: data.CachedImages
 
 
 def check_logdir_writable(logdir):
@@ -51,7 +69,12 @@ def check_logdir_writable(logdir):
 
 
 def load_datasets(config, target):
-    """Returns (train CachedImages, held-out CachedImages), decoded once, clean labels computed once."""
+    """Datasets(train, selection, report), decoded once, clean labels computed once.
+
+    The selection images are --selection_images training images set aside
+    (seeded): choosing the best epoch on them keeps the held-out images,
+    on which the result is reported, out of every decision.
+    """
     size = target.image_size
     if config.data_dir:
         data_dir, holdout_dir = data.resolve_folders(config.data_dir, config.holdout_dir)
@@ -70,13 +93,23 @@ def load_datasets(config, target):
         limit = config.max_images or None
         per_class = config.per_class or None
         train_records = holdout_records = None
-        train_ds = data.read_tfds(config.tfds_name, config.tfds_split, size, config.tfds_data_dir, limit, per_class, config.resize)
+        train_ds = data.read_tfds(
+            config.tfds_name, config.tfds_split, size, config.tfds_data_dir, limit, per_class, config.resize
+        )
         if not config.tfds_holdout_split:
             raise NAGError("with --tfds_name, also give --tfds_holdout_split (e.g. 'validation[:1000]')")
-        holdout_ds = data.read_tfds(config.tfds_name, config.tfds_holdout_split, size, config.tfds_data_dir, None, None, config.resize)
+        holdout_ds = data.read_tfds(
+            config.tfds_name, config.tfds_holdout_split, size, config.tfds_data_dir, None, None, config.resize
+        )
     train = data.cache_with_clean_labels(train_ds, target, config.batch_size, train_records, "training images")
-    holdout = data.cache_with_clean_labels(holdout_ds, target, config.batch_size, holdout_records, "held-out images")
-    return train, holdout
+    report = data.cache_with_clean_labels(holdout_ds, target, config.batch_size, holdout_records, "held-out images")
+    if config.selection_images + config.batch_size > len(train):
+        raise NAGError(
+            f"--selection_images={config.selection_images} leaves fewer than --batch_size={config.batch_size} of the "
+            f"{len(train)} usable training images to train on; lower --selection_images"
+        )
+    train, selection = data.carve(train, config.selection_images, config.seed + 3)
+    return Datasets(train, selection, report)
 
 
 def build_model(config, target):
@@ -84,7 +117,11 @@ def build_model(config, target):
     generator = generator_for(config, seed=config.seed)
     model = NAGModel(generator, target, config.loss_config(), seed=config.seed)
     # Under mixed_float16 Keras wraps the optimizer in a LossScaleOptimizer.
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), jit_compile=config.jit_compile, steps_per_execution=config.steps_per_execution)
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate),
+        jit_compile=config.jit_compile,
+        steps_per_execution=config.steps_per_execution,
+    )
     # Built up front: the step applies gradients inside a tf.cond (NaN guard),
     # where the optimizer cannot create its slot variables.
     model.optimizer.build(generator.trainable_variables)
@@ -105,8 +142,214 @@ def _summary_text(config):
     return "| flag | value |\n|---|---|\n" + rows
 
 
-def train(config):
+class _RunState(NamedTuple):
+    """What a run resumes: the model and the checkpointed selection state."""
+
+    model: NAGModel
+    checkpoint: tf.train.Checkpoint
+    manager: tf.train.CheckpointManager
+    best_fooling_rate: tf.Variable
+    best_is_diverse: tf.Variable
+
+
+def _load_inputs(config, strategy, logdir):
+    """Target and datasets; a failed start leaves no empty log directory behind."""
+    created_logdir = not os.path.exists(logdir)
+    check_logdir_writable(logdir)
+    try:
+        with strategy.scope():
+            target = keras_apps.load_targets(
+                config.target, config.weights, config.diversity_layer, config.target_weights
+            )
+        datasets = load_datasets(config, target)
+    except NAGError:
+        if created_logdir and not os.listdir(logdir):
+            os.rmdir(logdir)
+        raise
+    print(
+        f"{len(datasets.train)} training images, {len(datasets.selection)} selection images (choose the best epoch), "
+        f"{len(datasets.report)} held-out images (report), target {target.name} at {target.image_size} px, "
+        f"{strategy.num_replicas_in_sync} replica(s)"
+    )
+    return target, datasets
+
+
+def _restore_or_start(config, strategy, target, logdir):
+    """The model, its checkpoint and manager; restored from the chief's latest checkpoint when there is one."""
+    with strategy.scope():
+        model = build_model(config, target)
+        best_fooling_rate = tf.Variable(-1.0, trainable=False, name="best_fooling_rate")
+        best_is_diverse = tf.Variable(False, trainable=False, name="best_is_diverse")
+        checkpoint = tf.train.Checkpoint(
+            generator=model.generator,
+            optimizer=model.optimizer,
+            step=model.step,
+            skipped_steps=model.skipped_steps,
+            perturbation_diversity_weight=model.perturbation_diversity_weight,
+            best_fooling_rate=best_fooling_rate,
+            best_is_diverse=best_is_diverse,
+        )
+    manager = tf.train.CheckpointManager(checkpoint, os.path.join(logdir, "checkpoints"), max_to_keep=3)
+    # Every worker resumes from the chief's checkpoint (the others only write to throw-away folders).
+    restored = _restore_newest_complete(checkpoint, os.path.join(config.logdir, "checkpoints"))
+    if restored:
+        print(f"resumed from {restored} at step {int(model.step.numpy())}")
+    return _RunState(model, checkpoint, manager, best_fooling_rate, best_is_diverse)
+
+
+def _checkpoints_newest_first(directory):
+    """Every checkpoint in the folder, newest first, found by its index file (a damaged 'checkpoint'
+    state file must not hide the older complete ones)."""
+    prefixes = {path[: -len(".index")] for path in glob.glob(os.path.join(directory, "ckpt-*.index"))}
+    numbered = [prefix for prefix in prefixes if prefix.rsplit("-", 1)[1].isdigit()]
+    return sorted(numbered, key=lambda prefix: int(prefix.rsplit("-", 1)[1]), reverse=True)
+
+
+def _restore_newest_complete(checkpoint, directory):
+    """Restores the newest checkpoint that reads back whole; returns its prefix, or None when there is none.
+
+    A truncated or garbage checkpoint (half-copied between disks, say) is
+    skipped with a warning naming it, never silently: training falls back to
+    the previous complete one. If checkpoints exist but none reads back, this
+    raises instead of starting again from zero, and nothing is overwritten.
+    """
+    candidates = _checkpoints_newest_first(directory)
+    damaged = []
+    for prefix in candidates:
+        try:
+            checkpoint.restore(prefix).assert_existing_objects_matched()
+        # TensorFlow reports a damaged file in several ways (DataLossError, IndexError "Read less bytes", ...).
+        except (tf.errors.OpError, ValueError, AssertionError, IndexError, OSError, RuntimeError) as error:
+            reason = str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
+            logging.warning("checkpoint %s is damaged (%s); falling back to the previous one", prefix, reason)
+            damaged.append(os.path.basename(prefix))
+            continue
+        return prefix
+    if damaged:
+        raise NAGError(
+            f"every checkpoint in {directory} is damaged ({', '.join(damaged)}); nothing was overwritten. "
+            "Restore a copy, or move the folder away to start again from step 0"
+        )
+    return None
+
+
+def _callbacks(config, state, datasets, logdir, chief, budget):
+    """Budget first (it times the steps alone), then the NaN guard, calibration before validation,
+    and on the chief TensorBoard, the collapse check and the best-epoch choice; checkpoints last."""
+    model = state.model
+    guard = nag_callbacks.StopOnPersistentNaN(model.consecutive_skipped, config.max_bad_steps)
+    callbacks = [
+        budget,
+        guard,
+        keras.callbacks.LambdaCallback(on_test_begin=lambda logs: model.prepare_for_inference()),
+    ]
+    if chief:
+        selection = datasets.selection
+        board = nag_callbacks.NAGTensorBoard(
+            logdir, model, config.xi, selection.images[:4], _summary_text(config), config.image_every_steps
+        )
+        collapse = nag_callbacks.CollapseDetector(
+            model,
+            config.image_every_steps,
+            holdout_images=(selection.images[:32], selection.clean_labels[:32]),
+            writer=board.train_writer,
+        )
+        callbacks += [
+            board,
+            collapse,
+            nag_callbacks.KeepBestGenerator(
+                model.generator,
+                os.path.join(logdir, BEST_WEIGHTS),
+                state.best_fooling_rate,
+                state.best_is_diverse,
+                monitor=f"val_{model.rate_name}",
+                max_cosine=config.resolved_select_max_cosine(),
+                cosine_fn=collapse.pairwise_cosine,
+            ),
+        ]
+    callbacks.append(nag_callbacks.CheckpointEveryEpoch(state.manager, model.step, guard))
+    return callbacks, guard
+
+
+def _fit(config, state, datasets, strategy, logdir, chief, budget, stop):
+    """Runs Keras fit from the current step to the last epoch; returns its history.
+
+    A run resumed in the middle of an epoch (stopped by a signal) first
+    finishes that epoch with a fit of the remaining steps, so every epoch
+    boundary (validation, best-epoch choice, checkpoint) falls on the same
+    step as in an uninterrupted run, and so does the final generator.
+    """
+    model = state.model
+    steps_per_epoch = config.steps_per_epoch or data.steps_per_epoch(datasets.train, config.batch_size)
+    total_steps = config.epochs * steps_per_epoch
+    if int(model.step.numpy()) >= total_steps:
+        print(f"already trained for {int(model.step.numpy())} steps ({config.epochs} epochs); nothing to do")
+        return {}
+    callbacks, guard = _callbacks(config, state, datasets, logdir, chief, budget)
+    callbacks.insert(1, stop)  # right after the budget, which must stay first
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        # Keras 3.15 builds a model under a strategy by all-reducing a data batch, which
+        # MultiWorkerMirroredStrategy cannot do for a nested batch; the model is already
+        # built, so let fit take the strategy from the enclosing scope instead.
+        model._distribute_strategy = None
+        model.logs_as_vectors = True
+    # The datasets' image variables are made outside the strategy scope: they stay plain CPU variables.
+    selection_batches = _for_strategy(
+        data.evaluation_batches(datasets.selection, config.batch_size, config.latent_dim, config.seed + 1), strategy
+    )
+    history = {}
+    while int(model.step.numpy()) < total_steps:
+        step = int(model.step.numpy())
+        epoch, done_in_epoch = divmod(step, steps_per_epoch)
+        train_batches = _for_strategy(
+            data.training_batches(datasets.train, config.batch_size, config.seed, step, config.latent_dim), strategy
+        )
+        with strategy.scope():
+            fit = model.fit(
+                train_batches,
+                epochs=epoch + 1 if done_in_epoch else config.epochs,
+                initial_epoch=epoch,
+                steps_per_epoch=steps_per_epoch - done_in_epoch,
+                validation_data=selection_batches,
+                callbacks=callbacks,
+                verbose=config.verbose,
+                shuffle=False,  # batches are already a seeded function of the step
+            )
+        for key, values in fit.history.items():
+            history.setdefault(key, []).extend(values)
+        if model.stop_training:  # the budget, the NaN guard or a signal ended it early
+            break
+    if guard.failed:
+        raise NAGError(
+            f"training stopped at step {int(model.step.numpy())}: {config.max_bad_steps} steps in a row had NaN/Inf "
+            f"({int(model.skipped_steps.numpy())} skipped in all); the last good checkpoint is in "
+            f"{state.manager.directory}. Check the data and lower --learning_rate"
+        )
+    return history
+
+
+def _report(config, model, target, report_images):
+    """Fooling rate (mean, std over sampled deltas), per-member rates and pairwise cosine on the report images."""
+    perturbations = metrics.sample_perturbations(model.generator, config.eval_samples, config.seed + 7)
+    target_class = model.loss_config.target_class
+    rates, labels = metrics.fooling_rates(
+        perturbations, target, report_images, config.batch_size, config.clip, target_class
+    )
+    per_target = {}
+    if labels.ndim == 3:  # an ensemble: one column of labels per member
+        for index, (member, _) in enumerate(target.members):
+            member_labels = labels[..., index]  # [K, N]: each sampled delta on every image
+            clean = np.broadcast_to(report_images.clean_labels[:, index], member_labels.shape)
+            per_target[member.name] = float(metrics.attack_rate(clean, member_labels, target_class))
+    cosine = metrics.mean_pairwise_cosine(perturbations.numpy()) if config.eval_samples > 1 else float("nan")
+    return rates, per_target, cosine
+
+
+def train(config, budget_marks=(), on_budget_mark=None):
     """Trains (or resumes) a generator; returns a TrainResult.
+
+    `budget_marks`/`on_budget_mark`: on_budget_mark(seconds, generator) is
+    called as each mark of optimisation seconds is passed (learning curves).
 
     Raises:
       NAGError: bad config, data, weights or log directory; persistent NaNs.
@@ -115,118 +358,56 @@ def train(config):
     strategy = distribute.make_strategy(config.strategy)
     chief = distribute.is_chief(strategy)
     logdir = distribute.worker_logdir(config.logdir, strategy)
-    created_logdir = not os.path.exists(logdir)
-    check_logdir_writable(logdir)
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_global_policy(config.mixed_precision or "float32")
-    try:
-        with strategy.scope():
-            target = keras_apps.load_targets(config.target, config.weights, config.diversity_layer, config.target_weights)
-        train_images, holdout_images = load_datasets(config, target)
-        if config.batch_size > len(train_images):
-            raise NAGError(f"--batch_size={config.batch_size} is larger than the {len(train_images)} usable training images")
-    except NAGError:
-        if created_logdir and not os.listdir(logdir):
-            os.rmdir(logdir)  # a failed start leaves nothing behind
-        raise
-    print(f"{len(train_images)} training images, {len(holdout_images)} held-out images, target {target.name} at {target.image_size} px, "
-          f"{strategy.num_replicas_in_sync} replica(s)")
+    target, datasets = _load_inputs(config, strategy, logdir)
     if chief:
         with open(os.path.join(logdir, "config.json"), "w") as handle:
             handle.write(config.to_json())
-
-    with strategy.scope():
-        model = build_model(config, target)
-        best_fooling_rate = tf.Variable(-1.0, trainable=False, name="best_fooling_rate")
-        checkpoint = tf.train.Checkpoint(
-            generator=model.generator,
-            optimizer=model.optimizer,
-            step=model.step,
-            skipped_steps=model.skipped_steps,
-            best_fooling_rate=best_fooling_rate,
+    state = _restore_or_start(config, strategy, target, logdir)
+    model = state.model
+    steps_before = int(model.step.numpy())
+    budget = nag_callbacks.StopAfterSeconds(
+        config.time_budget_s,
+        budget_marks,
+        on_mark=None if on_budget_mark is None else lambda mark: on_budget_mark(mark, model),
+    )
+    stop = nag_callbacks.StopOnSignal()
+    history = _fit(config, state, datasets, strategy, logdir, chief, budget, stop)
+    if stop.received:
+        # The epoch in progress was ended and checkpointed; no final weights: the run is not finished.
+        raise TrainingStopped(
+            f"{stop.received} at step {int(model.step.numpy())}: checkpoint written to {state.manager.directory}; "
+            "run the same command to resume",
+            signal_number=stop.signal_number,
         )
-    manager = tf.train.CheckpointManager(checkpoint, os.path.join(logdir, "checkpoints"), max_to_keep=3)
-    # Every worker resumes from the chief's checkpoint (the others only write to throw-away folders).
-    latest = tf.train.latest_checkpoint(os.path.join(config.logdir, "checkpoints"))
-    if latest:
-        checkpoint.restore(latest).assert_existing_objects_matched()
-        print(f"resumed from {latest} at step {int(model.step.numpy())}")
-
-    steps_per_epoch = config.steps_per_epoch or data.steps_per_epoch(train_images, config.batch_size)
-    start_step = int(model.step.numpy())
-    total_steps = config.epochs * steps_per_epoch
-    best_path = os.path.join(logdir, BEST_WEIGHTS)
-    history = {}
-    if start_step < total_steps:
-        guard = nag_callbacks.StopOnPersistentNaN(model.consecutive_skipped, config.max_bad_steps)
-        callbacks = [
-            guard,
-            keras.callbacks.LambdaCallback(on_test_begin=lambda logs: model.prepare_for_inference()),
-            nag_callbacks.CheckpointEveryEpoch(manager, model.step, guard),
-        ]
-        if chief:
-            board = nag_callbacks.NAGTensorBoard(logdir, model, config.xi, holdout_images.images[:4], _summary_text(config), config.image_every_steps)
-            callbacks[2:2] = [
-                board,
-                nag_callbacks.CollapseDetector(
-                    model, config.image_every_steps, holdout_images=(holdout_images.images[:32], holdout_images.clean_labels[:32]), writer=board.train_writer
-                ),
-                nag_callbacks.KeepBestGenerator(model.generator, best_path, best_fooling_rate, monitor=f"val_{model.rate_name}"),
-            ]
-        if config.time_budget_s:
-            callbacks.insert(0, nag_callbacks.StopAfterSeconds(config.time_budget_s))
-        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-            # Keras 3.15 builds a model under a strategy by all-reducing a data batch, which
-            # MultiWorkerMirroredStrategy cannot do for a nested batch; the model is already
-            # built, so let fit take the strategy from the enclosing scope instead.
-            model._distribute_strategy = None
-            model.logs_as_vectors = True
-        # The datasets' image variables are made outside the strategy scope: they stay plain CPU variables.
-        train_batches = _for_strategy(data.training_batches(train_images, config.batch_size, config.seed, start_step, config.latent_dim), strategy)
-        holdout_batches = _for_strategy(data.evaluation_batches(holdout_images, config.batch_size, config.latent_dim, config.seed + 1), strategy)
-        with strategy.scope():
-            fit = model.fit(
-                train_batches,
-                epochs=config.epochs,
-                initial_epoch=start_step // steps_per_epoch,
-                steps_per_epoch=steps_per_epoch,
-                validation_data=holdout_batches,
-                callbacks=callbacks,
-                verbose=config.verbose,
-                shuffle=False,  # batches are already a seeded function of the step
-            )
-        history = fit.history
-        if guard.failed:
-            raise NAGError(
-                f"training stopped at step {int(model.step.numpy())}: {config.max_bad_steps} steps in a row had NaN/Inf "
-                f"({int(model.skipped_steps.numpy())} skipped in all); the last good checkpoint is in "
-                f"{manager.directory}. Check the data and lower --learning_rate"
-            )
-    else:
-        print(f"already trained for {start_step} steps ({config.epochs} epochs); nothing to do")
     model.prepare_for_inference()
     if chief:
         nag_callbacks.save_weights_atomically(model.generator, os.path.join(logdir, FINAL_WEIGHTS))
 
+    best_path = os.path.join(logdir, BEST_WEIGHTS)
     if os.path.exists(best_path):
         model.generator.load_weights(best_path)
-    perturbations = metrics.sample_perturbations(model.generator, config.eval_samples, config.seed + 7)
-    target_class = model.loss_config.target_class
-    rates, labels = metrics.fooling_rates(perturbations, target, holdout_images, config.batch_size, config.clip, target_class)
-    per_target = {}
-    if labels.ndim == 3:  # an ensemble: one column of labels per member
-        for index, (member, _) in enumerate(target.members):
-            member_labels = labels[..., index]  # [K, N]: each sampled delta on every image
-            clean = np.broadcast_to(holdout_images.clean_labels[:, index], member_labels.shape)
-            per_target[member.name] = float(metrics.attack_rate(clean, member_labels, target_class))
-    cosine = metrics.mean_pairwise_cosine(perturbations.numpy()) if config.eval_samples > 1 else float("nan")
+    best_is_diverse = bool(state.best_is_diverse.numpy())
+    if not best_is_diverse and config.resolved_select_max_cosine() < 1.0:
+        logging.warning(
+            "no epoch had sampled perturbations with pairwise cosine <= %.2f (--select_max_cosine); kept the most "
+            "fooling one",
+            config.resolved_select_max_cosine(),
+        )
+    rates, per_target, cosine = _report(config, model, target, datasets.report)
+    steps = int(model.step.numpy())
     return TrainResult(
-        steps=int(model.step.numpy()),
+        steps=steps,
         heldout_fooling_rate=float(np.mean(rates)),
         heldout_fooling_rate_std=float(np.std(rates)),
+        heldout_images=len(datasets.report),
         per_target=per_target,
         rate_name=model.rate_name,
         pairwise_cosine=cosine,
         best_weights=best_path,
+        best_is_diverse=best_is_diverse,
+        optimisation_seconds=budget.spent,
+        target_image_passes=(steps - steps_before) * config.batch_size * model.target_images_per_step,
         history=history,
     )

@@ -3,6 +3,8 @@
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The tiny test targets (keras_apps.testing) are registered only on request, here and in every binary a test starts.
+os.environ["NAG_TF_TEST_TARGETS"] = "1"
 
 import numpy as np
 import pytest
@@ -47,6 +49,7 @@ def tiny_config(image_folder, tmp_path):
             weights="none",
             data_dir=image_folder,
             holdout=8,
+            selection_images=8,
             batch_size=8,
             epochs=2,
             learning_rate=1e-3,

@@ -14,8 +14,13 @@ ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
 
 
 def test_mirrored_over_two_logical_cpus_matches_one_device(image_folder, tmp_path):
-    result = subprocess.run([sys.executable, os.path.join(HELPERS, "mirrored_check.py"), image_folder, str(tmp_path)],
-                            capture_output=True, text=True, env=ENV, timeout=600)
+    result = subprocess.run(
+        [sys.executable, os.path.join(HELPERS, "mirrored_check.py"), image_folder, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["steps"] == [4, 4]
@@ -44,8 +49,15 @@ def _run_cluster(image_folder, logdir, epochs):
     processes = []
     for index in range(2):
         env = dict(ENV, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
-        processes.append(subprocess.Popen([sys.executable, os.path.join(HELPERS, "multi_worker_train.py"), image_folder, logdir, str(epochs)],
-                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, os.path.join(HELPERS, "multi_worker_train.py"), image_folder, logdir, str(epochs)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+        )
     outputs = []
     for process in processes:
         out, err = process.communicate(timeout=600)

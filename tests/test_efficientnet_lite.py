@@ -37,7 +37,10 @@ def test_keras_port_matches_the_original_pytorch_logits(tmp_path, monkeypatch):
     np.testing.assert_allclose(again, logits, atol=1e-6)
 
 
-@pytest.mark.parametrize("name, size, blocks", [("efficientnet_lite0", 224, 16), ("efficientnet_lite1", 240, 21), ("efficientnet_lite2", 260, 21)])
+@pytest.mark.parametrize(
+    "name, size, blocks",
+    [("efficientnet_lite0", 224, 16), ("efficientnet_lite1", 240, 21), ("efficientnet_lite2", 260, 21)],
+)
 def test_architectures(name, size, blocks):
     model = efficientnet_lite.build_efficientnet_lite(name)
     assert model.input_shape == (None, size, size, 3) and model.output_shape == (None, 1000)
@@ -81,8 +84,13 @@ def test_reader_refuses_unexpected_globals(tmp_path):
 @needs_weights
 def test_truncated_or_garbage_weights_fail_clearly_and_cache_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    raw = open(LITE0_PTH, "rb").read()
-    for name, content in (("truncated.pth", raw[: len(raw) // 2]), ("garbage.pth", b"\x00" * 100), ("header.pth", raw[:300])):
+    with open(LITE0_PTH, "rb") as handle:
+        raw = handle.read()
+    for name, content in (
+        ("truncated.pth", raw[: len(raw) // 2]),
+        ("garbage.pth", b"\x00" * 100),
+        ("header.pth", raw[:300]),
+    ):
         path = tmp_path / name
         path.write_bytes(content)
         with pytest.raises(NAGError, match="truncated|not a"):

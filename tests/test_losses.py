@@ -7,25 +7,74 @@ import tensorflow as tf
 from nag_tf import losses
 
 
+def _logits(probs):
+    """Logits whose softmax is `probs` (log p; zero probabilities become -50)."""
+    return tf.math.log(tf.maximum(tf.constant(probs, tf.float32), np.exp(-50.0)))
+
+
 def test_fooling_loss_per_sample_matches_hand_computation():
-    probs = tf.constant([[0.5, 0.25, 0.25], [0.1, 0.8, 0.1]])
+    logits = _logits([[0.5, 0.25, 0.25], [0.1, 0.8, 0.1]])
     labels = tf.constant([0, 1])
     # q'_c = [0.5, 0.8] -> mean(-log(0.5), -log(0.2)) = (0.693147 + 1.609438) / 2
     expected = (np.log(2.0) + np.log(5.0)) / 2
-    assert float(losses.fooling_loss(probs, labels)) == pytest.approx(expected, rel=1e-6)
+    assert float(losses.fooling_loss(logits, labels)) == pytest.approx(expected, rel=1e-6)
 
 
 def test_fooling_loss_batch_mean_matches_reference_code():
-    probs = tf.constant([[0.5, 0.25, 0.25], [0.1, 0.8, 0.1]])
+    logits = _logits([[0.5, 0.25, 0.25], [0.1, 0.8, 0.1]])
     labels = tf.constant([0, 1])
     # -log(1 - mean(0.5, 0.8)) = -log(0.35)
-    assert float(losses.fooling_loss(probs, labels, "batch_mean")) == pytest.approx(-np.log(0.35), rel=1e-6)
+    assert float(losses.fooling_loss(logits, labels, "batch_mean")) == pytest.approx(-np.log(0.35), rel=1e-6)
 
 
 def test_fooling_loss_is_zero_when_clean_label_is_gone_and_finite_when_certain():
-    assert float(losses.fooling_loss(tf.constant([[0.0, 1.0]]), tf.constant([0]))) == pytest.approx(0.0, abs=1e-6)
-    certain = float(losses.fooling_loss(tf.constant([[1.0, 0.0]]), tf.constant([0])))
+    assert float(losses.fooling_loss(_logits([[0.0, 1.0]]), tf.constant([0]))) == pytest.approx(0.0, abs=1e-6)
+    certain = float(losses.fooling_loss(_logits([[1.0, 0.0]]), tf.constant([0])))
     assert np.isfinite(certain) and certain > 15
+
+
+@pytest.mark.parametrize("reduction", ["per_sample", "batch_mean"])
+def test_fooling_loss_gradient_survives_a_logit_margin_of_25(reduction):
+    # q_c = 1 - ~2e-11 rounds to 1 in float32: a clamped log(1 - q) has gradient exactly 0 there.
+    # Float64 reference: L = -log(1 - q_c) with 1 - q_c = sum_{j!=c} e^{z_j} / sum_j e^{z_j};
+    # dL/dz_c = q_c, dL/dz_j = -q_c * q_j / (1 - q_c) for j != c (= -q_j / (1 - q_c) * q_c).
+    z = np.array([[25.0, 0.0, -1.0], [25.0, 0.5, 0.0]])
+    labels = np.array([0, 0])
+    expected_loss, expected_grad = [], []
+    for row, c in zip(z, labels):
+        q = np.exp(row - row.max()) / np.exp(row - row.max()).sum()
+        not_c = 1.0 - q[c] if q[c] < 1 - 1e-9 else np.exp(np.delete(row, c)).sum() / np.exp(row).sum()
+        expected_loss.append(-np.log(not_c))
+        g = -q[c] * q / not_c
+        g[c] = q[c]
+        expected_grad.append(g)
+    logits = tf.constant(z, tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(logits)
+        loss = losses.fooling_loss(logits, tf.constant(labels), reduction)
+    gradient = tape.gradient(loss, logits).numpy()
+    if reduction == "per_sample":
+        np.testing.assert_allclose(float(loss), np.mean(expected_loss), rtol=1e-5)
+        np.testing.assert_allclose(gradient, np.array(expected_grad) / len(z), rtol=1e-4, atol=1e-12)
+    else:  # -log(mean_n (1 - q_c(n))): each row's weight is its share of the sum
+        weights = np.exp(-np.array(expected_loss)) / np.exp(-np.array(expected_loss)).sum()
+        np.testing.assert_allclose(float(loss), -np.log(np.mean(np.exp(-np.array(expected_loss)))), rtol=1e-5)
+        np.testing.assert_allclose(gradient, np.array(expected_grad) * weights[:, None], rtol=1e-4, atol=1e-12)
+    assert np.all(np.abs(gradient[:, 0]) > 0.1)  # the clean logit still gets a real push
+
+
+def test_clamped_cross_entropy_fooling_loss_by_hand():
+    logits = _logits([[0.5, 0.25, 0.25], [1.0, 0.0, 0.0]])
+    # CE = [-log 0.5, ~50 -> clamped to 9]; loss = -mean
+    expected = -(np.log(2.0) + losses.CLAMPED_CE_BETA) / 2
+    assert float(losses.fooling_loss(logits, tf.constant([0, 1]), kind="clamped_ce")) == pytest.approx(
+        expected, rel=1e-5
+    )
+
+
+def test_dual_ascent_raises_the_weight_above_the_target_and_never_goes_negative():
+    assert float(losses.dual_ascent(1.0, 0.9, 0.4, 0.5)) == pytest.approx(1.25)
+    assert float(losses.dual_ascent(0.1, 0.0, 0.4, 0.5)) == pytest.approx(0.0)
 
 
 def test_cosine_diversity_loss_matches_hand_computation():

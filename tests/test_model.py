@@ -35,7 +35,7 @@ def _model(target, seed=0, **loss):
 def _fooling_loss_on(model, cached, z):
     images = tf.cast(cached.images[:16], tf.float32)
     delta = model.generator(z, training=True)
-    _, fooling, _, _, _ = model.compute_losses(images, cached.clean_labels[:16], delta, tf.constant([0, 0]))
+    fooling = model.compute_losses(images, cached.clean_labels[:16], delta, tf.constant([0, 0])).fooling
     return float(fooling)
 
 
@@ -111,3 +111,29 @@ def test_training_batches_are_a_function_of_the_step(cached):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(Exception, match="larger than"):
         data.training_batches(cached, len(cached) + 1, seed=0)
+
+
+def test_dual_ascent_moves_the_penalty_weight_towards_the_target_cosine(tiny_target, cached):
+    # A target cosine below any batch's (-0.9): every step raises mu by rate * (cos + 0.9) > 0.
+    model = _model(tiny_target, target_pairwise_cosine=-0.9, cosine_dual_rate=0.5, diversity_weight=0.0)
+    weights = []
+    callback = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: weights.append(float(model.perturbation_diversity_weight.numpy()))
+    )
+    model.fit(data.training_batches(cached, 8, seed=0), steps_per_epoch=5, epochs=1, verbose=0, callbacks=[callback])
+    assert weights[0] > 0.0 and all(b > a for a, b in zip(weights, weights[1:])), weights
+    # A target above any batch's (0.999: only a collapsed generator reaches it) lets mu fall.
+    relaxed = _model(
+        tiny_target,
+        target_pairwise_cosine=0.999,
+        cosine_dual_rate=0.5,
+        perturbation_diversity_weight=0.2,
+        diversity_weight=0.0,
+    )
+    relaxed.fit(data.training_batches(cached, 8, seed=0), steps_per_epoch=5, epochs=1, verbose=0)
+    assert float(relaxed.perturbation_diversity_weight.numpy()) < 0.2
+
+
+def test_without_feature_diversity_the_target_sees_only_the_adversarial_batch(tiny_target):
+    assert _model(tiny_target, diversity_weight=0.0).target_images_per_step == 1
+    assert _model(tiny_target, diversity_weight=1.0).target_images_per_step == 2

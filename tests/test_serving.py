@@ -7,10 +7,10 @@ import urllib.request
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers.server import running_server
 
 from export import saved_model_lib
 from export.client import GrpcClient, RestClient
-from helpers.server import running_server
 from nag_tf.generator import build_generator
 
 
@@ -22,20 +22,44 @@ def server(tmp_path_factory):
     base = str(tmp_path_factory.mktemp("exports") / "nag")
     version1 = saved_model_lib.export_saved_model(generator, base, 10.0, "tiny_cnn")
     log = tmp_path_factory.mktemp("logs") / "server.log"
-    with running_server(base, log, "--max_batch=8", "--poll_seconds=0.5", "--max_request_mb=1") as (process, grpc_port, rest_port):
-        yield {"rest": RestClient(f"http://127.0.0.1:{rest_port}", "nag"), "grpc": GrpcClient(f"127.0.0.1:{grpc_port}", "nag"),
-               "reference": tf.saved_model.load(version1), "base": base, "generator": generator, "process": process, "rest_port": rest_port}
+    with running_server(base, log, "--max_batch=8", "--poll_seconds=0.5", "--max_request_mb=1") as (
+        process,
+        grpc_port,
+        rest_port,
+    ):
+        yield {
+            "rest": RestClient(f"http://127.0.0.1:{rest_port}", "nag"),
+            "grpc": GrpcClient(f"127.0.0.1:{grpc_port}", "nag"),
+            "reference": tf.saved_model.load(version1),
+            "base": base,
+            "generator": generator,
+            "process": process,
+            "rest_port": rest_port,
+        }
 
 
 def test_grpc_predict_matches_the_saved_model_for_each_signature(server):
     reference, client = server["reference"], server["grpc"]
     z = np.random.default_rng(0).uniform(-1, 1, [3, 4]).astype(np.float32)
-    np.testing.assert_allclose(client.predict("serving_default", {"z": z})["perturbation"], reference.signatures["serving_default"](z=tf.constant(z))["perturbation"].numpy(), atol=1e-5)
+    np.testing.assert_allclose(
+        client.predict("serving_default", {"z": z})["perturbation"],
+        reference.signatures["serving_default"](z=tf.constant(z))["perturbation"].numpy(),
+        atol=1e-5,
+    )
     seeds = np.array([17, 3], np.int64)
-    np.testing.assert_allclose(client.predict("sample", {"seed": seeds})["perturbation"], reference.signatures["sample"](seed=tf.constant(seeds))["perturbation"].numpy(), atol=1e-5)
+    np.testing.assert_allclose(
+        client.predict("sample", {"seed": seeds})["perturbation"],
+        reference.signatures["sample"](seed=tf.constant(seeds))["perturbation"].numpy(),
+        atol=1e-5,
+    )
     images = np.random.default_rng(1).integers(0, 256, [2, 20, 24, 3]).astype(np.uint8)
     got = client.predict("perturb", {"images": images, "seed": seeds})["adversarial_images"]
-    np.testing.assert_array_equal(got, reference.signatures["perturb"](images=tf.constant(images), seed=tf.constant(seeds))["adversarial_images"].numpy())
+    np.testing.assert_array_equal(
+        got,
+        reference.signatures["perturb"](images=tf.constant(images), seed=tf.constant(seeds))[
+            "adversarial_images"
+        ].numpy(),
+    )
     metadata = client.metadata()
     assert metadata.model_spec.name == "nag" and "signature_def" in metadata.metadata
 
@@ -52,11 +76,20 @@ def test_rest_predict_row_and_columnar_formats_match_the_saved_model(server):
     z = [[0.1, -0.2, 0.3, 0.9]]
     status, body = rest.post({"instances": [{"z": z[0]}]})  # serving_default, named row
     assert status == 200
-    np.testing.assert_allclose(np.array(body["predictions"]), reference.signatures["serving_default"](z=tf.constant(z))["perturbation"].numpy(), atol=1e-5)
+    np.testing.assert_allclose(
+        np.array(body["predictions"]),
+        reference.signatures["serving_default"](z=tf.constant(z))["perturbation"].numpy(),
+        atol=1e-5,
+    )
     images = np.zeros([1, 32, 32, 3], np.uint8).tolist()
     status, body = rest.post({"signature_name": "perturb", "inputs": {"images": images, "seed": [4]}})
     assert status == 200
-    np.testing.assert_array_equal(np.array(body["outputs"]), reference.signatures["perturb"](images=tf.zeros([1, 32, 32, 3], tf.uint8), seed=tf.constant([4], tf.int64))["adversarial_images"].numpy())
+    np.testing.assert_array_equal(
+        np.array(body["outputs"]),
+        reference.signatures["perturb"](images=tf.zeros([1, 32, 32, 3], tf.uint8), seed=tf.constant([4], tf.int64))[
+            "adversarial_images"
+        ].numpy(),
+    )
     assert rest.status()["model_version_status"][0]["state"] == "AVAILABLE"
 
 
@@ -73,9 +106,21 @@ BAD_REQUESTS = [
     ("wrong latent size", {"inputs": {"z": [[0.1, 0.2]]}}, "dimension 1 must be 4"),
     ("ragged", {"inputs": {"z": [[0.1, 0.2, 0.3, 0.4], [0.1]]}}, "not a rectangular array"),
     ("batch too large", {"signature_name": "sample", "inputs": {"seed": list(range(9))}}, "above the maximum 8"),
-    ("image values", {"signature_name": "perturb", "inputs": {"images": [[[[300, 0, 0]]]], "seed": [1]}}, "values must be in [0, 255]"),
-    ("image channels", {"signature_name": "perturb", "inputs": {"images": [[[[1, 2]]]], "seed": [1]}}, "dimension 3 must be 3"),
-    ("seed count", {"signature_name": "perturb", "inputs": {"images": np.zeros([2, 4, 4, 3], int).tolist(), "seed": [1]}}, "one entry per image"),
+    (
+        "image values",
+        {"signature_name": "perturb", "inputs": {"images": [[[[300, 0, 0]]]], "seed": [1]}},
+        "values must be in [0, 255]",
+    ),
+    (
+        "image channels",
+        {"signature_name": "perturb", "inputs": {"images": [[[[1, 2]]]], "seed": [1]}},
+        "dimension 3 must be 3",
+    ),
+    (
+        "seed count",
+        {"signature_name": "perturb", "inputs": {"images": np.zeros([2, 4, 4, 3], int).tolist(), "seed": [1]}},
+        "one entry per image",
+    ),
     ("missing input", {"signature_name": "perturb", "inputs": {"seed": [1]}}, "missing input"),
     ("nan", {"inputs": {"z": [[float("nan")] * 4]}}, "not valid JSON"),
 ]
@@ -104,7 +149,9 @@ def test_bad_grpc_request_is_invalid_argument(server):
 
 
 def test_oversized_body_is_rejected(server):
-    request = urllib.request.Request(f"http://127.0.0.1:{server['rest_port']}/v1/models/nag:predict", data=b"[" + b"0," * 700_000 + b"0]")
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{server['rest_port']}/v1/models/nag:predict", data=b"[" + b"0," * 700_000 + b"0]"
+    )
     with pytest.raises(urllib.error.HTTPError) as raised:
         urllib.request.urlopen(request, timeout=30)
     assert raised.value.code == 413

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from nag_tf import train_lib
 
-CONFIGS = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "..", "configs", "*.flags")))
+CONFIGS = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "..", "nag_tf", "configs", "*.flags")))
 
 
 def _weights(path, target_size=32):
@@ -25,9 +25,10 @@ def test_train_writes_config_checkpoints_tensorboard_and_best_generator(tiny_con
     config = tiny_config(epochs=2)
     result = train_lib.train(config)
     logdir = config.logdir
-    assert result.steps == 2 * (40 // 8)
-    assert json.load(open(os.path.join(logdir, "config.json")))["target"] == "tiny_cnn"
-    assert tf.train.latest_checkpoint(os.path.join(logdir, "checkpoints")).endswith("ckpt-10")
+    assert result.steps == 2 * (32 // 8)  # 48 images: 8 held out, 8 for selection, 32 to train on
+    with open(os.path.join(logdir, "config.json")) as handle:
+        assert json.load(handle)["target"] == "tiny_cnn"
+    assert tf.train.latest_checkpoint(os.path.join(logdir, "checkpoints")).endswith("ckpt-8")
     assert os.path.exists(os.path.join(logdir, "best.weights.h5"))
     assert 0.0 <= result.heldout_fooling_rate <= 1.0
     assert -1.0 <= result.pairwise_cosine <= 1.0
@@ -35,8 +36,16 @@ def test_train_writes_config_checkpoints_tensorboard_and_best_generator(tiny_con
     for event_file in glob.glob(os.path.join(logdir, "*", "events.out.tfevents.*")):
         for event in tf.compat.v1.train.summary_iterator(event_file):
             tags.update(value.tag for value in event.summary.value)
-    for tag in ("train/fooling_loss", "train/diversity_loss", "train/fooling_rate", "eval/fooling_rate",
-                "perturbations", "adversarial_images", "diversity/pairwise_cosine", "config"):
+    for tag in (
+        "train/fooling_loss",
+        "train/diversity_loss",
+        "train/fooling_rate",
+        "eval/fooling_rate",
+        "perturbations",
+        "adversarial_images",
+        "diversity/pairwise_cosine",
+        "config",
+    ):
         assert tag in tags, (tag, sorted(tags))
 
 
@@ -44,13 +53,16 @@ def test_resume_continues_the_step_count_and_reproduces_an_uninterrupted_run(tin
     straight = train_lib.train(tiny_config(epochs=3, logdir=str(tmp_path / "straight")))
     interrupted_dir = str(tmp_path / "interrupted")
     first = train_lib.train(tiny_config(epochs=2, logdir=interrupted_dir))
-    assert first.steps == 10
+    assert first.steps == 8
     resumed = train_lib.train(tiny_config(epochs=3, logdir=interrupted_dir))
-    assert resumed.steps == straight.steps == 15
+    assert resumed.steps == straight.steps == 12
     # The epoch after the restart has the same losses as in the uninterrupted run.
     assert resumed.history["loss"] == pytest.approx(straight.history["loss"][-1:], rel=1e-5)
     assert resumed.history["val_fooling_rate"] == pytest.approx(straight.history["val_fooling_rate"][-1:])
-    for a, b in zip(_weights(str(tmp_path / "straight" / "final.weights.h5")), _weights(os.path.join(interrupted_dir, "final.weights.h5"))):
+    for a, b in zip(
+        _weights(str(tmp_path / "straight" / "final.weights.h5")),
+        _weights(os.path.join(interrupted_dir, "final.weights.h5")),
+    ):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
@@ -58,7 +70,7 @@ def test_a_finished_run_does_nothing_more(tiny_config):
     config = tiny_config(epochs=1)
     train_lib.train(config)
     again = train_lib.train(config)
-    assert again.steps == 5 and again.history == {}
+    assert again.steps == 4 and again.history == {}
 
 
 @pytest.mark.parametrize("flagfile", CONFIGS, ids=[os.path.basename(c) for c in CONFIGS])
@@ -67,19 +79,22 @@ def test_every_flagfile_parses_and_builds_its_model(flagfile):
 
     import keras_apps
     from nag_tf import train as train_binary
+    from nag_tf.flags_util import expand_flagfiles
 
+    # As the binaries read them: flagfiles expanded (nested ones found by name among the packaged ones).
+    arguments = [argument for argument, _ in expand_flagfiles([f"--flagfile={flagfile}", "--weights=none"])]
     if os.path.basename(flagfile).startswith("harden_"):
         from nag_tf import harden
 
         flag_values = flags.FlagValues()
         harden.define_harden_flags(flag_values)
-        flag_values(["nag_tf.harden", f"--flagfile={flagfile}", "--weights=none"])
+        flag_values(["nag_tf.harden", *arguments])
         config, options = harden.options_from_flag_values(flag_values)
         config.validate()
         options.validate()
     else:
         flags.FLAGS.unparse_flags()
-        flags.FLAGS(["nag_tf.train", f"--flagfile={flagfile}", "--weights=none"])
+        flags.FLAGS(["nag_tf.train", *arguments])
         try:
             config = train_binary.config_from_flags().validate()
         finally:

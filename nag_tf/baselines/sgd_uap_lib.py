@@ -5,7 +5,8 @@ with respect to v, a signed step of step_fraction * xi * step_decay^epoch, and
 projection back to the L-inf ball ||v|| <= xi. step_decay = 1 is the constant
 0.8 * xi step of the public SGD-UAP code; on the demo set a constant step
 keeps bouncing between the ball's faces (fooling rate 0.39 in a 240 s run
-against EfficientNet-Lite0), so the default decays it per pass over the data. c is the target's clean label (cached once, as for
+against EfficientNet-Lite0), so the default decays it per pass over the data.
+c is the target's clean label (cached once, as for
 NAG), so the objective is the same "change the label" goal NAG has.
 """
 
@@ -19,7 +20,14 @@ import tensorflow as tf
 from nag_tf import data
 from nag_tf.model import perturb
 
-__all__ = ["project", "train_sgd_uap", "save_perturbation"]
+__all__ = [
+    "project",
+    "ascent_direction",
+    "clamped_cross_entropy_gradient",
+    "train_sgd_uap",
+    "run_budgeted",
+    "save_perturbation",
+]
 
 
 def project(perturbation, xi, norm="linf"):
@@ -29,17 +37,45 @@ def project(perturbation, xi, norm="linf"):
     return tf.clip_by_value(perturbation, -xi, xi)
 
 
-def _ascent_direction(gradient, norm):
+def clamped_cross_entropy_gradient(target, perturbation, images, labels, beta, clip=True):
+    """d/dv of mean_n min(CE(f(x_n + v), c_n), beta): the objective SGD-UAP and SGA climb."""
+    with tf.GradientTape() as tape:
+        tape.watch(perturbation)
+        logits = target(perturb(tf.cast(images, tf.float32), perturbation[tf.newaxis], clip)).logits
+        cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+        loss = tf.reduce_mean(tf.minimum(cross_entropy, beta))
+    return tape.gradient(loss, perturbation)
+
+
+def ascent_direction(gradient, norm):
     """Steepest ascent of unit size: the sign for L-inf, the normalised gradient for L2."""
     if norm == "l2":
         return gradient / (tf.norm(gradient) + 1e-12)
     return tf.sign(gradient)
 
 
-def train_sgd_uap(target, cached, xi=10.0, batch_size=32, steps=1000, time_budget_s=0.0, step_fraction=0.8, beta=12.0, seed=0, clip=True, step_decay=0.8, norm="linf"):
-    """Trains one perturbation; returns (float32 [S, S, 3] numpy perturbation, steps taken, seconds).
+def train_sgd_uap(
+    target,
+    cached,
+    xi=10.0,
+    batch_size=32,
+    steps=1000,
+    time_budget_s=0.0,
+    step_fraction=0.8,
+    beta=12.0,
+    seed=0,
+    clip=True,
+    step_decay=0.8,
+    norm="linf",
+    marks=(),
+    on_mark=None,
+    progress=None,
+):
+    """Trains one perturbation; returns (float32 [S, S, 3] numpy perturbation, steps taken, optimisation seconds).
 
     norm="l2" takes normalised-gradient steps and projects onto the L2 ball (xi its radius).
+    Only the time inside the steps counts against `time_budget_s` (as for NAG
+    and SGA); on_mark(seconds, perturbation) is called as each of `marks` is passed.
     """
     size = target.image_size
     perturbation = tf.Variable(tf.zeros([size, size, 3]), name="uap")
@@ -48,31 +84,49 @@ def train_sgd_uap(target, cached, xi=10.0, batch_size=32, steps=1000, time_budge
 
     @tf.function(reduce_retracing=True)
     def step(images, labels):
-        with tf.GradientTape() as tape:
-            logits = target(perturb(tf.cast(images, tf.float32), perturbation[tf.newaxis], clip)).logits
-            cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
-            loss = tf.reduce_mean(tf.minimum(cross_entropy, beta))
-        gradient = tape.gradient(loss, perturbation)
-        perturbation.assign(project(perturbation + step_size * _ascent_direction(gradient, norm), xi, norm))
-        return loss
+        gradient = clamped_cross_entropy_gradient(target, perturbation, images, labels, beta, clip)
+        perturbation.assign(project(perturbation + step_size * ascent_direction(gradient, norm), xi, norm))
 
-    start = time.perf_counter()
-    taken = 0
-    for images, labels in data.training_batches(cached, batch_size, seed):
-        if taken >= steps or (time_budget_s and time.perf_counter() - start >= time_budget_s):
-            break
+    def one_step(taken, images, labels):
         step_size.assign(step_fraction * xi * step_decay ** (taken // steps_per_epoch))
         step(images, labels)
+
+    batches = data.training_batches(cached, batch_size, seed)
+    return run_budgeted(one_step, batches, perturbation, steps, time_budget_s, marks, on_mark, progress)
+
+
+def run_budgeted(one_step, batches, perturbation, steps, time_budget_s=0.0, marks=(), on_mark=None, progress=None):
+    """The baselines' loop: one_step(taken, images, labels) per batch until `steps` steps or `time_budget_s`
+    seconds spent inside the steps (the same count as NAG's budget: nothing else is charged).
+
+    on_mark(seconds, perturbation) is called as each of `marks` is passed; progress(steps, seconds) after each
+    step. Returns (float32 numpy perturbation, steps taken, seconds).
+    """
+    marks = sorted(marks)
+    spent, taken = 0.0, 0
+    for images, labels in batches:
+        if taken >= steps or (time_budget_s and spent >= time_budget_s):
+            break
+        start = time.perf_counter()
+        one_step(taken, images, labels)
+        perturbation.read_value().numpy()  # wait for the step before stopping the clock
+        spent += time.perf_counter() - start
         taken += 1
-    return perturbation.numpy(), taken, time.perf_counter() - start
+        while marks and spent >= marks[0]:
+            mark = marks.pop(0)
+            if on_mark is not None:
+                on_mark(mark, perturbation.numpy())
+        if progress is not None:
+            progress(taken, spent)
+    return np.asarray(perturbation.numpy()), taken, spent
 
 
-def save_perturbation(perturbation, path, xi, target_name, norm="linf"):
-    """Writes the perturbation as .npy plus a .json with xi and the target, atomically."""
+def save_perturbation(perturbation, path, xi, target_name, norm="linf", method="sgd_uap", clip=True):
+    """Writes the perturbation as .npy plus a .json with xi, norm, clip and the target, atomically."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     partial = path + ".partial.npy"
     np.save(partial, perturbation.astype(np.float32))
     os.replace(partial, path)
     with open(path[:-4] + ".json", "w") as handle:
-        json.dump({"xi": float(xi), "norm": norm, "target": target_name, "method": "sgd_uap"}, handle)
+        json.dump({"xi": float(xi), "norm": norm, "target": target_name, "method": method, "clip": bool(clip)}, handle)
     return path

@@ -16,6 +16,10 @@ NUMERIC = {
     "diversity_weight": [-1.0, float("nan")],
     "perturbation_diversity_weight": [-0.5, float("nan")],
     "perturbation_cosine_margin": [-1.5, 1.0, float("nan")],
+    "target_pairwise_cosine": [-1.0, 1.5, float("nan")],
+    "cosine_dual_rate": [0.0, -0.1, float("inf")],
+    "selection_images": [0, -4],
+    "select_max_cosine": [-2.0, 1.5, float("nan")],
     "learning_rate": [0.0, -1e-3, float("nan")],
     "time_budget_s": [-1.0, float("nan")],
     "latent_dim": [0, -3],
@@ -29,7 +33,18 @@ NUMERIC = {
     "max_bad_steps": [0],
     "steps_per_execution": [0],
 }
-ENUMS = ["generator", "diversity_distance", "shuffle", "fooling_reduction", "resize", "strategy", "mixed_precision", "norm", "linf_output"]
+ENUMS = [
+    "generator",
+    "diversity_distance",
+    "shuffle",
+    "fooling_reduction",
+    "fooling_loss",
+    "resize",
+    "strategy",
+    "mixed_precision",
+    "norm",
+    "linf_output",
+]
 TEXT = [("target_weights", "2,3"), ("target_weights", "-1"), ("target_class", "99"), ("target_class", "no such class")]
 CASES = (
     [(name, value) for name, values in NUMERIC.items() for value in values]
@@ -50,7 +65,21 @@ def test_invalid_value_is_one_clear_error_naming_the_flag(name, value):
 
 def test_every_setting_has_a_bad_value_case():
     """A new TrainConfig field needs a case above (or a reason to be free-form)."""
-    free_form = {"weights", "data_dir", "holdout_dir", "tfds_name", "tfds_split", "tfds_holdout_split", "tfds_data_dir", "logdir", "jit_compile", "clip", "seed", "verbose", "diversity_layer"}
+    free_form = {
+        "weights",
+        "data_dir",
+        "holdout_dir",
+        "tfds_name",
+        "tfds_split",
+        "tfds_holdout_split",
+        "tfds_data_dir",
+        "logdir",
+        "jit_compile",
+        "clip",
+        "seed",
+        "verbose",
+        "diversity_layer",
+    }
     covered = set(NUMERIC) | set(ENUMS) | {name for name, _ in TEXT} | {"target"}
     assert {f.name for f in dataclasses.fields(TrainConfig)} - free_form - covered == set()
 

@@ -6,18 +6,19 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import write_image_folder
 
 import keras_apps
 from nag_tf import data, train_lib
 from nag_tf.errors import NAGError
-from conftest import write_image_folder
 
 pytestmark = pytest.mark.faults
 
 
 def _broken_folder(directory):
     write_image_folder(directory, 24, size=48)
-    good = open(os.path.join(directory, "img000.jpg"), "rb").read()
+    with open(os.path.join(directory, "img000.jpg"), "rb") as handle:
+        good = handle.read()
     rgba = np.concatenate([np.full([48, 48, 3], 120, np.uint8), np.full([48, 48, 1], 128, np.uint8)], axis=-1)
     files = {
         "truncated.jpg": good[: len(good) // 3],
@@ -44,13 +45,15 @@ def test_each_broken_kind_is_skipped_and_counted(tmp_path):
     target = keras_apps.load_target("tiny_cnn", "none")
     records = data.read_image_folder(folder, target.spec.num_classes)
     cached = data.cache_with_clean_labels(data.decode_records(records, 32), target, 8, records)
-    assert cached.skipped == collections.Counter({
-        "file listed in labels.csv is missing": 2,
-        "duplicate row in labels.csv": 1,
-        "corrupt or not an image": 2,  # truncated JPEG, text named .jpg
-        "empty file": 1,
-        "smaller than 16 px": 1,  # the 1x1 image
-    })
+    assert cached.skipped == collections.Counter(
+        {
+            "file listed in labels.csv is missing": 2,
+            "duplicate row in labels.csv": 1,
+            "corrupt or not an image": 2,  # truncated JPEG, text named .jpg
+            "empty file": 1,
+            "smaller than 16 px": 1,  # the 1x1 image
+        }
+    )
     # The alpha PNG and the grey-scale JPEG are usable: decoded to RGB.
     assert len(cached) == 24 + 2
     kept = {os.path.basename(p) for p in cached.paths}
@@ -71,9 +74,23 @@ def test_training_proceeds_on_the_good_images(tmp_path):
     from nag_tf.config import TrainConfig
 
     folder = _broken_folder(str(tmp_path / "broken"))
-    result = train_lib.train(TrainConfig(target="tiny_cnn", weights="none", data_dir=folder, holdout=6, batch_size=8, epochs=1,
-                                         latent_dim=4, generator="light", logdir=str(tmp_path / "run"), eval_samples=2, verbose=0))
-    assert result.steps == (26 - 6) // 8
+    result = train_lib.train(
+        TrainConfig(
+            target="tiny_cnn",
+            weights="none",
+            data_dir=folder,
+            holdout=6,
+            selection_images=4,
+            batch_size=8,
+            epochs=1,
+            latent_dim=4,
+            generator="light",
+            logdir=str(tmp_path / "run"),
+            eval_samples=2,
+            verbose=0,
+        )
+    )
+    assert result.steps == (26 - 6 - 4) // 8
 
 
 def test_a_folder_without_one_usable_image_is_a_clear_error(tmp_path):

@@ -1,4 +1,7 @@
-"""Endpoint fuzzing: 2,000 malformed requests over loopback; only 400s (413 for oversized bodies), bounded memory, still serving."""
+"""Endpoint fuzzing: 2,000 malformed requests over loopback.
+
+Only 400s (413 for oversized bodies), bounded memory, still serving.
+"""
 
 import json
 import urllib.request
@@ -6,17 +9,21 @@ import urllib.request
 import numpy as np
 import psutil
 import pytest
+from helpers.server import running_server
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from export import saved_model_lib
-from helpers.server import running_server
 from nag_tf.generator import build_generator
 
 pytestmark = pytest.mark.faults
 
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.floats(allow_nan=False) | st.text(max_size=20),
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20),
     lambda children: st.lists(children, max_size=6) | st.dictionaries(st.text(max_size=10), children, max_size=4),
     max_leaves=40,
 )
@@ -37,7 +44,9 @@ def endpoint(tmp_path_factory):
     generator = build_generator(32, latent_dim=4, xi=10.0, variant="light", seed=0)
     base = str(tmp_path_factory.mktemp("exports") / "nag")
     saved_model_lib.export_saved_model(generator, base, 10.0, "tiny_cnn")
-    with running_server(base, tmp_path_factory.mktemp("logs") / "server.log", "--max_batch=8", "--max_request_mb=1") as (process, _, rest_port):
+    with running_server(
+        base, tmp_path_factory.mktemp("logs") / "server.log", "--max_batch=8", "--max_request_mb=1"
+    ) as (process, _, rest_port):
         yield process, f"http://127.0.0.1:{rest_port}/v1/models/nag:predict"
 
 
@@ -69,8 +78,16 @@ def test_random_json_bodies(endpoint, body):
 
 
 @settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
-@given(raw=st.one_of(st.binary(max_size=200), st.builds(lambda n: b"[" * n + b"]" * n, st.integers(1, 200_000)),
-                     st.builds(lambda n: json.dumps({"inputs": {"seed": [1] * n}, "signature_name": "sample"}).encode(), st.integers(0, 300_000))))
+@given(
+    raw=st.one_of(
+        st.binary(max_size=200),
+        st.builds(lambda n: b"[" * n + b"]" * n, st.integers(1, 200_000)),
+        st.builds(
+            lambda n: json.dumps({"inputs": {"seed": [1] * n}, "signature_name": "sample"}).encode(),
+            st.integers(0, 300_000),
+        ),
+    )
+)
 def test_raw_bytes_deep_nesting_and_huge_arrays(endpoint, raw):
     _check(*_post(endpoint[1], raw), len(raw))
 
@@ -82,4 +99,7 @@ def test_after_fuzzing_memory_is_bounded_and_a_valid_request_succeeds(endpoint):
     assert status == 200 and np.asarray(body["predictions"]).shape == (1, 32, 32, 3)
     assert rss_mb < 2048, rss_mb
     assert COUNTS["requests"] >= 2000, COUNTS
-    print(f"fuzzed {COUNTS['requests']} requests: {COUNTS['rejected']} rejected, {COUNTS['ok']} valid by chance; server RSS {rss_mb:.0f} MB")
+    print(
+        f"fuzzed {COUNTS['requests']} requests: {COUNTS['rejected']} rejected, {COUNTS['ok']} valid by chance; "
+        f"server RSS {rss_mb:.0f} MB"
+    )

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.faults
 def _target_that_turns_nan_after(monkeypatch, good_steps):
     """The tiny target, returning NaN logits in training steps after the first `good_steps`.
 
-    A training step calls the target once on [X_A; X_S] (2 x batch 8 = 16 images); clean
+    A training step calls the target once on [X_A; X_S] (2 x batch 8 = 16 images; tiny_config has lambda = 1); clean
     labels and validation use batches of 8, so only training calls are counted.
     """
     original = keras_apps.registry.load_target
@@ -41,15 +41,15 @@ def _target_that_turns_nan_after(monkeypatch, good_steps):
 
 
 def test_persistent_nan_stops_with_a_clear_message_and_the_last_good_checkpoint_intact(tiny_config, monkeypatch):
-    _target_that_turns_nan_after(monkeypatch, good_steps=5)  # epoch 1 (5 steps) is fine, then NaN
+    _target_that_turns_nan_after(monkeypatch, good_steps=4)  # epoch 1 (4 steps) is fine, then NaN
     config = tiny_config(epochs=4, max_bad_steps=3)
-    with pytest.raises(NAGError, match="training stopped at step 8: 3 steps in a row had NaN/Inf"):
+    with pytest.raises(NAGError, match="training stopped at step 7: 3 steps in a row had NaN/Inf"):
         train_lib.train(config)
     checkpoints = os.path.join(config.logdir, "checkpoints")
-    assert tf.train.latest_checkpoint(checkpoints).endswith("ckpt-5")  # epoch 1's checkpoint, none after the NaNs
+    assert tf.train.latest_checkpoint(checkpoints).endswith("ckpt-4")  # epoch 1's checkpoint, none after the NaNs
     probe = tf.train.Checkpoint(step=tf.Variable(0, dtype=tf.int64))
     probe.restore(tf.train.latest_checkpoint(checkpoints)).expect_partial()
-    assert int(probe.step.numpy()) == 5
+    assert int(probe.step.numpy()) == 4
 
 
 def test_full_disk_mid_run_keeps_the_previous_checkpoint(tiny_config, monkeypatch):
@@ -64,9 +64,9 @@ def test_full_disk_mid_run_keeps_the_previous_checkpoint(tiny_config, monkeypatc
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(tf.train.CheckpointManager, "save", save)
-    with pytest.raises(NAGError, match="could not write a checkpoint .*No space left on device.*ckpt-5 is intact"):
+    with pytest.raises(NAGError, match="could not write a checkpoint .*No space left on device.*ckpt-4 is intact"):
         train_lib.train(config)
-    assert tf.train.latest_checkpoint(os.path.join(config.logdir, "checkpoints")).endswith("ckpt-5")
+    assert tf.train.latest_checkpoint(os.path.join(config.logdir, "checkpoints")).endswith("ckpt-4")
 
 
 def test_unwritable_log_directory_fails_before_any_work(tiny_config, tmp_path):

@@ -14,8 +14,21 @@ keras.config.disable_traceback_filtering()
 from nag_tf import train_lib  # noqa: E402
 from nag_tf.config import TrainConfig  # noqa: E402
 
-config = TrainConfig(target="tiny_cnn", weights="none", data_dir=sys.argv[1], holdout=8, batch_size=8, epochs=int(sys.argv[3]),
-                     steps_per_epoch=3, latent_dim=4, generator="light", logdir=sys.argv[2], eval_samples=2, verbose=0,
-                     strategy="multi_worker")
+config = TrainConfig(
+    target="tiny_cnn",
+    weights="none",
+    data_dir=sys.argv[1],
+    holdout=8,
+    selection_images=8,
+    batch_size=8,
+    epochs=int(sys.argv[3]),
+    steps_per_epoch=3,
+    latent_dim=4,
+    generator="light",
+    logdir=sys.argv[2],
+    eval_samples=2,
+    verbose=0,
+    strategy="multi_worker",
+)
 result = train_lib.train(config)
 print(f"done: steps={result.steps}", flush=True)

@@ -1,0 +1,51 @@
+"""What the method-comparison benches share: the data flags, the folder choice, the machine's name.
+
+Imported by `bench/compare.py` and `bench/diversity_study.py` (python puts bench/ on the path
+when a script in it runs); nag_tf itself comes from the installed package.
+"""
+
+import os
+import platform
+
+from absl import flags
+
+from nag_tf import data
+
+TARGET = flags.DEFINE_string("target", "efficientnet_lite0", "Target (white-box).")
+TRAIN = flags.DEFINE_string(
+    "train_data", "demo", "Training images (folder with labels.csv, or demo = the demo set's train/)."
+)
+SPLIT = flags.DEFINE_string(
+    "split",
+    None,
+    "Instead of --train_data/--eval_data: split this folder (e.g. ../shared/data/imagenet-sample) by --holdout.",
+)
+HOLDOUT = flags.DEFINE_float("holdout", 0.2, "With --split: the held-out fraction (or count).")
+EVAL = flags.DEFINE_string(
+    "eval_data", "demo", "Held-out evaluation images (folder with labels.csv, or demo = the demo set's holdout/)."
+)
+SAMPLES = flags.DEFINE_integer("samples", 10, "Sampled perturbations in the evaluation.")
+WORKDIR = flags.DEFINE_string("workdir", None, "Where runs go (default: a temporary folder).")
+
+
+def folders(workdir, seed=0):
+    """(training folder, evaluation folder): --split divided by --holdout, else --train_data and --eval_data.
+
+    The evaluation images never reach training: NAG chooses its best epoch on
+    images carved out of the training folder (--selection_images).
+    """
+    if SPLIT.value:
+        return data.write_split_folders(SPLIT.value, HOLDOUT.value, seed, os.path.join(workdir, "split"))
+    return data.training_folder(TRAIN.value), data.evaluation_folder(EVAL.value)
+
+
+def machine():
+    """The CPU model (lscpu's 'Model name'), so every figure names the machine it came from."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores"
+    except OSError:
+        pass
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"

@@ -1,0 +1,90 @@
+"""What the baseline binaries share: the data, budget and output flags, their checks, and the run.
+
+A baseline binary defines only its own method's flags and a `train(target, cached, common)`
+function; `run_baseline` loads the target and images, checks the shared flags, trains and
+saves the perturbation where `nag_tf.evaluate --sources=...` can read it.
+"""
+
+import dataclasses
+
+from absl import flags
+
+__all__ = ["CommonOptions", "run_baseline"]
+
+_TARGET = flags.DEFINE_string("target", "efficientnet_lite0", "Target classifier.")
+_WEIGHTS = flags.DEFINE_string("weights", "imagenet", "'imagenet', 'none' or a weights file.")
+_DATA_DIR = flags.DEFINE_string("data_dir", "demo", "Training image folder ('demo' = the bundled demo set).")
+_XI = flags.DEFINE_float("xi", 10.0, "Budget on the 0-255 scale: L-inf, or the L2 radius with --norm=l2.")
+_NORM = flags.DEFINE_enum(
+    "norm",
+    "linf",
+    ["linf", "l2"],
+    "Budget norm: linf (signed steps, clip) or l2 (normalised steps, projection onto the ball).",
+)
+_CLIP = flags.DEFINE_bool("clip", True, "Clip x + v to [0, 255] (as NAG's --clip).")
+_STEPS = flags.DEFINE_integer("steps", 200, "Training steps.")
+_BUDGET = flags.DEFINE_float("time_budget_s", 0.0, "Stop after this many seconds of optimisation (0: no limit).")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of the data order.")
+_OUT = flags.DEFINE_string("out", None, "Output .npy path (default: runs/METHOD/uap.npy).")
+_VERBOSE = flags.DEFINE_integer("verbose", 1, "1: a progress bar with ETA; 0: quiet.")
+
+
+@dataclasses.dataclass(frozen=True)
+class CommonOptions:
+    target: str
+    xi: float
+    norm: str
+    clip: bool
+    steps: int
+    time_budget_s: float
+    seed: int
+
+
+def run_baseline(method, train, batch_size):
+    """Checks the shared flags, trains with `train(target, cached, options, progress)`, which returns
+    (perturbation, steps, seconds),
+    saves. `progress(steps, seconds)` drives a progress bar over the time budget (or the steps).
+
+    Raises:
+      NAGError: a bad flag value, target, weights or data folder.
+    """
+    from nag_tf.errors import NAGError
+
+    if not 0 < _XI.value <= (255 if _NORM.value == "linf" else 1e6):
+        raise NAGError(
+            f"--xi={_XI.value} is outside (0, 255]"
+            if _NORM.value == "linf"
+            else f"--xi={_XI.value} must be a positive L2 radius"
+        )
+    if _STEPS.value < 1 or _BUDGET.value < 0:
+        raise NAGError(f"--steps={_STEPS.value} must be positive and --time_budget_s={_BUDGET.value} >= 0")
+    out = _OUT.value or f"runs/{method}/uap.npy"
+    if not out.endswith(".npy"):
+        raise NAGError(f"--out={out!r} must end with .npy")
+    import keras_apps
+    from nag_tf import data
+    from nag_tf.baselines import sgd_uap_lib
+
+    target = keras_apps.load_target(_TARGET.value, _WEIGHTS.value)
+    cached = data.load_folder(data.training_folder(_DATA_DIR.value), target, batch_size, "training images")
+    import keras
+
+    options = CommonOptions(
+        _TARGET.value, _XI.value, _NORM.value, _CLIP.value, _STEPS.value, _BUDGET.value, _SEED.value
+    )
+    by_time = bool(_BUDGET.value)
+    bar = keras.utils.Progbar(
+        _BUDGET.value if by_time else _STEPS.value,
+        unit_name="s of optimisation" if by_time else "step",
+        stateful_metrics=["steps"],
+        verbose=1 if _VERBOSE.value else 0,
+    )
+
+    def progress(steps, seconds):
+        bar.update(min(seconds, _BUDGET.value) if by_time else steps, values=[("steps", steps)] if by_time else None)
+
+    perturbation, steps, seconds = train(target, cached, options, progress)
+    sgd_uap_lib.save_perturbation(
+        perturbation, out, _XI.value, _TARGET.value, _NORM.value, method=method, clip=_CLIP.value
+    )
+    print(f"{method}: {steps} steps in {seconds:.0f} s of optimisation; saved {out}")

@@ -1,0 +1,55 @@
+r"""Train an SGA universal perturbation (Liu et al., ICCV 2023), the strongest single-perturbation baseline.
+
+  python -m nag_tf.baselines.sga --target=efficientnet_lite0 --data_dir=demo --time_budget_s=600 --out=runs/sga/uap.npy
+
+Defaults are the authors' (batch 250, minibatch 10, K = 4 inner passes, step
+0.1 xi, beta = 9). The saved `.npy` (with a `.json` beside it) is accepted by
+`python -m nag_tf.evaluate --sources=...` in place of a generator.
+"""
+
+from absl import app, flags
+
+from nag_tf.baselines import cli
+from nag_tf.flags_util import parse_flags_or_exit, run_or_exit
+
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 250, "Images per outer step (the authors': 250).")
+_MINIBATCH = flags.DEFINE_integer("minibatch", 10, "Images per inner step (the authors': 10).")
+_INNER = flags.DEFINE_integer("inner_iterations", 4, "K: inner passes over the batch per outer step (the authors': 4).")
+_STEP_FRACTION = flags.DEFINE_float("step_fraction", 0.1, "Signed step size as a fraction of xi (the authors': 0.1).")
+_BETA = flags.DEFINE_float("beta", 9.0, "Clamp of the cross-entropy (the authors': 9).")
+
+
+def _train(target, cached, options, progress):
+    from nag_tf.baselines import sga_lib
+
+    return sga_lib.train_sga(
+        target,
+        cached,
+        xi=options.xi,
+        batch_size=_BATCH_SIZE.value,
+        minibatch=_MINIBATCH.value,
+        inner_iterations=_INNER.value,
+        step_fraction=_STEP_FRACTION.value,
+        beta=_BETA.value,
+        steps=options.steps,
+        time_budget_s=options.time_budget_s,
+        seed=options.seed,
+        clip=options.clip,
+        norm=options.norm,
+        progress=progress,
+    )
+
+
+def _main(argv):
+    del argv
+    from nag_tf.errors import NAGError
+
+    if min(_BATCH_SIZE.value, _MINIBATCH.value, _INNER.value) < 1 or _STEP_FRACTION.value <= 0 or _BETA.value <= 0:
+        raise NAGError("--batch_size, --minibatch, --inner_iterations, --step_fraction and --beta must be positive")
+    if _MINIBATCH.value > _BATCH_SIZE.value:
+        raise NAGError(f"--minibatch={_MINIBATCH.value} is larger than --batch_size={_BATCH_SIZE.value}")
+    cli.run_baseline("sga", _train, min(_BATCH_SIZE.value, 64))
+
+
+if __name__ == "__main__":
+    app.run(lambda argv: run_or_exit(_main, argv), flags_parser=parse_flags_or_exit)

@@ -1,0 +1,113 @@
+"""SGA (Liu et al., ICCV 2023, "Enhancing Generalization of Universal Adversarial Perturbation
+through Gradient Aggregation"): one universal perturbation, the strongest published
+single-perturbation method at the time of writing.
+
+Per batch of B images (clean labels c cached once, as for NAG):
+  1. Inner loop, starting from the current v: K * B / m times, draw m of the B
+     images (without replacement), take g = d/dv mean min(CE(f(x + v_in), c), beta),
+     step v_in <- clip(v_in + alpha * sign(g), -xi, xi) and add g to an aggregate.
+  2. Outer step: v <- clip(v + alpha * sign(sum of the inner g), -xi, xi).
+alpha = step_fraction * xi is constant (the authors' code: 0.1 * xi, beta = 9,
+K = 4, m = 10, B = 250). The inner steps explore around v; the aggregated
+gradient of those small, noisy minibatches is what generalises.
+"""
+
+import tensorflow as tf
+
+from nag_tf import data
+from nag_tf.baselines.sgd_uap_lib import ascent_direction, clamped_cross_entropy_gradient, project, run_budgeted
+
+__all__ = ["train_sga", "sga_outer_step"]
+
+
+def sga_outer_step(
+    loss_gradient, perturbation, images, labels, xi, step_size, inner_iterations, minibatch, seed, norm="linf"
+):
+    """One SGA batch update; returns (new perturbation, the aggregated inner gradient).
+
+    Args:
+      loss_gradient: (perturbation [S, S, 3], images [m, S, S, 3], labels [m]) -> d loss / d perturbation.
+      perturbation: float32 [S, S, 3], the current v.
+      images, labels: the batch (B images and their clean labels).
+      inner_iterations: K; the inner loop runs K * B // m steps.
+      minibatch: m.
+      seed: int32 [2], seed of the minibatch draws.
+    """
+    batch = tf.shape(images)[0]
+    steps = inner_iterations * batch // minibatch
+
+    def inner(j, inner_perturbation, aggregate):
+        order = tf.argsort(tf.random.stateless_uniform([batch], seed=tf.stack([seed[0], seed[1] + j])))
+        chosen = order[:minibatch]
+        gradient = loss_gradient(inner_perturbation, tf.gather(images, chosen), tf.gather(labels, chosen))
+        return (
+            j + 1,
+            project(inner_perturbation + step_size * ascent_direction(gradient, norm), xi, norm),
+            aggregate + gradient,
+        )
+
+    _, _, aggregate = tf.while_loop(
+        lambda j, *_: j < steps, inner, (tf.constant(0), perturbation, tf.zeros_like(perturbation))
+    )
+    return project(perturbation + step_size * ascent_direction(aggregate, norm), xi, norm), aggregate
+
+
+def train_sga(
+    target,
+    cached,
+    xi=10.0,
+    batch_size=250,
+    minibatch=10,
+    inner_iterations=4,
+    step_fraction=0.1,
+    beta=9.0,
+    steps=1000,
+    time_budget_s=0.0,
+    seed=0,
+    clip=True,
+    norm="linf",
+    marks=(),
+    on_mark=None,
+    progress=None,
+):
+    """Trains one perturbation; returns (float32 [S, S, 3] numpy perturbation, outer steps, optimisation seconds).
+
+    Only the time inside the steps counts against `time_budget_s` (as for NAG
+    and SGD-UAP); on_mark(seconds, perturbation) is called as each of `marks`
+    is passed. A step sends inner_iterations * batch_size images through the
+    target (forward + backward).
+    """
+    size = target.image_size
+    batch_size = min(batch_size, len(cached))
+    perturbation = tf.Variable(tf.zeros([size, size, 3]), name="sga")
+
+    def loss_gradient(v, images, labels):
+        return clamped_cross_entropy_gradient(target, v, images, labels, beta, clip)
+
+    @tf.function(reduce_retracing=True)
+    def step(images, labels, seed_pair):
+        updated, _ = sga_outer_step(
+            loss_gradient,
+            perturbation,
+            images,
+            labels,
+            xi,
+            step_fraction * xi,
+            inner_iterations,
+            minibatch,
+            seed_pair,
+            norm,
+        )
+        perturbation.assign(updated)
+
+    batches = data.training_batches(cached, batch_size, seed)
+    return run_budgeted(
+        lambda taken, images, labels: step(images, labels, tf.constant([seed, taken], tf.int32)),
+        batches,
+        perturbation,
+        steps,
+        time_budget_s,
+        marks,
+        on_mark,
+        progress,
+    )

@@ -1,0 +1,169 @@
+"""Perturbation sources: anything that yields perturbations, with the choices it was trained under.
+
+A source is a trained generator (a training log directory), an exported
+SavedModel version, or one universal perturbation saved as `.npy` (SGD-UAP,
+SGA). Each carries what evaluation must honour to score it as it was trained:
+whether x + delta is clipped to [0, 255], how images are brought to the
+target's size, and the target class of a targeted generator.
+"""
+
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from nag_tf import metrics
+from nag_tf.config import TrainConfig, generator_for
+from nag_tf.errors import NAGError
+
+__all__ = ["PerturbationSource", "GeneratorSource", "FixedPerturbationSource", "ExportedSource", "load_source"]
+
+
+class PerturbationSource:
+    """Yields perturbations on the 0-255 scale for a given image size.
+
+    Attributes:
+      name: the row's name in a report.
+      xi: the budget it was trained under.
+      target_name: the target(s) it was trained against, comma-separated: evaluation there is white-box.
+      clip: whether x + delta is clipped to [0, 255] (the reference code does not).
+      resize: how images reach the target's size ("crop" or "stretch").
+      target_class: a targeted source's class (then the rate is the targeted success rate), else None.
+      distinct_samples: at most this many different perturbations (None: no limit).
+    """
+
+    name = "source"
+    xi = 10.0
+    target_name = None
+    clip = True
+    resize = "crop"
+    target_class = None
+    distinct_samples = None
+
+    def sample(self, count, seed):
+        raise NotImplementedError
+
+    def interpolate(self, steps, seed):
+        """Perturbations along a line between two latent points; None for a single perturbation."""
+        return None
+
+
+class GeneratorSource(PerturbationSource):
+    def __init__(
+        self, generator, xi, name="nag", target_name=None, clip=True, resize="crop", target_class=None, shape=None
+    ):
+        """`shape`: (image size, latent size) where `generator` is a plain function, not a Keras model."""
+        self.generator = generator
+        self.xi = float(xi)
+        self.name = name
+        self.target_name = target_name
+        self.clip, self.resize, self.target_class = clip, resize, target_class
+        self.image_size, self.latent_dim = shape or (int(generator.output_shape[1]), int(generator.input_shape[-1]))
+
+    def _latents(self, count, seed):
+        """z number seed .. seed + count - 1: sample k of seed 0 is the exported `sample` signature's seed k."""
+        return metrics.sample_latents(count, self.latent_dim, seed)
+
+    def sample(self, count, seed):
+        return self.generator(self._latents(count, seed), training=False)
+
+    def interpolate(self, steps, seed):
+        """z(t) = (1 - t) z0 + t z1 for t in linspace(0, 1, steps): the paper's interpolation experiment."""
+        ends = self._latents(2, seed + 1000)  # two latent points apart from the sampled ones
+        t = tf.linspace(0.0, 1.0, steps)[:, tf.newaxis]
+        return self.generator((1.0 - t) * ends[0] + t * ends[1], training=False), ends
+
+
+class FixedPerturbationSource(PerturbationSource):
+    """One universal perturbation (e.g. SGD-UAP): every sample is the same delta (evaluated once)."""
+
+    distinct_samples = 1
+
+    def __init__(self, perturbation, xi, name="uap", target_name=None, clip=True):
+        self.perturbation = tf.convert_to_tensor(perturbation, tf.float32)
+        self.xi = float(xi)
+        self.name = name
+        self.target_name = target_name
+        self.clip = clip
+        self.image_size = int(self.perturbation.shape[0])
+
+    def sample(self, count, seed):
+        return tf.repeat(self.perturbation[tf.newaxis], count, axis=0)
+
+
+class ExportedSource(GeneratorSource):
+    """An exported SavedModel version (export.saved_model): its `serving_default` signature is the generator."""
+
+    def __init__(self, version_dir, name=None):
+        with open(os.path.join(version_dir, "assets", "nag_metadata.json")) as handle:
+            metadata = json.load(handle)
+        signature = tf.saved_model.load(version_dir).signatures["serving_default"]
+        super().__init__(
+            generator=lambda z, training=False: signature(z=tf.convert_to_tensor(z, tf.float32))["perturbation"],
+            xi=metadata["xi"],
+            name=name or f"{os.path.basename(os.path.dirname(os.path.normpath(version_dir)))}_v{metadata['version']}",
+            target_name=metadata["target"],
+            shape=(int(metadata["image_size"]), int(metadata["latent_dim"])),
+        )
+
+
+def _load_fixed(path, name):
+    if not os.path.exists(path):
+        raise NAGError(f"perturbation file {path!r} does not exist")
+    perturbation = np.load(path, allow_pickle=False)
+    if perturbation.ndim != 3 or perturbation.shape[-1] != 3 or perturbation.shape[0] != perturbation.shape[1]:
+        raise NAGError(f"{path} holds an array of shape {perturbation.shape}; expected [S, S, 3]")
+    meta = {}
+    meta_path = path[:-4] + ".json"
+    if os.path.exists(meta_path):
+        with open(meta_path) as handle:
+            meta = json.load(handle)
+    xi = float(meta.get("xi", np.max(np.abs(perturbation))))
+    return FixedPerturbationSource(
+        perturbation, xi, name or os.path.basename(path)[:-4], meta.get("target"), meta.get("clip", True)
+    )
+
+
+def _load_run(path, name):
+    if not os.path.exists(os.path.join(path, "config.json")):
+        raise NAGError(
+            f"{path!r} is neither a training log directory (no config.json), an exported version (no saved_model.pb) "
+            "nor a .npy perturbation"
+        )
+    weights = next(
+        (
+            os.path.join(path, f)
+            for f in ("best.weights.h5", "final.weights.h5")
+            if os.path.exists(os.path.join(path, f))
+        ),
+        None,
+    )
+    if weights is None:
+        raise NAGError(f"{path!r} has no best.weights.h5 or final.weights.h5; train first")
+    config = TrainConfig.from_logdir(path)
+    generator = generator_for(config)
+    generator.load_weights(weights)
+    return GeneratorSource(
+        generator,
+        config.xi,
+        name=name or os.path.basename(os.path.normpath(path)),
+        target_name=config.target,
+        clip=config.clip,
+        resize=config.resize,
+        target_class=config.resolved_target_class(),
+    )
+
+
+def load_source(path, name=None):
+    """A generator from a training log directory (config.json + best/final weights), an exported
+    SavedModel version directory, or a `.npy` perturbation.
+
+    Raises:
+      NAGError: the path is neither, or its files are missing or inconsistent.
+    """
+    if path.endswith(".npy"):
+        return _load_fixed(path, name)
+    if os.path.exists(os.path.join(path, "saved_model.pb")):
+        return ExportedSource(path, name)
+    return _load_run(path, name)

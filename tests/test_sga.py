@@ -1,0 +1,121 @@
+"""SGA: one aggregated step on hand values, the budget, and training on a tiny target."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_apps
+from nag_tf import data
+from nag_tf.baselines import sga_lib
+
+
+def test_one_aggregated_step_by_hand():
+    # d loss/dv = mean(images) - v pulls v towards c = mean(images) = [3, -0.5]; alpha = 1, xi = 2,
+    # K = 2 inner passes over a batch of 1 with minibatches of 1 -> 2 inner steps from v = 0:
+    #   j=0: g0 = c - 0 = [3, -0.5];      v_in = clip(0 + sign(g0)) = [1, -1]
+    #   j=1: g1 = c - [1, -1] = [2, 0.5]; v_in = clip([1, -1] + [1, 1]) = [2, 0]
+    # aggregate g0 + g1 = [5, 0]; outer step from v (not v_in): clip(0 + sign([5, 0])) = [1, 0].
+    # (The last inner gradient alone would give sign([2, 0.5]) = [1, 1].)
+    images = tf.constant([[3.0, -0.5]])
+
+    def loss_gradient(v, batch_images, labels):
+        return tf.reduce_mean(batch_images, axis=0) - v
+
+    updated, aggregate = sga_lib.sga_outer_step(
+        loss_gradient,
+        tf.zeros([2]),
+        images,
+        tf.constant([0]),
+        xi=2.0,
+        step_size=1.0,
+        inner_iterations=2,
+        minibatch=1,
+        seed=tf.constant([0, 0]),
+    )
+    np.testing.assert_allclose(aggregate.numpy(), [5.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(updated.numpy(), [1.0, 0.0], atol=1e-6)
+
+
+def test_inner_steps_and_the_outer_step_stay_in_the_ball():
+    # A gradient that always pushes up: inner steps saturate at xi, the outer step moves alpha from v and is clipped.
+    def loss_gradient(v, batch_images, labels):
+        return tf.ones_like(v)
+
+    images = tf.zeros([20, 3])
+    updated, aggregate = sga_lib.sga_outer_step(
+        loss_gradient,
+        tf.fill([3], 9.5),
+        images,
+        tf.zeros([20], tf.int32),
+        xi=10.0,
+        step_size=1.0,
+        inner_iterations=4,
+        minibatch=10,
+        seed=tf.constant([1, 2]),
+    )
+    np.testing.assert_allclose(aggregate.numpy(), [8.0, 8.0, 8.0])  # 4 * 20 / 10 = 8 inner steps
+    np.testing.assert_allclose(updated.numpy(), [10.0, 10.0, 10.0])
+
+
+def test_sga_training_keeps_the_budget_and_counts_steps(image_folder):
+    target = keras_apps.load_target("tiny_cnn", "none")
+    records = data.read_image_folder(image_folder)
+    cached = data.cache_with_clean_labels(data.decode_records(records, 32), target, 16, records)
+    marks = []
+    perturbation, steps, seconds = sga_lib.train_sga(
+        target,
+        cached,
+        xi=10.0,
+        batch_size=20,
+        minibatch=5,
+        inner_iterations=2,
+        steps=3,
+        marks=[0.0],
+        on_mark=lambda mark, v: marks.append((mark, float(np.max(np.abs(v))))),
+    )
+    assert steps == 3 and seconds > 0 and perturbation.shape == (32, 32, 3)
+    assert np.max(np.abs(perturbation)) <= 10.0 + 1e-6
+    assert np.max(np.abs(perturbation)) == pytest.approx(3.0)  # 3 outer sign steps of 0.1 xi from 0
+    assert len(marks) == 1 and marks[0][1] == pytest.approx(1.0)  # the mark at 0 s fires after the first step
+
+
+def test_the_sga_binary_trains_saves_and_shows_progress(image_folder, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.join(os.path.dirname(__file__), "..")
+    out = tmp_path / "sga.npy"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nag_tf.baselines.sga",
+            "--target=tiny_cnn",
+            "--weights=none",
+            f"--data_dir={image_folder}",
+            "--batch_size=20",
+            "--minibatch=5",
+            "--steps=2",
+            f"--out={out}",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        timeout=300,
+        env=dict(os.environ, PYTHONPATH=os.path.abspath(root)),
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "2/2" in result.stdout  # the progress bar reached its end
+    assert np.load(out).shape == (32, 32, 3)
+    assert json.loads((tmp_path / "sga.json").read_text())["method"] == "sga"
+    bad = subprocess.run(
+        [sys.executable, "-m", "nag_tf.baselines.sga", "--target=tiny_cnn", "--weights=none", "--minibatch=300"],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        timeout=300,
+        env=dict(os.environ, PYTHONPATH=os.path.abspath(root)),
+    )
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith("error: --minibatch=300 is larger")
