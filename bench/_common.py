@@ -1,7 +1,8 @@
 """What the method-comparison benches share: the data flags, the folder choice, the machine's name.
 
 Imported by `bench/compare.py` and `bench/diversity_study.py` (python puts bench/ on the path
-when a script in it runs); nag_tf itself comes from the installed package.
+when a script in it runs); nag_tf itself comes from the installed package. A helper, not a
+bench: it prints nothing (the benches print their figures as a last line of JSON).
 """
 
 import os
