@@ -2,7 +2,7 @@
 
 Imported by `bench/compare.py` and `bench/diversity_study.py` (python puts bench/ on the path
 when a script in it runs); nag_tf itself comes from the installed package. A helper, not a
-bench: it prints nothing (the benches print their figures as a last line of JSON).
+bench: it prints nothing (the benches print their figures as a last line of JSON, json.dumps).
 """
 
 import os
