@@ -22,6 +22,9 @@ SPLIT = flags.DEFINE_string(
     "Instead of --train_data/--eval_data: split this folder (e.g. ../shared/data/imagenet-sample) by --holdout.",
 )
 HOLDOUT = flags.DEFINE_float("holdout", 0.2, "With --split: the held-out fraction (or count).")
+SPLIT_SEED = flags.DEFINE_integer(
+    "split_seed", 0, "With --split: the split's seed (fixed, so runs with other --seed share images)."
+)
 EVAL = flags.DEFINE_string(
     "eval_data", "demo", "Held-out evaluation images (folder with labels.csv, or demo = the demo set's holdout/)."
 )
@@ -29,14 +32,14 @@ SAMPLES = flags.DEFINE_integer("samples", 10, "Sampled perturbations in the eval
 WORKDIR = flags.DEFINE_string("workdir", None, "Where runs go (default: a temporary folder).")
 
 
-def folders(workdir, seed=0):
+def folders(workdir):
     """(training folder, evaluation folder): --split divided by --holdout, else --train_data and --eval_data.
 
     The evaluation images never reach training: NAG chooses its best epoch on
     images carved out of the training folder (--selection_images).
     """
     if SPLIT.value:
-        return data.write_split_folders(SPLIT.value, HOLDOUT.value, seed, os.path.join(workdir, "split"))
+        return data.write_split_folders(SPLIT.value, HOLDOUT.value, SPLIT_SEED.value, os.path.join(workdir, "split"))
     return data.training_folder(TRAIN.value), data.evaluation_folder(EVAL.value)
 
 

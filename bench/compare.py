@@ -40,7 +40,7 @@ _NAG_FLAGFILE = flags.DEFINE_string("nag_flagfile", "quickstart.flags", "NAG's c
 _NAG_SET = flags.DEFINE_multi_string(
     "nag_set", [], "More NAG flags after the flagfile, e.g. --nag_set=--learning_rate=0.002."
 )
-_SEED = flags.DEFINE_integer("seed", 0, "Seed of every method (and of the split).")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of every method (the split has its own, --split_seed).")
 _SELECTION = flags.DEFINE_integer(
     "nag_selection_images",
     64,
@@ -167,7 +167,7 @@ def _main(argv):
         raise NAGError(f"--methods must include nag and may add sgd_uap, sga (got {_METHODS.value})")
     marks = sorted(float(m) for m in _MARKS.value if 0 < float(m) < _BUDGET.value)
     workdir = _common.WORKDIR.value or tempfile.mkdtemp(prefix="nag_compare_")
-    train_folder, eval_folder = _common.folders(workdir, _SEED.value)
+    train_folder, eval_folder = _common.folders(workdir)
     nag, config = _train_nag(train_folder, eval_folder, workdir, marks)
     runs = [nag] + [_train_single(m, config, train_folder, workdir, marks) for m in _METHODS.value if m != "nag"]
 
