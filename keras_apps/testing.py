@@ -42,41 +42,25 @@ def _scale_to_unit_range(images):
     return images / 127.5 - 1.0
 
 
-register(
-    TargetSpec(
-        name="tiny_cnn",
-        build=build_tiny_cnn,
-        preprocess=_scale_to_unit_range,
-        image_size=TINY_IMAGE_SIZE,
-        preprocess_mode="tf",
-        reference_layer="conv2",
-        num_classes=TINY_CLASSES,
-    )
-)
+def _tiny_builder(seed, image_size):
+    return lambda weights: build_tiny_cnn(weights, seed=seed, image_size=image_size)
 
 
-# A second tiny target (other seed) for transfer-matrix tests, and a third at another
-# input size for ensemble tests (the perturbation is resized for it).
-register(
-    TargetSpec(
-        name="tiny_cnn_b",
-        build=lambda weights: build_tiny_cnn(weights, seed=1),
-        preprocess=_scale_to_unit_range,
-        image_size=TINY_IMAGE_SIZE,
-        preprocess_mode="tf",
-        reference_layer="conv2",
-        num_classes=TINY_CLASSES,
+# tiny_cnn; a second one (other seed) for transfer-matrix tests; a third at another input
+# size for ensemble tests (the perturbation is resized for it).
+for _name, _seed, _size in (
+    ("tiny_cnn", 0, TINY_IMAGE_SIZE),
+    ("tiny_cnn_b", 1, TINY_IMAGE_SIZE),
+    ("tiny_cnn_40", 2, 40),
+):
+    register(
+        TargetSpec(
+            name=_name,
+            build=_tiny_builder(_seed, _size),
+            preprocess=_scale_to_unit_range,
+            image_size=_size,
+            preprocess_mode="tf",
+            reference_layer="conv2",
+            num_classes=TINY_CLASSES,
+        )
     )
-)
-
-register(
-    TargetSpec(
-        name="tiny_cnn_40",
-        build=lambda weights: build_tiny_cnn(weights, seed=2, image_size=40),
-        preprocess=_scale_to_unit_range,
-        image_size=40,
-        preprocess_mode="tf",
-        reference_layer="conv2",
-        num_classes=TINY_CLASSES,
-    )
-)
