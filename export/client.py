@@ -1,16 +1,50 @@
 """Clients of the perturbation endpoint: TF Serving's REST and gRPC APIs (work against TF Serving too).
 
-from export.client import RestClient, GrpcClient
+from export.client import RestClient, GrpcClient, decode_png
 RestClient("http://127.0.0.1:8501", "nag").sample([17])      # -> float32 [1, S, S, 3]
+RestClient("http://127.0.0.1:8501", "nag").sample_png([17])  # -> uint8 [1, S, S, 3], sent as PNG
 GrpcClient("127.0.0.1:8500", "nag").predict("sample", {"seed": np.array([17], np.int64)})
+
+Binary outputs (aliases ending in `_bytes`) arrive over REST as {"b64": ...}
+and come back from `predict` as numpy arrays of bytes, as over gRPC.
 """
 
+import base64
+import io
 import json
 import urllib.request
 
 import numpy as np
 
-__all__ = ["RestClient", "GrpcClient"]
+__all__ = ["RestClient", "GrpcClient", "decode_png", "rest_output_to_numpy"]
+
+
+def decode_png(files):
+    """PNG files (bytes, as a `_png` signature returns them) -> uint8 [N, H, W, 3]."""
+    from PIL import Image
+
+    return np.stack([np.asarray(Image.open(io.BytesIO(bytes(f))).convert("RGB")) for f in files])
+
+
+def rest_output_to_numpy(value):
+    """A REST output back to numpy: TF Serving's {"b64": ...} objects become bytes."""
+
+    def unpack(item):
+        if isinstance(item, dict) and set(item) == {"b64"}:
+            return base64.b64decode(item["b64"])
+        if isinstance(item, list):
+            return [unpack(child) for child in item]
+        return item
+
+    unpacked = unpack(value)
+    flat = unpacked
+    while isinstance(flat, list) and flat:
+        flat = flat[0]
+    if isinstance(flat, bytes):
+        array = np.empty(np.shape(np.asarray(unpacked, dtype=object)), dtype=object)
+        array[...] = unpacked
+        return array
+    return np.asarray(unpacked)
 
 
 class RestClient:
@@ -44,13 +78,22 @@ class RestClient:
             raise RuntimeError(f"HTTP {status}: {body.get('error')}")
         outputs = body["outputs"]
         return (
-            {k: np.asarray(v) for k, v in outputs.items()}
+            {k: rest_output_to_numpy(v) for k, v in outputs.items()}
             if isinstance(outputs, dict)
-            else {"output": np.asarray(outputs)}
+            else {"output": rest_output_to_numpy(outputs)}
         )
 
     def sample(self, seeds):
         return self.predict("sample", {"seed": list(seeds)})["output"].astype(np.float32)
+
+    def sample_png(self, seeds):
+        """The perturbations of `seeds` visualised on 0-255 (grey = 0), sent as PNG: uint8 [N, S, S, 3]."""
+        return decode_png(self.predict("sample_png", {"seed": list(seeds)})["output"])
+
+    def perturb_png(self, images, seeds=()):
+        """Adversarial images, sent as PNG: exactly the uint8 images of the `perturb` signature."""
+        inputs = {"images": np.asarray(images, np.uint8), "seed": np.asarray(seeds, np.int64)}
+        return decode_png(self.predict("perturb_png", inputs)["output"])
 
     def status(self):
         with urllib.request.urlopen(self._url(), timeout=self.timeout) as response:

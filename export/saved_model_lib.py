@@ -5,6 +5,15 @@ Signatures (inputs and outputs keep these names, the batch dimension is -1):
   sample:          seed int64 [N]                     -> perturbation float32 [N, S, S, 3]
   perturb:         images uint8 [N, H, W, 3],
                    seed int64 [N] (or [0]: seeds 0..N-1) -> adversarial_images uint8 [N, S, S, 3]
+  sample_png:      seed int64 [N]                     -> perturbation_png_bytes string [N]
+  perturb_png:     images, seed as `perturb`          -> adversarial_images_png_bytes string [N]
+
+The `_png` signatures answer with PNG files, TF Serving's convention for
+binary outputs (a DT_STRING output whose alias ends in `_bytes`, which its
+REST API returns as {"b64": ...}): a 224 px answer is ~100 kB of base64
+instead of ~1.5 MB of float text. `perturbation_png_bytes` shows delta on
+0-255 as round((delta / xi + 1) * 127.5) (grey = 0); `adversarial_images_png_bytes`
+decodes to exactly the uint8 images of `perturb` (PNG is lossless).
 
 Perturbations are on the 0-255 scale with ||perturbation||_inf <= xi.
 `sample` draws z with nag_tf's one latent sampler (`metrics.latent_vectors`:
@@ -40,8 +49,9 @@ METADATA_ASSET = "nag_metadata.json"
 class PerturbationModule:
     """The generator's three serving functions (traced with explicit input signatures)."""
 
-    def __init__(self, generator):
+    def __init__(self, generator, xi):
         self.generator = generator
+        self.xi = float(xi)
         self.latent_dim = int(generator.input_shape[-1])
         self.image_size = int(generator.output_shape[1])
         self.signatures = {
@@ -52,7 +62,15 @@ class PerturbationModule:
                 tf.TensorSpec([None], tf.int64, name="seed"),
             ],
         }
-        self.functions = {"serving_default": self.from_z, "sample": self.from_seed, "perturb": self.perturb}
+        self.signatures["sample_png"] = self.signatures["sample"]
+        self.signatures["perturb_png"] = self.signatures["perturb"]
+        self.functions = {
+            "serving_default": self.from_z,
+            "sample": self.from_seed,
+            "perturb": self.perturb,
+            "sample_png": self.sample_png,
+            "perturb_png": self.perturb_png,
+        }
 
     def latents(self, seed):
         """z number `seed` for each seed: nag_tf's one latent sampler, so seed k is evaluation's sample k."""
@@ -72,6 +90,19 @@ class PerturbationModule:
         resized = tf.cast(data.resize_to_square(images, self.image_size), tf.float32)
         adversarial = tf.clip_by_value(resized + self.generator(self.latents(seed), training=False), 0.0, 255.0)
         return {"adversarial_images": tf.cast(tf.round(adversarial), tf.uint8)}
+
+    def sample_png(self, seed):
+        perturbation = self.from_seed(seed)["perturbation"]
+        visible = tf.cast(tf.round((tf.clip_by_value(perturbation / self.xi, -1.0, 1.0) + 1.0) * 127.5), tf.uint8)
+        return {"perturbation_png_bytes": _encode_png(visible)}
+
+    def perturb_png(self, images, seed):
+        return {"adversarial_images_png_bytes": _encode_png(self.perturb(images, seed)["adversarial_images"])}
+
+
+def _encode_png(images):
+    """uint8 [N, H, W, 3] -> string [N] of PNG files (tf.io.encode_png takes one image at a time)."""
+    return tf.map_fn(tf.io.encode_png, images, fn_output_signature=tf.TensorSpec([], tf.string))
 
 
 def read_metadata(version_dir):
@@ -102,7 +133,7 @@ def export_saved_model(generator, export_dir, xi, target_name, extra_metadata=No
             "version": version,
             **(extra_metadata or {}),
         }
-        module = PerturbationModule(generator)
+        module = PerturbationModule(generator, xi)
         archive = keras.export.ExportArchive()
         archive.track(generator)
         for name, function in module.functions.items():

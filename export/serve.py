@@ -3,8 +3,11 @@ r"""Serve an export directory over TF Serving's gRPC and REST APIs (loopback by 
   python -m export.serve --model_dir=exports/nag --port=8500 --rest_port=8501
 
 Model name: --model_name, default the base directory's name (`nag`). New
-version folders are picked up every --poll_seconds without a restart.
-For production, TF Serving itself serves the same directory (see README).
+version folders are picked up every --poll_seconds without a restart; a
+damaged one is refused (the reason is logged) and the last good one keeps
+serving. SIGTERM or SIGINT: stop accepting, finish the requests in flight
+(up to --grace_seconds), exit 0. For production, TF Serving itself serves the
+same directory (see README).
 """
 
 from absl import app, flags
@@ -19,9 +22,10 @@ _REST_PORT = flags.DEFINE_integer("rest_port", 8501, "REST port (0: none).")
 _MAX_BATCH = flags.DEFINE_integer("max_batch", 64, "Largest N accepted in one request.")
 _MAX_REQUEST_MB = flags.DEFINE_float("max_request_mb", 32.0, "Largest request body accepted.")
 _POLL = flags.DEFINE_float("poll_seconds", 2.0, "How often to look for new versions.")
+_GRACE = flags.DEFINE_float("grace_seconds", 30.0, "On SIGTERM/SIGINT: how long requests in flight may take.")
 
 
-async def _serve(config):
+async def _serve(config, grace_seconds):
     import asyncio
     import concurrent.futures
     import signal
@@ -30,20 +34,26 @@ async def _serve(config):
 
     from export import serving_lib
 
+    def refresh():
+        for message in repository.refresh():
+            print(message, flush=True)
+
     repository = serving_lib.ModelRepository(config.model_dir)
-    repository.refresh()
+    refresh()
     executor = concurrent.futures.ThreadPoolExecutor(max_workers=2)
     stop = asyncio.Event()
+    received = []
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, lambda sig=sig: (received.append(sig.name), stop.set()))
     grpc_server = None
     if config.port:
         grpc_server = serving_lib.build_grpc_server(repository, config, executor)
         await grpc_server.start()
     runner = None
     if config.rest_port:
-        runner = web.AppRunner(serving_lib.build_rest_app(repository, config, executor), access_log=None)
+        app = serving_lib.build_rest_app(repository, config, executor)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=grace_seconds)
         await runner.setup()
         await web.TCPSite(runner, config.host, config.rest_port).start()
     print(
@@ -56,13 +66,20 @@ async def _serve(config):
             await asyncio.wait_for(stop.wait(), timeout=config.poll_seconds)
         except TimeoutError:
             before = repository.versions()
-            await loop.run_in_executor(executor, repository.refresh)
+            await loop.run_in_executor(executor, refresh)
             if repository.versions() != before:
                 print(f"loaded versions {repository.versions()}", flush=True)
-    if grpc_server is not None:
-        await grpc_server.stop(1)
-    if runner is not None:
-        await runner.cleanup()
+    print(f"{received[0]}: no new requests; finishing those in flight (up to {grace_seconds:g} s)", flush=True)
+    # Both protocols stop accepting at once, then wait for their requests in flight.
+    await asyncio.gather(
+        *([grpc_server.stop(grace_seconds)] if grpc_server is not None else []),
+        *([runner.cleanup()] if runner is not None else []),
+    )
+    executor.shutdown(wait=True)
+    # gRPC counts a call done once its answer is handed to the transport; a large answer (N = 64 at
+    # 224 px is 38 MB) can still be on its way, and exiting now would reset the connection under it.
+    await asyncio.sleep(min(2.0, grace_seconds))
+    print("stopped", flush=True)
 
 
 def _main(argv):
@@ -77,8 +94,8 @@ def _main(argv):
         raise NAGError(
             f"--model_dir={_MODEL_DIR.value!r} does not exist; export a model first (python -m export.saved_model)"
         )
-    if _MAX_BATCH.value < 1 or _MAX_REQUEST_MB.value <= 0 or _POLL.value <= 0:
-        raise NAGError("--max_batch, --max_request_mb and --poll_seconds must be positive")
+    if _MAX_BATCH.value < 1 or _MAX_REQUEST_MB.value <= 0 or _POLL.value <= 0 or _GRACE.value < 0:
+        raise NAGError("--max_batch, --max_request_mb and --poll_seconds must be positive, --grace_seconds >= 0")
     config = ServerConfig(
         model_dir=_MODEL_DIR.value,
         model_name=_MODEL_NAME.value or os.path.basename(os.path.normpath(_MODEL_DIR.value)),
@@ -89,7 +106,7 @@ def _main(argv):
         max_request_bytes=int(_MAX_REQUEST_MB.value * 1024 * 1024),
         poll_seconds=_POLL.value,
     )
-    asyncio.run(_serve(config))
+    asyncio.run(_serve(config, _GRACE.value))
 
 
 if __name__ == "__main__":

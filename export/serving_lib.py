@@ -9,12 +9,18 @@ server stands in for it in tests and small deployments: gRPC
 Unchanged TF Serving clients work against either.
 
 Like TF Serving it polls the base directory and loads new numbered versions
-without a restart. Every request is validated against the signature before
+without a restart; a damaged version (variables missing or truncated) is
+refused with a logged reason, retried only once its files change, and the
+last good version keeps serving. A request runs on one version from start to
+end (REST answers name it in the `X-Model-Version` header; gRPC in
+`model_spec.version`). String outputs whose alias ends in `_bytes` go back
+over REST as {"b64": ...}, TF Serving's rule for binary data. Every request is validated against the signature before
 TensorFlow sees it: a bad one gets 400 / INVALID_ARGUMENT naming the field,
 and the server keeps serving.
 """
 
 import asyncio
+import base64
 import dataclasses
 import json
 import os
@@ -24,10 +30,14 @@ import threading
 import numpy as np
 import tensorflow as tf
 
+from nag_tf.errors import NAGError
+from nag_tf.sources import load_saved_model
+
 __all__ = ["ServerConfig", "ModelRepository", "RequestError", "run_predict", "build_rest_app", "build_grpc_server"]
 
 SEED_MAX = 2**31 - 1
 MAX_IMAGE_SIDE = 4096
+OPTIONAL_SEED_SIGNATURES = ("perturb", "perturb_png")  # their seed may be empty: seeds 0..N-1
 
 
 class RequestError(ValueError):
@@ -47,26 +57,62 @@ class ServerConfig:
 
 
 class ModelRepository:
-    """The loaded versions of one model; `refresh()` picks up new version folders."""
+    """The loaded versions of one model; `refresh()` picks up new version folders.
+
+    A version that fails to load is remembered with its files' sizes and times and
+    tried again only when they change (a copy still in progress, a repaired export).
+    """
 
     def __init__(self, base_dir):
         self.base_dir = base_dir
         self._versions = {}
+        self._failed = {}  # version -> (files' fingerprint, reason)
         self._lock = threading.Lock()
 
+    def _fingerprint(self, version_dir):
+        entries = []
+        for folder, _, files in os.walk(version_dir):
+            for name in files:
+                path = os.path.join(folder, name)
+                try:
+                    info = os.stat(path)
+                except OSError:
+                    continue
+                entries.append((os.path.relpath(path, version_dir), info.st_size, info.st_mtime_ns))
+        return tuple(sorted(entries))
+
     def refresh(self):
+        """Loads new versions; returns messages about versions refused (empty when all is well)."""
         if not os.path.isdir(self.base_dir):
-            return
+            return []
         found = sorted(
             int(n)
             for n in os.listdir(self.base_dir)
             if re.fullmatch(r"\d+", n) and os.path.exists(os.path.join(self.base_dir, n, "saved_model.pb"))
         )
+        messages = []
         for version in found:
-            if version not in self._versions:
-                loaded = tf.saved_model.load(os.path.join(self.base_dir, str(version)))
-                with self._lock:
-                    self._versions[version] = loaded
+            if version in self._versions:
+                continue
+            version_dir = os.path.join(self.base_dir, str(version))
+            fingerprint = self._fingerprint(version_dir)
+            if version in self._failed and self._failed[version][0] == fingerprint:
+                continue
+            try:
+                loaded = load_saved_model(version_dir)
+            except NAGError as problem:
+                self._failed[version] = (fingerprint, str(problem))
+                messages.append(f"version {version} not loaded: {problem}; still serving versions {self.versions()}")
+                continue
+            with self._lock:
+                self._versions[version] = loaded
+                self._failed.pop(version, None)
+        return messages
+
+    def failed(self):
+        """{version: reason} for versions present on disk that could not be loaded."""
+        with self._lock:
+            return {version: reason for version, (_, reason) in self._failed.items()}
 
     def versions(self):
         with self._lock:
@@ -135,11 +181,11 @@ def _validate(signature_name, signature, inputs, max_batch):
             )
         if array.shape[0] > max_batch:
             raise RequestError(f"input {name!r} has batch {array.shape[0]}, above the maximum {max_batch}")
-        optional = signature_name == "perturb" and name == "seed"  # perturb's seed may be empty
+        optional = signature_name in OPTIONAL_SEED_SIGNATURES and name == "seed"
         if array.shape[0] == 0 and not optional:
             raise RequestError(f"input {name!r} is an empty batch")
         tensors[name] = tf.convert_to_tensor(array.astype(spec.dtype.as_numpy_dtype))
-    if signature_name == "perturb" and tensors["seed"].shape[0] not in (0, tensors["images"].shape[0]):
+    if signature_name in OPTIONAL_SEED_SIGNATURES and tensors["seed"].shape[0] not in (0, tensors["images"].shape[0]):
         raise RequestError("input 'seed' must have one entry per image, or none")
     return tensors
 
@@ -171,6 +217,17 @@ def _metadata(model, version, name):
             "method_name": "tensorflow/serving/predict",
         }
     return metadata
+
+
+def _json_value(name, array):
+    """An output as JSON: numbers as they are; strings as text, or {"b64": ...} when the alias ends in `_bytes`."""
+    if array.dtype.kind not in "OSU":
+        return array.tolist()
+    if name.endswith("_bytes"):
+        encode = lambda item: {"b64": base64.b64encode(item).decode("ascii")}  # noqa: E731
+    else:
+        encode = lambda item: item.decode("utf-8", "replace") if isinstance(item, bytes) else item  # noqa: E731
+    return np.vectorize(encode, otypes=[object])(array).tolist() if array.size else array.tolist()
 
 
 def _reject_constant(name):
@@ -236,7 +293,7 @@ def build_rest_app(repository, config, executor=None):
             except (UnicodeDecodeError, ValueError, RecursionError):
                 raise RequestError("request body is not valid JSON") from None
             signature_name, inputs, rows = _rest_inputs(body)
-            _, model = repository.get(version)
+            version, model = repository.get(version)  # one version for the whole request
             name, signature = _signature(model, signature_name)
             if None in inputs:
                 specs = signature.structured_input_signature[1]
@@ -251,16 +308,18 @@ def build_rest_app(repository, config, executor=None):
             return error(400, str(problem))
         except (tf.errors.InvalidArgumentError, ValueError, TypeError) as problem:
             return error(400, f"invalid request: {str(problem).splitlines()[0][:200]}")
+        headers = {"X-Model-Version": str(version)}
+        values = {k: _json_value(k, v) for k, v in outputs.items()}
         if rows:
-            if len(outputs) == 1:
-                return web.json_response({"predictions": next(iter(outputs.values())).tolist()})
-            count = len(next(iter(outputs.values())))
+            if len(values) == 1:
+                return web.json_response({"predictions": next(iter(values.values()))}, headers=headers)
+            count = len(next(iter(values.values())))
             return web.json_response(
-                {"predictions": [{k: v[i].tolist() for k, v in outputs.items()} for i in range(count)]}
+                {"predictions": [{k: v[i] for k, v in values.items()} for i in range(count)]}, headers=headers
             )
-        if len(outputs) == 1:
-            return web.json_response({"outputs": next(iter(outputs.values())).tolist()})
-        return web.json_response({"outputs": {k: v.tolist() for k, v in outputs.items()}})
+        if len(values) == 1:
+            return web.json_response({"outputs": next(iter(values.values()))}, headers=headers)
+        return web.json_response({"outputs": values}, headers=headers)
 
     async def status(request):
         check_name(request)
@@ -268,14 +327,18 @@ def build_rest_app(repository, config, executor=None):
             version = parse_version(request)
         except RequestError as problem:
             return error(400, str(problem))
-        versions = repository.versions() if version is None else [v for v in repository.versions() if v == version]
-        if not versions:
+        # As TF Serving reports them: loaded versions AVAILABLE, versions that failed to load END with the reason.
+        states = {v: ("AVAILABLE", "OK", "") for v in repository.versions()}
+        states.update({v: ("END", "DATA_LOSS", reason) for v, reason in repository.failed().items()})
+        if version is not None:
+            states = {v: state for v, state in states.items() if v == version}
+        if not states:
             return error(404, f"version {version} not found")
         return web.json_response(
             {
                 "model_version_status": [
-                    {"version": str(v), "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
-                    for v in versions
+                    {"version": str(v), "state": state, "status": {"error_code": code, "error_message": message}}
+                    for v, (state, code, message) in sorted(states.items())
                 ]
             }
         )

@@ -3,6 +3,7 @@
 import tensorflow as tf
 
 from nag_tf.errors import NAGError
+from nag_tf.sources import load_saved_model
 
 __all__ = ["convert", "QUANTIZATIONS"]
 
@@ -20,6 +21,8 @@ def convert(saved_model_dir, quantize="none", signature_keys=("serving_default",
     """
     if quantize not in QUANTIZATIONS:
         raise NAGError(f"--quantize={quantize!r}: expected one of {', '.join(QUANTIZATIONS)}")
+    # The converter reports a damaged version deep inside MLIR, if at all: load it first for a one-line error.
+    load_saved_model(saved_model_dir)
     converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir, signature_keys=list(signature_keys))
     if quantize != "none":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]

@@ -7,7 +7,6 @@ writer per sub-directory (train/, eval/), namespaced tags.
 
 import os
 import signal
-import threading
 import time
 
 import keras
@@ -18,6 +17,7 @@ from absl import logging
 from nag_tf import metrics
 from nag_tf.errors import NAGError
 from nag_tf.model import perturb
+from nag_tf.signals import SignalCatcher
 
 __all__ = [
     "CollapseDetector",
@@ -160,33 +160,31 @@ class StopOnSignal(keras.callbacks.Callback):
     """SIGTERM or SIGINT (a scheduler's polite stop, Ctrl-C): finish the current step, end the epoch
     (so its checkpoint is written), then stop. `received` names the signal afterwards.
 
-    Keras ships no such callback. The previous handlers come back when training ends; outside
-    the main thread (where Python allows no handlers) it does nothing.
+    Keras ships no such callback; the handling itself is `signals.SignalCatcher`, active from
+    the start of training to its end.
     """
 
     def __init__(self, signals=(signal.SIGTERM, signal.SIGINT)):
         super().__init__()
-        self.signals = signals
-        self.received = None
-        self.signal_number = None
-        self._previous = {}
+        self._catcher = SignalCatcher(signals)
+
+    @property
+    def received(self):
+        return self._catcher.received
+
+    @property
+    def signal_number(self):
+        return self._catcher.signal_number
 
     def on_train_begin(self, logs=None):
-        if threading.current_thread() is threading.main_thread():
-            for number in self.signals:
-                self._previous[number] = signal.signal(number, self._handle)
-
-    def _handle(self, number, frame):
-        self.received, self.signal_number = signal.Signals(number).name, number
+        self._catcher.__enter__()
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.received:
+        if self._catcher.stop_requested():
             self.model.stop_training = True
 
     def on_train_end(self, logs=None):
-        for number, handler in self._previous.items():
-            signal.signal(number, handler)
-        self._previous = {}
+        self._catcher.__exit__(None, None, None)
 
 
 class CheckpointEveryEpoch(keras.callbacks.Callback):

@@ -10,7 +10,8 @@ __all__ = ["NAGError", "TrainingStopped"]
 
 
 class TrainingStopped(Exception):
-    """Training stopped cleanly on a signal (SIGTERM, SIGINT) after writing a checkpoint.
+    """Work stopped cleanly on a signal (SIGTERM, SIGINT): training after writing a checkpoint, a
+    baseline after saving its perturbation so far, evaluation before writing any report.
 
     Not an error: binaries print the message and exit with 128 + the signal's number, as a
     process ended by that signal would, so a scheduler sees the job as not finished.

@@ -41,6 +41,7 @@ def _main(argv):
     from nag_tf import evaluate_lib, report, sources
     from nag_tf.config import TrainConfig
     from nag_tf.errors import NAGError
+    from nag_tf.signals import SignalCatcher
 
     if not _SOURCES.value:
         raise NAGError("--sources is required: training log directories or .npy perturbations")
@@ -55,24 +56,30 @@ def _main(argv):
         if not os.path.exists(config_path):
             raise NAGError("--targets is required when the first source is not a training log directory")
         targets = TrainConfig.from_logdir(_SOURCES.value[0]).target.split(",")  # every member of an ensemble
+    # A signal ends the evaluation at once (it keeps nothing worth saving) and no report is written;
+    # once writing has begun it waits for the report to be complete.
+    stop = SignalCatcher(interrupt="during evaluation: no report was written; run the same command again")
     bar = keras.utils.Progbar(
         len(loaded) * len(targets), unit_name="source x target", verbose=1 if _VERBOSE.value else 0
     )
-    evaluation = evaluate_lib.evaluate(
-        loaded,
-        targets,
-        _DATA_DIR.value,
-        weights=_WEIGHTS.value,
-        white_box_samples=_WHITE.value,
-        black_box_samples=_BLACK.value,
-        batch_size=_BATCH_SIZE.value,
-        seed=_SEED.value,
-        interpolation_steps=_INTERPOLATION.value,
-        progress=lambda done, total: bar.update(done),
-    )
-    paths = report.write_report(evaluation, _OUT_DIR.value, loaded)
-    if _LOGDIR.value:
-        report.write_tensorboard(evaluation, paths, _LOGDIR.value)
+    print(f"evaluating {len(loaded)} source(s) on {', '.join(targets)} over {_DATA_DIR.value}", flush=True)
+    with stop:
+        evaluation = evaluate_lib.evaluate(
+            loaded,
+            targets,
+            _DATA_DIR.value,
+            weights=_WEIGHTS.value,
+            white_box_samples=_WHITE.value,
+            black_box_samples=_BLACK.value,
+            batch_size=_BATCH_SIZE.value,
+            seed=_SEED.value,
+            interpolation_steps=_INTERPOLATION.value,
+            progress=lambda done, total: bar.update(done),
+        )
+        stop.interrupt = None
+        paths = report.write_report(evaluation, _OUT_DIR.value, loaded)
+        if _LOGDIR.value:
+            report.write_tensorboard(evaluation, paths, _LOGDIR.value)
     with open(paths["md"]) as handle:
         print(handle.read())
     print(f"report and figures in {_OUT_DIR.value}")

@@ -3,6 +3,8 @@
 import csv
 import json
 import os
+import shutil
+import tempfile
 
 import tensorflow as tf
 
@@ -12,8 +14,24 @@ __all__ = ["write_report", "write_tensorboard"]
 
 
 def write_report(report, out_dir, sources):
-    """Writes report.md, report.csv, report.json and the PNG figures; returns the written paths."""
+    """Writes report.md, report.csv, report.json and the PNG figures; returns the written paths.
+
+    Every file is written in a staging folder and moved into `out_dir` whole (report.md last), so a
+    stop mid-write never leaves a half-written file, and other files in `out_dir` are left alone.
+    """
     os.makedirs(out_dir, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".writing-", dir=out_dir)
+    try:
+        written = _write_files(report, staging, sources)
+        names = sorted(os.listdir(staging), key=lambda name: name == "report.md")
+        for name in names:
+            os.replace(os.path.join(staging, name), os.path.join(out_dir, name))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return {key: os.path.join(out_dir, os.path.relpath(path, staging)) for key, path in written.items()}
+
+
+def _write_files(report, out_dir, sources):
     paths = {}
     with open(os.path.join(out_dir, "report.csv"), "w", newline="") as handle:
         writer = csv.writer(handle)

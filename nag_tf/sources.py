@@ -9,15 +9,25 @@ target's size, and the target class of a targeted generator.
 
 import json
 import os
+import warnings
 
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 from nag_tf import metrics
 from nag_tf.config import TrainConfig, generator_for
 from nag_tf.errors import NAGError
 
-__all__ = ["PerturbationSource", "GeneratorSource", "FixedPerturbationSource", "ExportedSource", "load_source"]
+__all__ = [
+    "PerturbationSource",
+    "GeneratorSource",
+    "FixedPerturbationSource",
+    "ExportedSource",
+    "load_source",
+    "load_saved_model",
+    "load_generator_weights",
+]
 
 
 class PerturbationSource:
@@ -92,13 +102,55 @@ class FixedPerturbationSource(PerturbationSource):
         return tf.repeat(self.perturbation[tf.newaxis], count, axis=0)
 
 
+def _first_line(problem):
+    return (str(problem).strip().splitlines() or [type(problem).__name__])[0][:300]
+
+
+def load_saved_model(version_dir):
+    """tf.saved_model.load, with a damaged version (a variables file missing, truncated or garbage; a
+    corrupt graph) turned into one NAGError naming the folder, for the binaries and the server alike.
+
+    TensorFlow reads the variables when loading, so a version that loads has every variable intact.
+    """
+    try:
+        return tf.saved_model.load(version_dir)
+    # Any exception: damage surfaces as OpError, OSError, IndexError ("Read less bytes than requested"),
+    # protobuf's DecodeError, ValueError... depending on which byte is wrong.
+    except Exception as problem:  # noqa: BLE001
+        raise NAGError(
+            f"SavedModel {version_dir} is damaged and cannot be loaded ({_first_line(problem)}); "
+            "export it again (python -m export.saved_model)"
+        ) from None
+
+
+def load_generator_weights(generator, weights_path):
+    """generator.load_weights, with a truncated, garbage or other-architecture file as one NAGError naming it."""
+    try:
+        with warnings.catch_warnings():
+            # Keras only warns when parts of the file match no layer ("Skipping ... will retain their
+            # freshly-initialized weights"): a half-loaded generator must not pass as the trained one.
+            warnings.filterwarnings("error", message=".*(Skipping|freshly-initialized|could not be loaded)")
+            generator.load_weights(weights_path)
+    except Exception as problem:  # noqa: BLE001 -- h5py and Keras raise OSError, ValueError, KeyError... by damage
+        raise NAGError(
+            f"{weights_path} cannot be loaded into this run's generator ({_first_line(problem)}): the file is "
+            "damaged or from another architecture (its config.json must be the one it was trained with)"
+        ) from None
+
+
 class ExportedSource(GeneratorSource):
     """An exported SavedModel version (export.saved_model): its `serving_default` signature is the generator."""
 
     def __init__(self, version_dir, name=None):
-        with open(os.path.join(version_dir, "assets", "nag_metadata.json")) as handle:
-            metadata = json.load(handle)
-        signature = tf.saved_model.load(version_dir).signatures["serving_default"]
+        try:
+            with open(os.path.join(version_dir, "assets", "nag_metadata.json")) as handle:
+                metadata = json.load(handle)
+        except (OSError, ValueError) as problem:
+            raise NAGError(
+                f"{version_dir} has no readable assets/nag_metadata.json ({_first_line(problem)}); "
+                "export it with python -m export.saved_model"
+            ) from None
+        signature = load_saved_model(version_dir).signatures["serving_default"]
         super().__init__(
             generator=lambda z, training=False: signature(z=tf.convert_to_tensor(z, tf.float32))["perturbation"],
             xi=metadata["xi"],
@@ -119,6 +171,9 @@ def _load_fixed(path, name):
     if os.path.exists(meta_path):
         with open(meta_path) as handle:
             meta = json.load(handle)
+    if meta.get("complete") is False:
+        logging.warning("%s was saved when training stopped (%s) after %s steps: not a finished perturbation",
+                        path, meta.get("stopped_by"), meta.get("steps"))  # fmt: skip
     xi = float(meta.get("xi", np.max(np.abs(perturbation))))
     return FixedPerturbationSource(
         perturbation, xi, name or os.path.basename(path)[:-4], meta.get("target"), meta.get("clip", True)
@@ -143,7 +198,7 @@ def _load_run(path, name):
         raise NAGError(f"{path!r} has no best.weights.h5 or final.weights.h5; train first")
     config = TrainConfig.from_logdir(path)
     generator = generator_for(config)
-    generator.load_weights(weights)
+    load_generator_weights(generator, weights)
     return GeneratorSource(
         generator,
         config.xi,

@@ -38,7 +38,7 @@ def test_every_signature_matches_the_keras_generator(generator, exported):
     got = loaded.signatures["serving_default"](z=z)["perturbation"].numpy()
     np.testing.assert_allclose(got, expected, atol=1e-4)
     seeds = tf.constant([0, 17, 3], tf.int64)
-    module = saved_model_lib.PerturbationModule(generator)
+    module = saved_model_lib.PerturbationModule(generator, XI)
     by_seed = generator(module.latents(seeds), training=False).numpy()
     np.testing.assert_allclose(loaded.signatures["sample"](seed=seeds)["perturbation"].numpy(), by_seed, atol=1e-4)
     images = tf.constant(np.random.default_rng(0).integers(0, 256, [3, 40, 50, 3]), tf.uint8)
@@ -64,6 +64,24 @@ def test_same_seed_same_perturbation_and_metadata(exported):
     assert not np.allclose(again[0], again[1], atol=1e-3 * XI)
     metadata = saved_model_lib.read_metadata(path)
     assert metadata == {"xi": XI, "target": "tiny_cnn", "latent_dim": 4, "image_size": 32, "version": 1}
+
+
+def test_png_signatures_decode_to_the_uint8_images_and_the_visualised_perturbation(exported):
+    """`perturb_png` is `perturb` losslessly; `sample_png` is round((delta / xi + 1) * 127.5)."""
+    _, path = exported
+    loaded = tf.saved_model.load(path)
+    seeds = tf.constant([3, 17], tf.int64)
+    images = tf.constant(np.random.default_rng(2).integers(0, 256, [2, 40, 50, 3]), tf.uint8)
+    files = loaded.signatures["perturb_png"](images=images, seed=seeds)["adversarial_images_png_bytes"].numpy()
+    expected = loaded.signatures["perturb"](images=images, seed=seeds)["adversarial_images"].numpy()
+    assert files.shape == (2,) and all(f.startswith(b"\x89PNG") for f in files)
+    np.testing.assert_array_equal(np.stack([tf.io.decode_png(f).numpy() for f in files]), expected)
+    pictures = loaded.signatures["sample_png"](seed=seeds)["perturbation_png_bytes"].numpy()
+    delta = loaded.signatures["sample"](seed=seeds)["perturbation"].numpy()
+    decoded = np.stack([tf.io.decode_png(f).numpy() for f in pictures]).astype(np.float32)
+    # One grey level of rounding: 127.5 / xi grey levels per unit of delta.
+    np.testing.assert_allclose(decoded, (delta / XI + 1) * 127.5, atol=0.5 + 1e-3)
+    assert decoded.min() < 100 and decoded.max() > 155  # the visualisation spans the range
 
 
 def test_perturb_without_seeds_uses_0_to_n(exported):
@@ -107,6 +125,9 @@ def test_saved_model_cli_shows_every_signature(exported):
         "signature_def['serving_default']",
         "signature_def['sample']",
         "signature_def['perturb']",
+        "signature_def['sample_png']",
+        "signature_def['perturb_png']",
+        "outputs['perturbation_png_bytes']",
         "Method name is: tensorflow/serving/predict",
         "outputs['adversarial_images']",
         "shape: (-1, 32, 32, 3)",

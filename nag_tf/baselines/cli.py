@@ -41,14 +41,18 @@ class CommonOptions:
 
 
 def run_baseline(method, train, batch_size):
-    """Checks the shared flags, trains with `train(target, cached, options, progress)`, which returns
-    (perturbation, steps, seconds),
-    saves. `progress(steps, seconds)` drives a progress bar over the time budget (or the steps).
+    """Checks the shared flags, trains with `train(target, cached, options, progress, should_stop)`, which
+    returns (perturbation, steps, seconds), saves. `progress(steps, seconds)` drives a progress bar over
+    the time budget (or the steps).
+
+    SIGTERM/SIGINT: the step in progress ends, the perturbation so far goes to `<out>.stopped.npy` (its
+    .json says which signal, after how many steps), `<out>` is left as it was, and TrainingStopped says so.
 
     Raises:
       NAGError: a bad flag value, target, weights or data folder.
     """
     from nag_tf.errors import NAGError
+    from nag_tf.signals import SignalCatcher
 
     if not 0 < _XI.value <= (255 if _NORM.value == "linf" else 1e6):
         raise NAGError(
@@ -83,7 +87,15 @@ def run_baseline(method, train, batch_size):
     def progress(steps, seconds):
         bar.update(min(seconds, _BUDGET.value) if by_time else steps, values=[("steps", steps)] if by_time else None)
 
-    perturbation, steps, seconds = train(target, cached, options, progress)
+    with SignalCatcher() as caught:
+        perturbation, steps, seconds = train(target, cached, options, progress, caught.stop_requested)
+    if caught.received:
+        stopped = out[:-4] + ".stopped.npy"
+        extra = {"complete": False, "stopped_by": caught.received, "steps": steps}
+        sgd_uap_lib.save_perturbation(
+            perturbation, stopped, _XI.value, _TARGET.value, _NORM.value, method, _CLIP.value, extra
+        )
+        caught.check(f"after {steps} steps: the perturbation so far is in {stopped}; {out} was not written")
     sgd_uap_lib.save_perturbation(
         perturbation, out, _XI.value, _TARGET.value, _NORM.value, method=method, clip=_CLIP.value
     )

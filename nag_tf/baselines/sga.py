@@ -19,7 +19,7 @@ _STEP_FRACTION = flags.DEFINE_float("step_fraction", 0.1, "Signed step size as a
 _BETA = flags.DEFINE_float("beta", 9.0, "Clamp of the cross-entropy (the authors': 9).")
 
 
-def _train(target, cached, options, progress):
+def _train(target, cached, options, progress, should_stop):
     from nag_tf.baselines import sga_lib
 
     return sga_lib.train_sga(
@@ -37,6 +37,7 @@ def _train(target, cached, options, progress):
         clip=options.clip,
         norm=options.norm,
         progress=progress,
+        should_stop=should_stop,
     )
 
 

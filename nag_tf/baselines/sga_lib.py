@@ -69,6 +69,7 @@ def train_sga(
     marks=(),
     on_mark=None,
     progress=None,
+    should_stop=None,
 ):
     """Trains one perturbation; returns (float32 [S, S, 3] numpy perturbation, outer steps, optimisation seconds).
 
@@ -110,4 +111,5 @@ def train_sga(
         marks,
         on_mark,
         progress,
+        should_stop,
     )

@@ -19,7 +19,7 @@ _STEP_DECAY = flags.DEFINE_float(
 )
 
 
-def _train(target, cached, options, progress):
+def _train(target, cached, options, progress, should_stop):
     from nag_tf.baselines import sgd_uap_lib
 
     return sgd_uap_lib.train_sgd_uap(
@@ -36,6 +36,7 @@ def _train(target, cached, options, progress):
         step_decay=_STEP_DECAY.value,
         norm=options.norm,
         progress=progress,
+        should_stop=should_stop,
     )
 
 

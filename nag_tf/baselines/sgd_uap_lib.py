@@ -70,6 +70,7 @@ def train_sgd_uap(
     marks=(),
     on_mark=None,
     progress=None,
+    should_stop=None,
 ):
     """Trains one perturbation; returns (float32 [S, S, 3] numpy perturbation, steps taken, optimisation seconds).
 
@@ -92,20 +93,33 @@ def train_sgd_uap(
         step(images, labels)
 
     batches = data.training_batches(cached, batch_size, seed)
-    return run_budgeted(one_step, batches, perturbation, steps, time_budget_s, marks, on_mark, progress)
+    return run_budgeted(one_step, batches, perturbation, steps, time_budget_s, marks, on_mark, progress, should_stop)
 
 
-def run_budgeted(one_step, batches, perturbation, steps, time_budget_s=0.0, marks=(), on_mark=None, progress=None):
+def run_budgeted(
+    one_step,
+    batches,
+    perturbation,
+    steps,
+    time_budget_s=0.0,
+    marks=(),
+    on_mark=None,
+    progress=None,
+    should_stop=None,
+):
     """The baselines' loop: one_step(taken, images, labels) per batch until `steps` steps or `time_budget_s`
     seconds spent inside the steps (the same count as NAG's budget: nothing else is charged).
 
     on_mark(seconds, perturbation) is called as each of `marks` is passed; progress(steps, seconds) after each
-    step. Returns (float32 numpy perturbation, steps taken, seconds).
+    step; should_stop() before each step ends the loop early when true (a signal: the caller saves apart).
+    Returns (float32 numpy perturbation, steps taken, seconds).
     """
     marks = sorted(marks)
     spent, taken = 0.0, 0
     for images, labels in batches:
         if taken >= steps or (time_budget_s and spent >= time_budget_s):
+            break
+        if should_stop is not None and should_stop():
             break
         start = time.perf_counter()
         one_step(taken, images, labels)
@@ -121,12 +135,14 @@ def run_budgeted(one_step, batches, perturbation, steps, time_budget_s=0.0, mark
     return np.asarray(perturbation.numpy()), taken, spent
 
 
-def save_perturbation(perturbation, path, xi, target_name, norm="linf", method="sgd_uap", clip=True):
-    """Writes the perturbation as .npy plus a .json with xi, norm, clip and the target, atomically."""
+def save_perturbation(perturbation, path, xi, target_name, norm="linf", method="sgd_uap", clip=True, extra=None):
+    """Writes the perturbation as .npy plus a .json with xi, norm, clip, the target (and `extra`), each atomically."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    partial = path + ".partial.npy"
-    np.save(partial, perturbation.astype(np.float32))
-    os.replace(partial, path)
-    with open(path[:-4] + ".json", "w") as handle:
-        json.dump({"xi": float(xi), "norm": norm, "target": target_name, "method": method, "clip": bool(clip)}, handle)
+    writing = path + ".writing.npy"
+    np.save(writing, perturbation.astype(np.float32))
+    os.replace(writing, path)
+    meta = {"xi": float(xi), "norm": norm, "target": target_name, "method": method, "clip": bool(clip), **(extra or {})}
+    with open(path[:-4] + ".json.writing", "w") as handle:
+        json.dump(meta, handle)
+    os.replace(path[:-4] + ".json.writing", path[:-4] + ".json")
     return path

@@ -1,0 +1,153 @@
+"""SIGTERM and SIGINT to the server, the evaluation and the baselines (training: test_kill_resume.py).
+
+The server stops accepting, completes the request in flight and exits 0;
+evaluation stops with one line, exit 128 + N and no report; a baseline saves
+its perturbation so far as `<out>.stopped.npy` (marked incomplete), leaves
+`<out>` unwritten and exits 128 + N.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+from helpers.server import running_server
+
+from export import saved_model_lib
+from export.client import GrpcClient
+from nag_tf.config import TrainConfig, generator_for
+from nag_tf.generator import build_generator
+
+pytestmark = pytest.mark.faults
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def _start(module, *flags):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # the binary's own quiet start
+    return subprocess.Popen(
+        [sys.executable, "-m", module, *flags],
+        cwd=ROOT,
+        env=dict(env, PYTHONPATH=ROOT),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_for_output(process, text, timeout=120):
+    """Reads stdout until `text` appears (the binary is past its start-up, its handlers installed)."""
+    seen = ""
+    deadline = time.time() + timeout
+    while time.time() < deadline and process.poll() is None:
+        seen += process.stdout.read(1)
+        if text in seen:
+            return seen
+    raise AssertionError(f"never printed {text!r}: {seen[-2000:]} {process.stderr.read()[-2000:]}")
+
+
+def _last_line(stderr):
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    assert "Traceback" not in stderr, stderr[-3000:]
+    return lines[-1]
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGINT])
+def test_server_finishes_the_request_in_flight_then_exits_0(tmp_path, signal_number):
+    base = str(tmp_path / "nag")
+    saved_model_lib.export_saved_model(build_generator(224, 10, 10.0, "light", seed=0), base, 10.0, "untrained")
+    log_path = tmp_path / "server.log"
+    with running_server(base, log_path, "--grace_seconds=60", "--max_batch=256") as (process, grpc_port, rest_port):
+        client = GrpcClient(f"127.0.0.1:{grpc_port}", "nag")
+        seeds = np.arange(4, dtype=np.int64)
+        begin = time.monotonic()
+        client.predict("sample", {"seed": seeds})
+        per_seed = (time.monotonic() - begin) / len(seeds)
+        count = int(min(256, max(8, 3.0 / per_seed)))  # a request of ~3 s
+        answer = {}
+
+        def in_flight():
+            answer["started"] = time.monotonic()
+            answer["outputs"] = client.predict("sample", {"seed": np.arange(count, dtype=np.int64)})
+            answer["finished"] = time.monotonic()
+
+        thread = threading.Thread(target=in_flight)
+        thread.start()
+        time.sleep(0.5)
+        process.send_signal(signal_number)
+        signalled = time.monotonic()
+        time.sleep(0.3)
+        with pytest.raises(OSError):  # no new connections once the signal arrived
+            urllib.request.urlopen(f"http://127.0.0.1:{rest_port}/v1/models/nag", timeout=5)
+        thread.join(timeout=120)
+        assert process.wait(timeout=120) == 0
+    assert answer["finished"] > signalled, "the request was not in flight when the signal arrived"
+    assert answer["outputs"]["perturbation"].shape == (count, 224, 224, 3)
+    log = log_path.read_text()
+    name = signal.Signals(signal_number).name
+    assert f"{name}: no new requests; finishing those in flight" in log and log.strip().endswith("stopped"), log
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("run")
+    config = TrainConfig(target="tiny_cnn", weights="none", latent_dim=4, generator="light", logdir=str(directory))
+    (directory / "config.json").write_text(config.to_json())
+    generator_for(config).save_weights(str(directory / "best.weights.h5"))
+    return directory
+
+
+def test_evaluation_stops_on_sigterm_without_a_report(run_dir, image_folder, tmp_path):
+    out_dir = tmp_path / "report"
+    process = _start(
+        "nag_tf.evaluate",
+        f"--sources={run_dir}",
+        "--targets=tiny_cnn",
+        "--weights=none",
+        f"--data_dir={image_folder}",
+        "--white_box_samples=100000",
+        "--batch_size=8",
+        f"--out_dir={out_dir}",
+        "--verbose=0",
+    )
+    _wait_for_output(process, "evaluating 1 source(s)")
+    time.sleep(1.0)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, stderr[-2000:]
+    assert _last_line(stderr) == (
+        "stopped: SIGTERM during evaluation: no report was written; run the same command again"
+    )
+    assert not os.path.exists(out_dir / "report.md")
+
+
+@pytest.mark.parametrize("method", ["sgd_uap", "sga"])
+def test_a_baseline_saves_its_perturbation_so_far_apart_and_exits_128_plus_n(image_folder, tmp_path, method):
+    out = tmp_path / "uap.npy"
+    process = _start(
+        f"nag_tf.baselines.{method}",
+        "--target=tiny_cnn",
+        "--weights=none",
+        f"--data_dir={image_folder}",
+        "--steps=1000000",
+        f"--out={out}",
+        *(["--batch_size=8", "--minibatch=4"] if method == "sga" else ["--batch_size=8"]),
+    )
+    _wait_for_output(process, "step")  # the progress bar is running
+    time.sleep(1.0)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, stderr[-2000:]
+    stopped = tmp_path / "uap.stopped.npy"
+    assert _last_line(stderr).startswith("stopped: SIGTERM after ")
+    assert f"the perturbation so far is in {stopped}; {out} was not written" in _last_line(stderr)
+    assert not out.exists()
+    meta = json.loads((tmp_path / "uap.stopped.json").read_text())
+    assert meta["complete"] is False and meta["stopped_by"] == "SIGTERM" and meta["steps"] >= 1
+    perturbation = np.load(stopped)
+    assert perturbation.shape == (32, 32, 3) and 0 < np.abs(perturbation).max() <= 10.0 + 1e-4
