@@ -139,6 +139,9 @@ def _nag_attack(config, weights, logdir, budget_s):
 def _uap_attack(config, target, train_images, path, budget_s):
     """A new SGD-UAP against `target` (reused if `path` exists)."""
     if not os.path.exists(path):
+        bar = keras.utils.Progbar(
+            budget_s, unit_name="s of optimisation", stateful_metrics=["steps"], verbose=1 if config.verbose else 0
+        )
         perturbation, _, _ = sgd_uap_lib.train_sgd_uap(
             target,
             train_images,
@@ -149,6 +152,7 @@ def _uap_attack(config, target, train_images, path, budget_s):
             seed=config.seed,
             clip=config.clip,
             norm=config.norm,
+            progress=lambda steps, seconds: bar.update(min(seconds, budget_s), values=[("steps", steps)]),
         )
         sgd_uap_lib.save_perturbation(perturbation, path, config.xi, target.name, config.norm)
     return sources.load_source(path)
@@ -166,6 +170,11 @@ def _measure(target, holdout, nag_sources, uap_source, config):
     rates, _ = metrics.fooling_rates(uap_source.sample(1, 0), target, holdout, config.batch_size, config.clip)
     row["fooling_sgd_uap"] = float(rates[0])
     return row
+
+
+def _phase(config, text):
+    if config.verbose:
+        print(f"hardening phase {text}", flush=True)
 
 
 def harden(config, options):
@@ -189,6 +198,7 @@ def harden(config, options):
     train_images, holdout = datasets.train, datasets.report
 
     # 1. Attacks on the original classifier.
+    _phase(config, f"1/3: NAG and SGD-UAP attack the original {config.target} ({options.attack_budget_s:g} s each)")
     nag_before = _nag_attack(
         config, config.weights, os.path.join(options.out_dir, "nag_before"), options.attack_budget_s
     )
@@ -208,6 +218,7 @@ def harden(config, options):
     )
 
     # 2. Fine-tune a copy on perturbed images.
+    _phase(config, f"2/3: fine-tune a copy on perturbed images ({options.epochs} epochs)")
     hardened_path = os.path.join(options.out_dir, HARDENED_WEIGHTS)
     copy = keras_apps.load_target(config.target, config.weights)
     if os.path.exists(hardened_path):
@@ -236,6 +247,7 @@ def harden(config, options):
     hardened = Target(copy.spec, copy.classifier)
 
     # 3. New attacks on the hardened copy, same budgets.
+    _phase(config, "3/3: new NAG and SGD-UAP attacks on the hardened copy, same budgets")
     nag_after = _nag_attack(config, hardened_path, os.path.join(options.out_dir, "nag_after"), options.attack_budget_s)
     uap_after = _uap_attack(
         config, hardened, train_images, os.path.join(options.out_dir, "sgd_uap_after.npy"), options.attack_budget_s
