@@ -39,28 +39,30 @@ def image_folder(tmp_path_factory):
     return write_image_folder(tmp_path_factory.mktemp("images"), 48)
 
 
-@pytest.fixture
-def tiny_config(image_folder, tmp_path):
+def tiny_train_config(image_folder, logdir, **overrides):
+    """A TrainConfig for the tiny test target on a synthetic folder: a few seconds of training."""
     from nag_tf.config import TrainConfig
 
-    def make(**overrides):
-        values = dict(
-            target="tiny_cnn",
-            weights="none",
-            data_dir=image_folder,
-            holdout=8,
-            selection_images=8,
-            batch_size=8,
-            epochs=2,
-            learning_rate=1e-3,
-            latent_dim=4,
-            generator="light",
-            logdir=str(tmp_path / "run"),
-            image_every_steps=3,
-            eval_samples=3,
-            verbose=0,
-        )
-        values.update(overrides)
-        return TrainConfig(**values)
+    values = dict(
+        target="tiny_cnn",
+        weights="none",
+        data_dir=image_folder,
+        holdout=8,
+        selection_images=8,
+        batch_size=8,
+        epochs=2,
+        learning_rate=1e-3,
+        latent_dim=4,
+        generator="light",
+        logdir=str(logdir),
+        image_every_steps=3,
+        eval_samples=3,
+        verbose=0,
+    )
+    values.update(overrides)
+    return TrainConfig(**values)
 
-    return make
+
+@pytest.fixture
+def tiny_config(image_folder, tmp_path):
+    return lambda **overrides: tiny_train_config(image_folder, tmp_path / "run", **overrides)

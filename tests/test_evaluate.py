@@ -5,6 +5,7 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import tiny_train_config
 
 import keras_apps
 from nag_tf import data, evaluate_lib, metrics, sources, train_lib
@@ -53,27 +54,11 @@ def test_sgd_uap_projection_and_training_keep_the_budget(image_folder):
 
 @pytest.fixture(scope="module")
 def two_generators(tmp_path_factory, image_folder):
-    from nag_tf.config import TrainConfig
 
     paths = []
     for target in ("tiny_cnn", "tiny_cnn_b"):
         logdir = str(tmp_path_factory.mktemp(target))
-        train_lib.train(
-            TrainConfig(
-                target=target,
-                weights="none",
-                data_dir=image_folder,
-                holdout=8,
-                selection_images=8,
-                batch_size=8,
-                epochs=1,
-                latent_dim=4,
-                generator="light",
-                logdir=logdir,
-                eval_samples=2,
-                verbose=0,
-            )
-        )
+        train_lib.train(tiny_train_config(image_folder, logdir, target=target, epochs=1, eval_samples=2))
         paths.append(logdir)
     return paths
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
+from helpers.artifacts import scaled_generator
 
 from export import saved_model_lib, tflite_lib
 from nag_tf import data, sources
-from nag_tf.generator import build_generator
 
 XI = 10.0
 
@@ -17,10 +17,7 @@ XI = 10.0
 @pytest.fixture(scope="module")
 def generator():
     """A generator whose outputs are far from zero (an untrained one would make comparisons meaningless)."""
-    gen = build_generator(32, latent_dim=4, xi=XI, variant="light", seed=0)
-    last = gen.get_layer("to_rgb")
-    last.set_weights([w * 200.0 for w in last.get_weights()])
-    return gen
+    return scaled_generator(seed=0)
 
 
 @pytest.fixture(scope="module")

@@ -7,18 +7,16 @@ import urllib.request
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers.artifacts import scaled_generator
 from helpers.server import running_server
 
 from export import saved_model_lib
 from export.client import GrpcClient, RestClient
-from nag_tf.generator import build_generator
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    generator = build_generator(32, latent_dim=4, xi=10.0, variant="light", seed=0)
-    last = generator.get_layer("to_rgb")
-    last.set_weights([w * 200.0 for w in last.get_weights()])
+    generator = scaled_generator(seed=0)
     base = str(tmp_path_factory.mktemp("exports") / "nag")
     version1 = saved_model_lib.export_saved_model(generator, base, 10.0, "tiny_cnn")
     log = tmp_path_factory.mktemp("logs") / "server.log"

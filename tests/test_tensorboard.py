@@ -16,6 +16,7 @@ import urllib.parse
 import urllib.request
 
 import pytest
+from conftest import tiny_train_config
 from helpers.server import free_port
 
 EPOCHS, STEPS_PER_EPOCH, PICTURES_EVERY = 3, 4, 2
@@ -38,23 +39,13 @@ def _get(port, path, **query):
 @pytest.fixture(scope="module")
 def board(image_folder, tmp_path_factory):
     from nag_tf import evaluate_lib, report, sources, train_lib
-    from nag_tf.config import TrainConfig
 
-    config = TrainConfig(
-        target="tiny_cnn",
-        weights="none",
-        data_dir=image_folder,
-        holdout=8,
-        selection_images=8,
-        batch_size=8,
+    config = tiny_train_config(
+        image_folder,
+        tmp_path_factory.mktemp("board") / "run",
         epochs=EPOCHS,
         steps_per_epoch=STEPS_PER_EPOCH,
         image_every_steps=PICTURES_EVERY,
-        latent_dim=4,
-        generator="light",
-        eval_samples=3,
-        verbose=0,
-        logdir=str(tmp_path_factory.mktemp("board") / "run"),
     )
     result = train_lib.train(config)
     source = sources.load_source(config.logdir)

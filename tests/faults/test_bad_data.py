@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import write_image_folder
+from conftest import tiny_train_config, write_image_folder
 
 import keras_apps
 from nag_tf import data, train_lib
@@ -71,24 +71,9 @@ def test_unknown_class_index_keeps_the_image_without_its_label(tmp_path):
 
 
 def test_training_proceeds_on_the_good_images(tmp_path):
-    from nag_tf.config import TrainConfig
-
     folder = _broken_folder(str(tmp_path / "broken"))
     result = train_lib.train(
-        TrainConfig(
-            target="tiny_cnn",
-            weights="none",
-            data_dir=folder,
-            holdout=6,
-            selection_images=4,
-            batch_size=8,
-            epochs=1,
-            latent_dim=4,
-            generator="light",
-            logdir=str(tmp_path / "run"),
-            eval_samples=2,
-            verbose=0,
-        )
+        tiny_train_config(folder, tmp_path / "run", holdout=6, selection_images=4, epochs=1, eval_samples=2)
     )
     assert result.steps == (26 - 6 - 4) // 8
 

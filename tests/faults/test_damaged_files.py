@@ -17,26 +17,18 @@ import urllib.request
 
 import numpy as np
 import pytest
+from helpers.artifacts import XI, scaled_generator, write_run_dir
 from helpers.server import running_server
 
 from export import saved_model_lib
 from export.client import RestClient
 from nag_tf import sources
-from nag_tf.config import TrainConfig, generator_for
 from nag_tf.errors import NAGError
 from nag_tf.generator import build_generator
 
 pytestmark = pytest.mark.faults
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-XI = 10.0
 DAMAGES = ["variables_missing", "variables_truncated", "variables_garbage", "graph_truncated"]
-
-
-def _generator(seed):
-    generator = build_generator(32, latent_dim=4, xi=XI, variant="light", seed=seed)
-    last = generator.get_layer("to_rgb")
-    last.set_weights([w * 200.0 for w in last.get_weights()])  # outputs far from zero: versions tell apart
-    return generator
 
 
 def _damage(version_dir, how):
@@ -81,14 +73,14 @@ def _one_line_error(result, *expected):
 
 @pytest.mark.parametrize("how", DAMAGES)
 def test_a_damaged_version_is_one_clear_error_when_loaded(tmp_path, how):
-    path = _damaged_export(tmp_path, how, _generator(0))
+    path = _damaged_export(tmp_path, how, scaled_generator(0))
     with pytest.raises(NAGError, match=f"SavedModel {path} is damaged"):
         sources.load_source(path)
 
 
 def test_server_refuses_damaged_versions_keeps_the_last_good_one_and_loads_a_repaired_one(tmp_path):
     base = str(tmp_path / "nag")
-    good, repaired = _generator(0), _generator(1)
+    good, repaired = scaled_generator(0), scaled_generator(1)
     saved_model_lib.export_saved_model(good, base, XI, "tiny_cnn")
     damaged = [_damaged_export(tmp_path, how, repaired) for how in DAMAGES]
     log_path = tmp_path / "server.log"
@@ -130,7 +122,7 @@ def test_server_refuses_damaged_versions_keeps_the_last_good_one_and_loads_a_rep
 
 @pytest.mark.parametrize("how", ["variables_missing", "variables_truncated"])
 def test_tflite_and_evaluate_given_a_damaged_version_stop_with_one_line(tmp_path, how):
-    path = _damaged_export(tmp_path, how, _generator(0))
+    path = _damaged_export(tmp_path, how, scaled_generator(0))
     _one_line_error(
         _run_binary("export.tflite", f"--saved_model={path}", f"--out={tmp_path}/x.tflite"), path, "damaged"
     )
@@ -150,13 +142,7 @@ def test_tflite_and_evaluate_given_a_damaged_version_stop_with_one_line(tmp_path
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    """A training log directory as training leaves it (config.json, best.weights.h5), without the training."""
-    directory = tmp_path_factory.mktemp("run")
-    config = TrainConfig(target="tiny_cnn", weights="none", latent_dim=4, generator="light", logdir=str(directory))
-    with open(directory / "config.json", "w") as handle:
-        handle.write(config.to_json())
-    generator_for(config).save_weights(str(directory / "best.weights.h5"))
-    return directory
+    return write_run_dir(tmp_path_factory.mktemp("run"))
 
 
 @pytest.mark.parametrize("how", ["truncated", "garbage", "other_architecture"])

@@ -17,11 +17,11 @@ import urllib.request
 
 import numpy as np
 import pytest
+from helpers.artifacts import write_run_dir
 from helpers.server import running_server
 
 from export import saved_model_lib
 from export.client import GrpcClient
-from nag_tf.config import TrainConfig, generator_for
 from nag_tf.generator import build_generator
 
 pytestmark = pytest.mark.faults
@@ -95,11 +95,7 @@ def test_server_finishes_the_request_in_flight_then_exits_0(tmp_path, signal_num
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("run")
-    config = TrainConfig(target="tiny_cnn", weights="none", latent_dim=4, generator="light", logdir=str(directory))
-    (directory / "config.json").write_text(config.to_json())
-    generator_for(config).save_weights(str(directory / "best.weights.h5"))
-    return directory
+    return write_run_dir(tmp_path_factory.mktemp("run"))
 
 
 def test_evaluation_stops_on_sigterm_without_a_report(run_dir, image_folder, tmp_path):

@@ -18,24 +18,16 @@ import numpy as np
 import psutil
 import pytest
 import tensorflow as tf
+from helpers.artifacts import XI, scaled_generator
 from helpers.server import running_server
 
 from export import load_lib, saved_model_lib
 from export.client import RestClient, decode_png
-from nag_tf.generator import build_generator
 
 pytestmark = pytest.mark.faults
-XI = 10.0
 CONCURRENCY = 16
 DURATION_S = 24.0
 SWITCH_AT_S = 8.0
-
-
-def _generator(seed):
-    generator = build_generator(32, latent_dim=4, xi=XI, variant="light", seed=seed)
-    last = generator.get_layer("to_rgb")
-    last.set_weights([w * 200.0 for w in last.get_weights()])  # outputs far from zero: versions tell apart
-    return generator
 
 
 def _single_answers(version_dir, requests):
@@ -59,7 +51,7 @@ def _same(answer, reference):
 
 def test_sixteen_clients_through_a_version_switch(tmp_path):
     base = str(tmp_path / "nag")
-    old, new = _generator(0), _generator(1)
+    old, new = scaled_generator(0), scaled_generator(1)
     first = saved_model_lib.export_saved_model(old, base, XI, "tiny_cnn")
     requests = load_lib.soak_requests(latent_dim=4, image_size=32)
     log_path = tmp_path / "server.log"
