@@ -27,6 +27,7 @@ setup(
         "absl-py>=2.1",
         "numpy",
         "matplotlib>=3.8",  # evaluation figures (PNG)
+        "pillow",  # export.client decodes the PNG answers of the `_png` signatures
         # The perturbation endpoint: TF Serving's protocol definitions, gRPC and an async web framework.
         "tensorflow-serving-api>=2.21,<2.22",
         "grpcio>=1.60",

@@ -97,7 +97,7 @@ def _train_nag(train_folder, eval_folder, workdir, marks):
         if os.path.exists(path):
             generator = generator_for(config)
             generator.load_weights(path)
-            snapshots[mark] = sources.GeneratorSource(generator, config.xi, f"nag@{int(mark)}s", config.target)
+            snapshots[mark] = sources.GeneratorSource(generator, config.xi, f"nag@{int(mark)}s", config.target_text)
     source = sources.load_source(config.logdir, "nag")
     return MethodRun(
         "nag", source, result.steps, result.optimisation_seconds, result.target_image_passes, snapshots
@@ -110,13 +110,13 @@ def _train_single(method, config, train_folder, workdir, marks):
     from nag_tf import data, sources
     from nag_tf.baselines import sga_lib, sgd_uap_lib
 
-    target = keras_apps.load_target(config.target, config.weights)
+    target = keras_apps.load_target(config.target_text, config.weights)
     cached = data.load_folder(train_folder, target, config.batch_size, "training images")
     snapshots = {}
 
     def snapshot(mark, perturbation):
         snapshots[mark] = sources.FixedPerturbationSource(
-            perturbation, config.xi, f"{method}@{int(mark)}s", config.target
+            perturbation, config.xi, f"{method}@{int(mark)}s", config.target_text
         )
 
     common = dict(
@@ -139,7 +139,13 @@ def _train_single(method, config, train_folder, workdir, marks):
         perturbation, steps, seconds = sga_lib.train_sga(target, cached, batch_size=batch, **common)
         passes = steps * batch * 4  # K = 4 inner passes over each outer batch
     path = sgd_uap_lib.save_perturbation(
-        perturbation, os.path.join(workdir, f"{method}.npy"), config.xi, config.target, config.norm, method, config.clip
+        perturbation,
+        os.path.join(workdir, f"{method}.npy"),
+        config.xi,
+        config.target_text,
+        config.norm,
+        method,
+        config.clip,
     )
     return MethodRun(method, sources.load_source(path, method), steps, seconds, passes, snapshots)
 
@@ -172,7 +178,7 @@ def _main(argv):
     runs = [nag] + [_train_single(m, config, train_folder, workdir, marks) for m in _METHODS.value if m != "nag"]
 
     samples = _common.SAMPLES.value
-    targets = [config.target] + [t for t in _TRANSFER.value if t and t != config.target]
+    targets = [config.target_text] + [t for t in _TRANSFER.value if t and t != config.target_text]
     final_sources = [run.source for run in runs]
 
     def score(sources, target_names):
@@ -197,30 +203,33 @@ def _main(argv):
     snapshot_sources = [s for run in runs for s in run.snapshots.values()]
     curve = {run.name: [] for run in runs}
     if snapshot_sources:
-        snapshot_report = score(snapshot_sources, [config.target])
-        by_name = {s.name: s.per_target[config.target].fooling_rates for s in snapshot_report.sources}
+        snapshot_report = score(snapshot_sources, [config.target_text])
+        by_name = {s.name: s.per_target[config.target_text].fooling_rates for s in snapshot_report.sources}
         for run in runs:
             for mark, source in run.snapshots.items():
                 rates = by_name[source.name]
                 curve[run.name].append((mark, round(float(rates.mean()), 4), round(float(rates.std()), 4)))
     for run in runs:
-        rates = results[run.name].per_target[config.target].fooling_rates
+        rates = results[run.name].per_target[config.target_text].fooling_rates
         curve[run.name].append((_BUDGET.value, round(float(rates.mean()), 4), round(float(rates.std()), 4)))
     machine = _common.machine()
     curve_png = plots.learning_curves(
-        curve, os.path.join(workdir, "curves.png"), f"{config.target}, {evaluation.images} held-out photos, {machine}"
+        curve,
+        os.path.join(workdir, "curves.png"),
+        f"{config.target_text}, {evaluation.images} held-out photos, {machine}",
     )
     crossings = _crossings(curve, _METHODS.value)
 
     print(
-        f"\n{config.target} (white-box) + transfer to {', '.join(targets[1:])}; {evaluation.images} held-out photos; "
+        f"\n{config.target_text} (white-box) + transfer to {', '.join(targets[1:])}; "
+        f"{evaluation.images} held-out photos; "
         f"{samples} sampled δ; budget {_BUDGET.value:.0f} s of optimisation each; {machine}"
     )
     header = f"{'method':8s} {'fooling rate':>16s} {'coverage':>9s} {'classes95':>9s} {'pair cos':>8s} "
     header += " ".join(f"{t[-12:]:>12s}" for t in targets[1:]) + f" {'steps':>6s} {'seconds':>7s} {'img passes':>10s}"
     print(header)
     summary = {
-        "target": config.target,
+        "target": config.target_text,
         "budget_s": _BUDGET.value,
         "eval_images": evaluation.images,
         "samples": samples,
@@ -229,7 +238,7 @@ def _main(argv):
     }
     for run in runs:
         result = results[run.name]
-        white = result.per_target[config.target]
+        white = result.per_target[config.target_text]
         transfer = [float(result.per_target[t].fooling_rates.mean()) for t in targets[1:]]
         print(
             f"{run.name:8s} {white.fooling_rates.mean():9.4f} ± {white.fooling_rates.std():.4f} {white.coverage:9.4f} "

@@ -7,6 +7,9 @@ GrpcClient("127.0.0.1:8500", "nag").predict("sample", {"seed": np.array([17], np
 
 Binary outputs (aliases ending in `_bytes`) arrive over REST as {"b64": ...}
 and come back from `predict` as numpy arrays of bytes, as over gRPC.
+
+`RestClient` needs only numpy and Pillow, so a client machine need not install
+TensorFlow: `GrpcClient` imports gRPC and TensorFlow's protos when built.
 """
 
 import base64
@@ -15,14 +18,13 @@ import json
 import urllib.request
 
 import numpy as np
+from PIL import Image
 
 __all__ = ["RestClient", "GrpcClient", "decode_png", "rest_output_to_numpy"]
 
 
 def decode_png(files):
     """PNG files (bytes, as a `_png` signature returns them) -> uint8 [N, H, W, 3]."""
-    from PIL import Image
-
     return np.stack([np.asarray(Image.open(io.BytesIO(bytes(f))).convert("RGB")) for f in files])
 
 

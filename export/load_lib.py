@@ -20,7 +20,10 @@ import time
 import urllib.error
 import urllib.request
 
+import grpc
 import numpy as np
+import tensorflow as tf
+from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from export.client import rest_output_to_numpy
 
@@ -110,10 +113,6 @@ def _rest_call(base_url, model_name, request, timeout):
 
 
 def _grpc_call(stub, model_name, request, timeout):
-    import grpc
-    import tensorflow as tf
-    from tensorflow_serving.apis import predict_pb2
-
     proto = predict_pb2.PredictRequest()
     proto.model_spec.name = model_name
     proto.model_spec.signature_name = request.signature
@@ -136,9 +135,6 @@ def _grpc_call(stub, model_name, request, timeout):
 
 def run_clients(rest_url, grpc_address, model_name, requests, concurrency, duration_s, seed=0, timeout=60):
     """`concurrency` threads send requests drawn from `requests` for `duration_s` seconds; returns every Outcome."""
-    import grpc
-    from tensorflow_serving.apis import prediction_service_pb2_grpc
-
     deadline = time.monotonic() + duration_s
     outcomes, lock = [], threading.Lock()
 

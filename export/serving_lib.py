@@ -27,8 +27,13 @@ import os
 import re
 import threading
 
+import grpc
 import numpy as np
 import tensorflow as tf
+from aiohttp import web
+from google.protobuf import any_pb2
+from tensorflow.core.protobuf import meta_graph_pb2
+from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2, prediction_service_pb2_grpc
 
 from nag_tf.errors import NAGError
 from nag_tf.sources import load_saved_model
@@ -264,7 +269,6 @@ def _rest_inputs(body):
 
 def build_rest_app(repository, config, executor=None):
     """aiohttp application with TF Serving's REST routes."""
-    from aiohttp import web
 
     def error(status, message):
         return web.json_response({"error": message}, status=status)
@@ -367,10 +371,6 @@ def build_rest_app(repository, config, executor=None):
 
 def build_grpc_server(repository, config, executor=None):
     """grpc.aio server with TF Serving's PredictionService (Predict, GetModelMetadata)."""
-    import grpc
-    from google.protobuf import any_pb2
-    from tensorflow.core.protobuf import meta_graph_pb2
-    from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2, prediction_service_pb2_grpc
 
     class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         async def Predict(self, request, context):

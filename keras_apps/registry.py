@@ -290,9 +290,15 @@ def resize_for(target, images):
     return tf.image.resize(images, [target.image_size, target.image_size], method="bilinear")
 
 
+def _items(value):
+    """A flag's comma-separated text, or already a sequence (a parsed config's tuple): the items as text."""
+    parts = value.split(",") if isinstance(value, str) else [str(item) for item in (value or ())]
+    return [part.strip() for part in parts if part.strip()]
+
+
 def parse_target_names(text):
-    """'vgg16,resnet50' -> ['vgg16', 'resnet50'] (each checked against the registry)."""
-    names = [name.strip() for name in str(text).split(",") if name.strip()]
+    """'vgg16,resnet50' (or a sequence of names) -> ['vgg16', 'resnet50'], each checked against the registry."""
+    names = _items(text)
     if not names:
         raise NAGError("--target is empty; name a classifier, or several separated by commas")
     if len(set(names)) != len(names):
@@ -303,11 +309,12 @@ def parse_target_names(text):
 
 
 def parse_target_weights(text, count):
-    """'1,0.5' -> [1.0, 0.5]; empty -> equal weights of 1."""
-    if not str(text or "").strip():
+    """'1,0.5' (or a sequence of numbers) -> [1.0, 0.5]; empty -> equal weights of 1."""
+    items = _items(text)
+    if not items:
         return [1.0] * count
     try:
-        weights = [float(w) for w in str(text).split(",")]
+        weights = [float(w) for w in items]
     except ValueError:
         raise NAGError(f"--target_weights={text!r} must be numbers separated by commas, e.g. 1,0.5") from None
     if len(weights) != count:

@@ -10,11 +10,14 @@ import json
 import math
 import os
 
+import keras_apps
+from keras_apps.class_names import class_index
 from nag_tf import losses
 from nag_tf.data import RESIZE_MODES
 from nag_tf.distribute import STRATEGIES
 from nag_tf.errors import NAGError
-from nag_tf.generator import GENERATOR_VARIANTS, LINF_OUTPUTS, NORMS
+from nag_tf.generator import GENERATOR_VARIANTS, LINF_OUTPUTS, NORMS, build_generator
+from nag_tf.model import LossConfig
 
 __all__ = ["TrainConfig", "generator_for"]
 
@@ -23,11 +26,12 @@ __all__ = ["TrainConfig", "generator_for"]
 class TrainConfig:
     """Every choice of a training run; defaults are the paper's (see NAG-METHOD.md)."""
 
-    # Target classifier, or several separated by commas (an ensemble, losses summed with target_weights).
-    target: str = "vgg19"
-    weights: str = "imagenet"
-    target_weights: str = ""  # "" = 1 for every target; e.g. "1,0.5"
-    target_class: str = ""  # "" = untargeted (paper); an index or class name = targeted NAG
+    # Target classifier(s): several are an ensemble, their losses summed with target_weights. The
+    # constructor also takes the flags' text ("a,b", "1,0.5", a class name) and parses it, once.
+    target: tuple[str, ...] = ("vgg19",)
+    weights: str = "imagenet"  # imagenet | none | a weights file, for every target
+    target_weights: tuple[float, ...] = ()  # () = 1 for every target
+    target_class: int | None = None  # None = untargeted (paper); a class index = targeted NAG
     # Data: an image folder, or a tfds dataset.
     data_dir: str | None = None
     holdout_dir: str | None = None
@@ -81,13 +85,28 @@ class TrainConfig:
     max_bad_steps: int = 10
     verbose: int = 1
 
+    def __post_init__(self):
+        """Parses the flags' text forms into the typed fields (a run's config.json and older ones too):
+        the one place `--target`, `--target_weights` and `--target_class` are read.
+
+        Raises:
+          NAGError: an unknown target, weights that do not fit the targets, an unknown class.
+        """
+        names = tuple(keras_apps.parse_target_names(self.target))
+        object.__setattr__(self, "target", names)
+        weights = keras_apps.parse_target_weights(self.target_weights, len(names))
+        object.__setattr__(self, "target_weights", () if weights == [1.0] * len(names) else tuple(weights))
+        text = "" if self.target_class is None else str(self.target_class).strip()  # an index or a name
+        number = class_index(text, keras_apps.get_spec(names[0]).num_classes) if text else None
+        object.__setattr__(self, "target_class", number)
+
+    @property
+    def target_text(self):
+        """The target(s) as one name, comma-separated: for reports, metadata and file names."""
+        return ",".join(self.target)
+
     def validate(self):
         """Raises NAGError naming the first bad value and its fix; returns self."""
-        import keras_apps  # local: keras_apps imports keras
-
-        names = keras_apps.parse_target_names(self.target)
-        keras_apps.parse_target_weights(self.target_weights, len(names))
-        self.resolved_target_class()
 
         def finite(name, value):
             if not isinstance(value, (int, float)) or math.isnan(value) or math.isinf(value):
@@ -194,16 +213,6 @@ class TrainConfig:
                 raise NAGError(message)
         return self
 
-    def resolved_target_class(self):
-        """--target_class as a class index (None when untargeted); a name is looked up in the class names."""
-        if not str(self.target_class).strip():
-            return None
-        import keras_apps
-        from keras_apps.class_names import class_index
-
-        names = keras_apps.parse_target_names(self.target)
-        return class_index(self.target_class, keras_apps.get_spec(names[0]).num_classes)
-
     def to_json(self):
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
 
@@ -221,14 +230,7 @@ class TrainConfig:
 
     def loss_config(self):
         """The LossConfig of this run: every LossConfig field is read from the field of the same name."""
-        from nag_tf.model import LossConfig
-
-        shared = {
-            field.name: getattr(self, field.name)
-            for field in dataclasses.fields(LossConfig)
-            if field.name != "target_class"
-        }
-        return LossConfig(target_class=self.resolved_target_class(), **shared)
+        return LossConfig(**{field.name: getattr(self, field.name) for field in dataclasses.fields(LossConfig)})
 
     def resolved_select_max_cosine(self):
         """--select_max_cosine resolved: 0.5 when a diversity penalty or constraint is on, else 1 (off)."""
@@ -239,9 +241,6 @@ class TrainConfig:
 
 def generator_for(config, seed=None):
     """The generator a TrainConfig describes, sized for its target(s)."""
-    import keras_apps
-    from nag_tf.generator import build_generator
-
     return build_generator(
         keras_apps.ensemble_image_size(config.target),
         config.latent_dim,

@@ -55,7 +55,7 @@ def _main(argv):
         config_path = os.path.join(_SOURCES.value[0], "config.json")
         if not os.path.exists(config_path):
             raise NAGError("--targets is required when the first source is not a training log directory")
-        targets = TrainConfig.from_logdir(_SOURCES.value[0]).target.split(",")  # every member of an ensemble
+        targets = list(TrainConfig.from_logdir(_SOURCES.value[0]).target)  # every member of an ensemble
     # A signal ends the evaluation at once (it keeps nothing worth saving) and no report is written;
     # once writing has begun it waits for the report to be complete.
     stop = SignalCatcher(interrupt="during evaluation: no report was written; run the same command again")

@@ -67,12 +67,12 @@ def _main(argv):
     config, options = options_from_flag_values(flags.FLAGS)
     result = harden_lib.harden(config, options)
     print(
-        f"\n{config.target}, {result['held_out_images']} held-out images, attacks of {options.attack_budget_s:.0f} s "
-        "each"
+        f"\n{config.target_text}, {result['held_out_images']} held-out images, "
+        f"attacks of {options.attack_budget_s:.0f} s each"
     )
     print(harden_lib.format_table(result))
     print(f"hardened weights: {result['hardened_weights']}")
-    print(json.dumps({"target": config.target, "before": result["before"], "after": result["after"]}))
+    print(json.dumps({"target": config.target_text, "before": result["before"], "after": result["after"]}))
 
 
 def run():

@@ -185,20 +185,21 @@ def harden(config, options):
     """
     config.validate()
     options.validate()
-    if "," in config.target:
+    if len(config.target) > 1:
         raise NAGError("hardening fine-tunes one classifier: give a single --target")
-    if config.resolved_target_class() is not None:
+    if config.target_class is not None:
         raise NAGError("hardening measures untargeted fooling: leave --target_class empty")
     os.makedirs(options.out_dir, exist_ok=True)
     train_lib.check_logdir_writable(options.out_dir)
-    original = keras_apps.load_target(config.target, config.weights)
+    (target_name,) = config.target
+    original = keras_apps.load_target(target_name, config.weights)
     # The NAG attacks choose their generator on their own selection images; every figure here is
     # measured on the held-out images, which choose nothing.
     datasets = train_lib.load_datasets(config, original)
     train_images, holdout = datasets.train, datasets.report
 
     # 1. Attacks on the original classifier.
-    _phase(config, f"1/3: NAG and SGD-UAP attack the original {config.target} ({options.attack_budget_s:g} s each)")
+    _phase(config, f"1/3: NAG and SGD-UAP attack the original {target_name} ({options.attack_budget_s:g} s each)")
     nag_before = _nag_attack(
         config, config.weights, os.path.join(options.out_dir, "nag_before"), options.attack_budget_s
     )
@@ -220,7 +221,7 @@ def harden(config, options):
     # 2. Fine-tune a copy on perturbed images.
     _phase(config, f"2/3: fine-tune a copy on perturbed images ({options.epochs} epochs)")
     hardened_path = os.path.join(options.out_dir, HARDENED_WEIGHTS)
-    copy = keras_apps.load_target(config.target, config.weights)
+    copy = keras_apps.load_target(target_name, config.weights)
     if os.path.exists(hardened_path):
         copy.classifier.load_weights(hardened_path)
         print(f"hardened weights found: {hardened_path} (delete it to fine-tune again)")
@@ -260,7 +261,7 @@ def harden(config, options):
         config,
     )
     result = {
-        "target": config.target,
+        "target": target_name,
         "held_out_images": len(holdout),
         "before": before,
         "after": after,

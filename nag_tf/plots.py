@@ -10,6 +10,8 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from keras_apps.class_names import class_name  # noqa: E402
+
 __all__ = ["perturbation_grid", "perturbation_crops", "dominant_labels", "interpolation_strip", "learning_curves"]
 
 
@@ -37,7 +39,6 @@ def dominant_labels(target_result, path, title, count=10):
     """Bar chart of the most frequent adversarial labels (share of all adversarial predictions)."""
     histogram = target_result.histogram
     top = np.argsort(histogram)[::-1][:count]
-    from keras_apps.class_names import class_name
 
     names = [class_name(i, len(histogram)) for i in top]
     figure, axis = plt.subplots(figsize=(7, 0.4 * count + 1.2))

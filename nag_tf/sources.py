@@ -203,10 +203,10 @@ def _load_run(path, name):
         generator,
         config.xi,
         name=name or os.path.basename(os.path.normpath(path)),
-        target_name=config.target,
+        target_name=config.target_text,
         clip=config.clip,
         resize=config.resize,
-        target_class=config.resolved_target_class(),
+        target_class=config.target_class,
     )
 
 

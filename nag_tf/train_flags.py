@@ -204,7 +204,7 @@ def define_train_flags(flag_values=flags.FLAGS):
 
 def config_from_flag_values(flag_values=flags.FLAGS, **overrides):
     """A TrainConfig from parsed flags; `overrides` replace single fields."""
-    from nag_tf.config import TrainConfig
+    from nag_tf.config import TrainConfig  # here, not at the top: it imports Keras, and --help must stay instant
 
     values = {field.name: flag_values[field.name].value for field in dataclasses.fields(TrainConfig)}
     values["verbose"] = int(values["verbose"])
@@ -218,7 +218,7 @@ def config_from_flagfile(path, flags_after=(), **overrides):
     `flags_after`: more flags ("--name=value"), parsed after the file as on a command line;
     `overrides` then replace single fields.
     """
-    from nag_tf.flags_util import expand_flagfiles
+    from nag_tf.flags_util import expand_flagfiles  # here: flags_util imports this module
 
     flag_values = flags.FlagValues()
     define_train_flags(flag_values)

@@ -65,4 +65,4 @@ def tiny_train_config(image_folder, logdir, **overrides):
 
 @pytest.fixture
 def tiny_config(image_folder, tmp_path):
-    return lambda **overrides: tiny_train_config(image_folder, tmp_path / "run", **overrides)
+    return lambda **overrides: tiny_train_config(image_folder, overrides.pop("logdir", tmp_path / "run"), **overrides)

@@ -27,7 +27,7 @@ def test_train_writes_config_checkpoints_tensorboard_and_best_generator(tiny_con
     logdir = config.logdir
     assert result.steps == 2 * (32 // 8)  # 48 images: 8 held out, 8 for selection, 32 to train on
     with open(os.path.join(logdir, "config.json")) as handle:
-        assert json.load(handle)["target"] == "tiny_cnn"
+        assert json.load(handle)["target"] == ["tiny_cnn"]
     assert tf.train.latest_checkpoint(os.path.join(logdir, "checkpoints")).endswith("ckpt-8")
     assert os.path.exists(os.path.join(logdir, "best.weights.h5"))
     assert 0.0 <= result.heldout_fooling_rate <= 1.0
