@@ -99,9 +99,15 @@ def _train_nag(train_folder, eval_folder, workdir, marks):
             generator.load_weights(path)
             snapshots[mark] = sources.GeneratorSource(generator, config.xi, f"nag@{int(mark)}s", config.target_text)
     source = sources.load_source(config.logdir, "nag")
-    return MethodRun(
-        "nag", source, result.steps, result.optimisation_seconds, result.target_image_passes, snapshots
-    ), config
+    run = MethodRun(
+        name="nag",
+        source=source,
+        steps=result.steps,
+        seconds=result.optimisation_seconds,
+        image_passes=result.target_image_passes,
+        snapshots=snapshots,
+    )
+    return run, config
 
 
 def _train_single(method, config, train_folder, workdir, marks):
@@ -143,11 +149,18 @@ def _train_single(method, config, train_folder, workdir, marks):
         os.path.join(workdir, f"{method}.npy"),
         config.xi,
         config.target_text,
-        config.norm,
-        method,
-        config.clip,
+        norm=config.norm,
+        method=method,
+        clip=config.clip,
     )
-    return MethodRun(method, sources.load_source(path, method), steps, seconds, passes, snapshots)
+    return MethodRun(
+        name=method,
+        source=sources.load_source(path, method),
+        steps=steps,
+        seconds=seconds,
+        image_passes=passes,
+        snapshots=snapshots,
+    )
 
 
 def _crossings(curve, methods):

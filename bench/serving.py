@@ -120,7 +120,13 @@ def _soak(rest_url, grpc_address, generator, base, xi, target, size):
     thread.start()
     requests = load_lib.soak_requests(int(generator.input_shape[-1]), size)
     outcomes = load_lib.run_clients(
-        rest_url, grpc_address, "nag", requests, _CONCURRENCY.value, _DURATION.value, timeout=120
+        rest_url,
+        grpc_address,
+        "nag",
+        requests,
+        concurrency=_CONCURRENCY.value,
+        duration_s=_DURATION.value,
+        timeout=120,
     )
     thread.join()
     summary = load_lib.summarise(outcomes, _DURATION.value)
@@ -181,7 +187,13 @@ def _main(argv):
                 time.sleep(0.1)
         if _CONCURRENCY.value:
             figures = _soak(
-                f"http://127.0.0.1:{rest_port}", f"127.0.0.1:{grpc_port}", generator, base, xi, target, size
+                f"http://127.0.0.1:{rest_port}",
+                f"127.0.0.1:{grpc_port}",
+                generator,
+                base,
+                xi=xi,
+                target=target,
+                size=size,
             )
         else:
             figures = _sequential(rest, GrpcClient(f"127.0.0.1:{grpc_port}", "nag"), size)

@@ -155,9 +155,18 @@ def run_clients(rest_url, grpc_address, model_name, requests, concurrency, durat
                 except (OSError, ValueError) as problem:  # refused, reset, timed out, a truncated answer
                     status, version, output, message = CONNECTION_FAILED, None, None, repr(problem)[:300]
                 mine.append(
-                    Outcome(request.key, request.protocol, request.valid, started, time.monotonic(), status, version,
-                            output if status == 200 else None, message)
-                )  # fmt: skip
+                    Outcome(
+                        key=request.key,
+                        protocol=request.protocol,
+                        valid=request.valid,
+                        started=started,
+                        finished=time.monotonic(),
+                        status=status,
+                        version=version,
+                        output=output if status == 200 else None,
+                        message=message,
+                    )
+                )
         finally:
             channel.close()
             with lock:

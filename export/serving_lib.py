@@ -22,6 +22,7 @@ and the server keeps serving.
 import asyncio
 import base64
 import dataclasses
+import functools
 import json
 import os
 import re
@@ -305,9 +306,8 @@ def build_rest_app(repository, config, executor=None):
                     raise RequestError(f"signature {name!r} takes inputs {sorted(specs)}: name them in each instance")
                 inputs = {next(iter(specs)): inputs[None]}
             loop = asyncio.get_running_loop()
-            _, _, outputs = await loop.run_in_executor(
-                executor, run_predict, repository, name, inputs, version, config.max_batch
-            )
+            predict = functools.partial(run_predict, version=version, max_batch=config.max_batch)
+            _, _, outputs = await loop.run_in_executor(executor, predict, repository, name, inputs)
         except RequestError as problem:
             return error(400, str(problem))
         except (tf.errors.InvalidArgumentError, ValueError, TypeError) as problem:
@@ -380,14 +380,9 @@ def build_grpc_server(repository, config, executor=None):
             try:
                 inputs = {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()}
                 loop = asyncio.get_running_loop()
+                predict = functools.partial(run_predict, version=version, max_batch=config.max_batch)
                 served, name, outputs = await loop.run_in_executor(
-                    executor,
-                    run_predict,
-                    repository,
-                    request.model_spec.signature_name,
-                    inputs,
-                    version,
-                    config.max_batch,
+                    executor, predict, repository, request.model_spec.signature_name, inputs
                 )
             except (RequestError, tf.errors.InvalidArgumentError, ValueError, TypeError) as problem:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(problem).splitlines()[0][:300])

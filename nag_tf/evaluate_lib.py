@@ -160,7 +160,9 @@ def evaluate(
             count = white_box_samples if target_name in trained_against else black_box_samples
             count = min(count, source.distinct_samples or count)  # one universal perturbation is scored once
             deltas = _resize(source.sample(count, seed), target.image_size, source.xi)
-            rates, labels = metrics.fooling_rates(deltas, target, images, batch_size, source.clip, source.target_class)
+            rates, labels = metrics.fooling_rates(
+                deltas, target, images, batch_size=batch_size, clip=source.clip, target_class=source.target_class
+            )
             histogram = label_histogram(labels, target.num_classes)
             top = np.argsort(histogram)[::-1][:5]
             dominant = [(int(i), class_name(i, target.num_classes), float(histogram[i])) for i in top]
@@ -176,7 +178,12 @@ def evaluate(
                 if line is not None:
                     line_deltas = _resize(line[0], target.image_size, source.xi)
                     line_rates, _ = metrics.fooling_rates(
-                        line_deltas, target, images, batch_size, source.clip, source.target_class
+                        line_deltas,
+                        target,
+                        images,
+                        batch_size=batch_size,
+                        clip=source.clip,
+                        target_class=source.target_class,
                     )
                     results[source.name].interpolation = (line_rates, line[0].numpy())
             done += 1

@@ -210,7 +210,7 @@ def build_generator(
     x = layers.Conv2DTranspose(3, 5, strides=1, padding="same", kernel_initializer=last_init, name="to_rgb")(x)
     if final != image_size:
         x = layers.Resizing(image_size, image_size, interpolation="bilinear", name="resize")(x)
-    return _with_budget(z, x, xi, norm, linf_output, name)
+    return _with_budget(z, x, xi, norm=norm, linf_output=linf_output, name=name)
 
 
 def _with_budget(z, x, xi, norm, linf_output, name):

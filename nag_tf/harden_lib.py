@@ -232,9 +232,9 @@ def harden(config, options):
             classifier,
             copy.preprocess,
             hardening_source.generator,
-            options.adversarial_fraction,
-            config.clip,
-            config.seed,
+            adversarial_fraction=options.adversarial_fraction,
+            clip=config.clip,
+            seed=config.seed,
         )
         model.compile(optimizer=keras.optimizers.Adam(options.learning_rate))
         batches = (

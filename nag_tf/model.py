@@ -218,7 +218,14 @@ class NAGModel(keras.Model):
             total += spread
             diversity += spread
         delta_gradient = gradients[-1] if gradients else None
-        return LossValues(total, fooling, diversity, tf.concat(fooled, axis=0), pair_cosine, delta_gradient)
+        return LossValues(
+            total=total,
+            fooling=fooling,
+            diversity=diversity,
+            fooled=tf.concat(fooled, axis=0),
+            pair_cosine=pair_cosine,
+            delta_gradient=delta_gradient,
+        )
 
     def _member_losses(self, member, images, labels, delta, shuffled):
         """One target's (fooling, diversity, success mask): X_A and X_S in one pass at its input size.

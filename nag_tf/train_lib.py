@@ -94,12 +94,18 @@ def load_datasets(config, target):
         per_class = config.per_class or None
         train_records = holdout_records = None
         train_ds = data.read_tfds(
-            config.tfds_name, config.tfds_split, size, config.tfds_data_dir, limit, per_class, config.resize
+            config.tfds_name,
+            config.tfds_split,
+            size,
+            data_dir=config.tfds_data_dir,
+            max_images=limit,
+            per_class=per_class,
+            resize=config.resize,
         )
         if not config.tfds_holdout_split:
             raise NAGError("with --tfds_name, also give --tfds_holdout_split (e.g. 'validation[:1000]')")
         holdout_ds = data.read_tfds(
-            config.tfds_name, config.tfds_holdout_split, size, config.tfds_data_dir, None, None, config.resize
+            config.tfds_name, config.tfds_holdout_split, size, data_dir=config.tfds_data_dir, resize=config.resize
         )
     train = data.cache_with_clean_labels(train_ds, target, config.batch_size, train_records, "training images")
     report = data.cache_with_clean_labels(holdout_ds, target, config.batch_size, holdout_records, "held-out images")
@@ -246,7 +252,12 @@ def _callbacks(config, state, datasets, logdir, chief, budget):
     if chief:
         selection = datasets.selection
         board = nag_callbacks.NAGTensorBoard(
-            logdir, model, config.xi, selection.images[:4], _summary_text(config), config.image_every_steps
+            logdir,
+            model,
+            config.xi,
+            sample_images=selection.images[:4],
+            config_text=_summary_text(config),
+            image_every_steps=config.image_every_steps,
         )
         collapse = nag_callbacks.CollapseDetector(
             model,
@@ -285,7 +296,7 @@ def _fit(config, state, datasets, strategy, logdir, chief, budget, stop):
     if int(model.step.numpy()) >= total_steps:
         print(f"already trained for {int(model.step.numpy())} steps ({config.epochs} epochs); nothing to do")
         return {}
-    callbacks, guard = _callbacks(config, state, datasets, logdir, chief, budget)
+    callbacks, guard = _callbacks(config, state, datasets, logdir=logdir, chief=chief, budget=budget)
     callbacks.insert(1, stop)  # right after the budget, which must stay first
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         # Keras 3.15 builds a model under a strategy by all-reducing a data batch, which
@@ -333,7 +344,7 @@ def _report(config, model, target, report_images):
     perturbations = metrics.sample_perturbations(model.generator, config.eval_samples, config.seed + 7)
     target_class = model.loss_config.target_class
     rates, labels = metrics.fooling_rates(
-        perturbations, target, report_images, config.batch_size, config.clip, target_class
+        perturbations, target, report_images, batch_size=config.batch_size, clip=config.clip, target_class=target_class
     )
     per_target = {}
     if labels.ndim == 3:  # an ensemble: one column of labels per member
@@ -373,7 +384,7 @@ def train(config, budget_marks=(), on_budget_mark=None):
         on_mark=None if on_budget_mark is None else lambda mark: on_budget_mark(mark, model),
     )
     stop = nag_callbacks.StopOnSignal()
-    history = _fit(config, state, datasets, strategy, logdir, chief, budget, stop)
+    history = _fit(config, state, datasets, strategy=strategy, logdir=logdir, chief=chief, budget=budget, stop=stop)
     if stop.received:
         # The epoch in progress was ended and checkpointed; no final weights: the run is not finished.
         raise TrainingStopped(

@@ -74,7 +74,13 @@ def run_baseline(method, train, batch_size):
     import keras
 
     options = CommonOptions(
-        _TARGET.value, _XI.value, _NORM.value, _CLIP.value, _STEPS.value, _BUDGET.value, _SEED.value
+        target=_TARGET.value,
+        xi=_XI.value,
+        norm=_NORM.value,
+        clip=_CLIP.value,
+        steps=_STEPS.value,
+        time_budget_s=_BUDGET.value,
+        seed=_SEED.value,
     )
     by_time = bool(_BUDGET.value)
     bar = keras.utils.Progbar(
@@ -93,7 +99,14 @@ def run_baseline(method, train, batch_size):
         stopped = out[:-4] + ".stopped.npy"
         extra = {"complete": False, "stopped_by": caught.received, "steps": steps}
         sgd_uap_lib.save_perturbation(
-            perturbation, stopped, _XI.value, _TARGET.value, _NORM.value, method, _CLIP.value, extra
+            perturbation,
+            stopped,
+            _XI.value,
+            _TARGET.value,
+            norm=_NORM.value,
+            method=method,
+            clip=_CLIP.value,
+            extra=extra,
         )
         caught.check(f"after {steps} steps: the perturbation so far is in {stopped}; {out} was not written")
     sgd_uap_lib.save_perturbation(

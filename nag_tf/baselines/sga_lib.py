@@ -83,7 +83,7 @@ def train_sga(
     perturbation = tf.Variable(tf.zeros([size, size, 3]), name="sga")
 
     def loss_gradient(v, images, labels):
-        return clamped_cross_entropy_gradient(target, v, images, labels, beta, clip)
+        return clamped_cross_entropy_gradient(target, v, images, labels, beta=beta, clip=clip)
 
     @tf.function(reduce_retracing=True)
     def step(images, labels, seed_pair):
@@ -92,12 +92,12 @@ def train_sga(
             perturbation,
             images,
             labels,
-            xi,
-            step_fraction * xi,
-            inner_iterations,
-            minibatch,
-            seed_pair,
-            norm,
+            xi=xi,
+            step_size=step_fraction * xi,
+            inner_iterations=inner_iterations,
+            minibatch=minibatch,
+            seed=seed_pair,
+            norm=norm,
         )
         perturbation.assign(updated)
 
@@ -107,9 +107,9 @@ def train_sga(
         batches,
         perturbation,
         steps,
-        time_budget_s,
-        marks,
-        on_mark,
-        progress,
-        should_stop,
+        time_budget_s=time_budget_s,
+        marks=marks,
+        on_mark=on_mark,
+        progress=progress,
+        should_stop=should_stop,
     )

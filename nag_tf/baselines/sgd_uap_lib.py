@@ -85,7 +85,7 @@ def train_sgd_uap(
 
     @tf.function(reduce_retracing=True)
     def step(images, labels):
-        gradient = clamped_cross_entropy_gradient(target, perturbation, images, labels, beta, clip)
+        gradient = clamped_cross_entropy_gradient(target, perturbation, images, labels, beta=beta, clip=clip)
         perturbation.assign(project(perturbation + step_size * ascent_direction(gradient, norm), xi, norm))
 
     def one_step(taken, images, labels):
@@ -93,7 +93,17 @@ def train_sgd_uap(
         step(images, labels)
 
     batches = data.training_batches(cached, batch_size, seed)
-    return run_budgeted(one_step, batches, perturbation, steps, time_budget_s, marks, on_mark, progress, should_stop)
+    return run_budgeted(
+        one_step,
+        batches,
+        perturbation,
+        steps,
+        time_budget_s=time_budget_s,
+        marks=marks,
+        on_mark=on_mark,
+        progress=progress,
+        should_stop=should_stop,
+    )
 
 
 def run_budgeted(
