@@ -158,11 +158,12 @@ def _uap_attack(config, target, train_images, path, budget_s):
     return sources.load_source(path)
 
 
-def _measure(target, holdout, nag_sources, uap_source, config):
-    """{'clean_accuracy', 'fooling_<name>' ...} of `target` on the held-out images."""
+def _measure(target, holdout, hardening_source, new_nag, uap_source, config):
+    """{'clean_accuracy', 'fooling_hardening_generator', 'fooling_new_nag', 'fooling_sgd_uap'} of `target`
+    on the held-out images."""
     holdout = _relabelled(target, holdout, config.batch_size)  # the one prediction pass on clean images
     row = {"clean_accuracy": clean_accuracy(holdout)}
-    for key, source in nag_sources.items():
+    for key, source in (("fooling_hardening_generator", hardening_source), ("fooling_new_nag", new_nag)):
         rates, _ = metrics.fooling_rates(
             source.sample(config.eval_samples, config.seed + 7), target, holdout, config.batch_size, config.clip
         )
@@ -210,13 +211,7 @@ def harden(config, options):
     uap_before = _uap_attack(
         config, original, train_images, os.path.join(options.out_dir, "sgd_uap_before.npy"), options.attack_budget_s
     )
-    before = _measure(
-        original,
-        holdout,
-        {"fooling_hardening_generator": hardening_source, "fooling_new_nag": nag_before},
-        uap_before,
-        config,
-    )
+    before = _measure(original, holdout, hardening_source, nag_before, uap_before, config)
 
     # 2. Fine-tune a copy on perturbed images.
     _phase(config, f"2/3: fine-tune a copy on perturbed images ({options.epochs} epochs)")
@@ -253,13 +248,7 @@ def harden(config, options):
     uap_after = _uap_attack(
         config, hardened, train_images, os.path.join(options.out_dir, "sgd_uap_after.npy"), options.attack_budget_s
     )
-    after = _measure(
-        hardened,
-        holdout,
-        {"fooling_hardening_generator": hardening_source, "fooling_new_nag": nag_after},
-        uap_after,
-        config,
-    )
+    after = _measure(hardened, holdout, hardening_source, nag_after, uap_after, config)
     result = {
         "target": target_name,
         "held_out_images": len(holdout),

@@ -81,13 +81,17 @@ def fooling_loss(adversarial_logits, clean_labels, reduction="per_sample", kind=
         return -tf.reduce_mean(tf.minimum(cross_entropy, CLAMPED_CE_BETA))
     if kind != "paper":
         raise ValueError(f"unknown fooling loss {kind!r}; expected one of {FOOLING_LOSSES}")
-    log_not_clean = log_one_minus_softmax(adversarial_logits, clean_labels)  # log(1 - q'_c), [B]
+    return _negative_log_mean(log_one_minus_softmax(adversarial_logits, clean_labels), reduction)  # log(1 - q'_c)
+
+
+def _negative_log_mean(log_values, reduction):
+    """The fooling losses' two reductions of per-image log-probabilities log p(n), [B]:
+    "per_sample" -mean_n log p(n); "batch_mean" -log mean_n p(n) = -(logsumexp_n log p(n) - log B), stable."""
     if reduction == "per_sample":
-        return -tf.reduce_mean(log_not_clean)
+        return -tf.reduce_mean(log_values)
     if reduction == "batch_mean":
-        # -log(mean_n (1 - q'_c(n))) = -(logsumexp_n log(1 - q'_c(n)) - log B): stable as well.
-        count = tf.cast(tf.shape(log_not_clean)[0], tf.float32)
-        return -(tf.reduce_logsumexp(log_not_clean) - tf.math.log(count))
+        count = tf.cast(tf.shape(log_values)[0], tf.float32)
+        return -(tf.reduce_logsumexp(log_values) - tf.math.log(count))
     raise ValueError(f"unknown fooling reduction {reduction!r}; expected one of {FOOLING_REDUCTIONS}")
 
 
@@ -104,13 +108,7 @@ def targeted_fooling_loss(adversarial_logits, target_class, reduction="per_sampl
       Scalar float32 loss; 0 when every image is classified as t with certainty.
     """
     log_probs = tf.nn.log_softmax(tf.cast(adversarial_logits, tf.float32))  # stable, no epsilon
-    log_target = log_probs[:, int(target_class)]
-    if reduction == "per_sample":
-        return -tf.reduce_mean(log_target)
-    if reduction == "batch_mean":
-        count = tf.cast(tf.shape(log_target)[0], tf.float32)
-        return -(tf.reduce_logsumexp(log_target) - tf.math.log(count))
-    raise ValueError(f"unknown fooling reduction {reduction!r}; expected one of {FOOLING_REDUCTIONS}")
+    return _negative_log_mean(log_probs[:, int(target_class)], reduction)
 
 
 def diversity_loss(adversarial_features, shuffled_features, distance="cosine"):
