@@ -7,6 +7,7 @@ bench: it prints nothing (the benches print their figures as a last line of JSON
 
 import os
 import platform
+import socket
 
 from absl import flags
 
@@ -53,3 +54,10 @@ def machine():
     except OSError:
         pass
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+
+
+def free_port():
+    """A free TCP port on 127.0.0.1, for the servers the benches start (TensorBoard, export.serve)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

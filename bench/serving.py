@@ -24,7 +24,6 @@ Last line: JSON, with the machine's name.
 
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,12 +44,6 @@ _VARIANT = flags.DEFINE_string("generator", "light", "Generator variant without 
 _REQUESTS = flags.DEFINE_integer("requests", 100, "Sequential requests per (protocol, encoding, N).")
 _CONCURRENCY = flags.DEFINE_integer("concurrency", 0, "Client threads for the soak (0: sequential requests).")
 _DURATION = flags.DEFINE_float("duration_s", 60.0, "With --concurrency: seconds of load.")
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _measure(call, count):
@@ -161,7 +154,7 @@ def _main(argv):
     size = int(generator.output_shape[1])
     base = os.path.join(tempfile.mkdtemp(prefix="nag_serving_bench_"), "nag")
     saved_model_lib.export_saved_model(generator, base, xi, target)
-    grpc_port, rest_port = _free_port(), _free_port()
+    grpc_port, rest_port = _common.free_port(), _common.free_port()
     server = subprocess.Popen(
         [
             sys.executable,

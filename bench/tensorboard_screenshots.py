@@ -12,7 +12,6 @@ waits until it serves the run, and saves one PNG per dashboard into --out_dir
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -50,12 +49,6 @@ def _chromium():
     return shutil.which("chromium")
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _wait_for_runs(port, process, timeout=180):
     deadline = time.time() + timeout
     while time.time() < deadline and process.poll() is None:
@@ -77,7 +70,7 @@ def _main(argv):
         raise NAGError(f"--logdir={_LOGDIR.value!r} holds no TensorBoard events (no train/); train first")
     chromium = _chromium()
     os.makedirs(_OUT_DIR.value, exist_ok=True)
-    port = _free_port()
+    port = _common.free_port()
     tensorboard = os.path.join(os.path.dirname(sys.executable), "tensorboard")
     board = subprocess.Popen(
         [tensorboard if os.path.exists(tensorboard) else "tensorboard", f"--logdir={_LOGDIR.value}",

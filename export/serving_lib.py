@@ -107,7 +107,8 @@ class ModelRepository:
             try:
                 loaded = load_saved_model(version_dir)
             except NAGError as problem:
-                self._failed[version] = (fingerprint, str(problem))
+                with self._lock:  # failed() reads it from the request threads
+                    self._failed[version] = (fingerprint, str(problem))
                 messages.append(f"version {version} not loaded: {problem}; still serving versions {self.versions()}")
                 continue
             with self._lock:

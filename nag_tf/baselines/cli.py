@@ -95,21 +95,11 @@ def run_baseline(method, train, batch_size):
 
     with SignalCatcher() as caught:
         perturbation, steps, seconds = train(target, cached, options, progress, caught.stop_requested)
-    if caught.received:
-        stopped = out[:-4] + ".stopped.npy"
-        extra = {"complete": False, "stopped_by": caught.received, "steps": steps}
-        sgd_uap_lib.save_perturbation(
-            perturbation,
-            stopped,
-            _XI.value,
-            _TARGET.value,
-            norm=_NORM.value,
-            method=method,
-            clip=_CLIP.value,
-            extra=extra,
-        )
-        caught.check(f"after {steps} steps: the perturbation so far is in {stopped}; {out} was not written")
+    # Stopped by a signal: the perturbation so far goes apart, marked incomplete; `out` is not touched.
+    path = out[:-4] + ".stopped.npy" if caught.received else out
+    extra = {"complete": False, "stopped_by": caught.received, "steps": steps} if caught.received else None
     sgd_uap_lib.save_perturbation(
-        perturbation, out, _XI.value, _TARGET.value, _NORM.value, method=method, clip=_CLIP.value
+        perturbation, path, _XI.value, _TARGET.value, _NORM.value, method=method, clip=_CLIP.value, extra=extra
     )
+    caught.check(f"after {steps} steps: the perturbation so far is in {path}; {out} was not written")
     print(f"{method}: {steps} steps in {seconds:.0f} s of optimisation; saved {out}")
