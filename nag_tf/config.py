@@ -61,6 +61,8 @@ class TrainConfig:
     fooling_reduction: str = "per_sample"  # [batch_mean]
     fooling_loss: str = "paper"  # paper: -log(1 - q_c) | clamped_ce (ours, as SGD-UAP/SGA)
     clip: bool = True  # [False]
+    input_diversity: float = 0.0  # ours: probability of a random resize-and-pad of x + delta (Xie et al. 2019)
+    input_diversity_scale: float = 1.1  # ours: padded side / image side of that transform
     # Optimisation.
     batch_size: int = 32
     learning_rate: float = 1e-3
@@ -123,6 +125,8 @@ class TrainConfig:
             "learning_rate",
             "time_budget_s",
             "select_max_cosine",
+            "input_diversity",
+            "input_diversity_scale",
         ):
             finite(name, getattr(self, name))
         if self.norm not in NORMS:
@@ -158,6 +162,14 @@ class TrainConfig:
                 f"--target_pairwise_cosine={self.target_pairwise_cosine} must be in (-1, 1] (1: off)",
             ),
             (self.cosine_dual_rate > 0, f"--cosine_dual_rate={self.cosine_dual_rate} must be positive"),
+            (
+                0 <= self.input_diversity <= 1,
+                f"--input_diversity={self.input_diversity} must be a probability in [0, 1] (0: off, the paper)",
+            ),
+            (
+                1 < self.input_diversity_scale <= 2,
+                f"--input_diversity_scale={self.input_diversity_scale} must be in (1, 2] (Xie et al.: 1.1)",
+            ),
             (
                 self.fooling_loss in losses.FOOLING_LOSSES,
                 f"--fooling_loss={self.fooling_loss!r}: expected one of {', '.join(losses.FOOLING_LOSSES)}",

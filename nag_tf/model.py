@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from keras_apps.registry import resize_for
 from nag_tf import losses
+from nag_tf.augment import input_diversity
 from nag_tf.generator import calibrate_batch_norm
 
 __all__ = ["LossConfig", "LossValues", "NAGModel", "perturb"]
@@ -54,6 +55,9 @@ class LossConfig:
     fooling_reduction: str = "per_sample"
     fooling_loss: str = "paper"
     clip: bool = True
+    # Ours: probability of a random resize-and-pad of x + delta before the target (nag_tf.augment), for transfer.
+    input_diversity: float = 0.0
+    input_diversity_scale: float = 1.1
 
     @property
     def adapts_diversity_weight(self):
@@ -171,6 +175,7 @@ class NAGModel(keras.Model):
         config = self.loss_config
         batch = tf.shape(images)[0]
         shuffled = losses.shuffle_indices(batch, shuffle_seed, config.shuffle)
+        transform_seed = tf.random.experimental.stateless_fold_in(tf.cast(shuffle_seed, tf.int64), 1)
         gradients = []
 
         def term(compute):
@@ -190,7 +195,7 @@ class NAGModel(keras.Model):
 
             def member_term(member=member, weight=weight, labels=labels):
                 member_fooling, member_diversity, member_fooled = self._member_losses(
-                    member, images, labels, delta, shuffled
+                    member, images, labels, delta, shuffled, transform_seed
                 )
                 return (
                     weight * (member_fooling + config.diversity_weight * member_diversity),
@@ -227,16 +232,18 @@ class NAGModel(keras.Model):
             delta_gradient=delta_gradient,
         )
 
-    def _member_losses(self, member, images, labels, delta, shuffled):
+    def _member_losses(self, member, images, labels, delta, shuffled, transform_seed):
         """One target's (fooling, diversity, success mask): X_A and X_S in one pass at its input size.
 
         Without the feature-diversity term (lambda = 0) X_S is not sent at all: half the target's cost.
+        With input diversity on, [X_A; X_S] is resized-and-padded (one transform per step) first.
         """
         config = self.loss_config
         batch = tf.shape(images)[0]
         adversarial = perturb(images, delta, config.clip)
         if config.uses_shuffled_batch:
             adversarial = tf.concat([adversarial, perturb(images, tf.gather(delta, shuffled), config.clip)], axis=0)
+        adversarial = input_diversity(adversarial, transform_seed, config.input_diversity, config.input_diversity_scale)
         outputs = member(resize_for(member, adversarial))
         adversarial_logits = outputs.logits[:batch]
         predicted = tf.argmax(adversarial_logits, axis=-1, output_type=tf.int32)

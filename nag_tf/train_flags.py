@@ -139,6 +139,19 @@ def define_train_flags(flag_values=flags.FLAGS):
     flags.DEFINE_bool(
         "clip", True, "Clip x + delta to [0, 255] (the reference code does not).", flag_values=flag_values
     )
+    flags.DEFINE_float(
+        "input_diversity",
+        0.0,
+        "Ours: probability per step that the target sees x + delta randomly resized and padded (Xie et al., "
+        "CVPR 2019), so delta survives resampling: better black-box transfer (0: off, the paper).",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_float(
+        "input_diversity_scale",
+        1.1,
+        "Ours: padded side / image side of that transform (Xie et al.: 330/299 = 1.1).",
+        flag_values=flag_values,
+    )
     flags.DEFINE_integer("batch_size", 32, "Batch size (paper: 32).", flag_values=flag_values)
     flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate (reference code: 1e-3).", flag_values=flag_values)
     flags.DEFINE_integer("epochs", 100, "Epochs (paper: up to 100, saturating at 60-70).", flag_values=flag_values)
