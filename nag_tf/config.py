@@ -63,6 +63,7 @@ class TrainConfig:
     clip: bool = True  # [False]
     input_diversity: float = 0.0  # ours: probability of a random resize-and-pad of x + delta (Xie et al. 2019)
     input_diversity_scale: float = 1.1  # ours: padded side / image side of that transform
+    images_per_perturbation: int = 1  # ours: k images share each generated delta in a step (paper: 1)
     # Optimisation.
     batch_size: int = 32
     learning_rate: float = 1e-3
@@ -144,6 +145,13 @@ class TrainConfig:
         checks = (
             (self.latent_dim >= 1, f"--latent_dim={self.latent_dim} must be at least 1 (paper: 10)"),
             (self.batch_size >= 2, f"--batch_size={self.batch_size} must be at least 2 (the shuffle needs two images)"),
+            (
+                self.images_per_perturbation >= 1
+                and self.batch_size % self.images_per_perturbation == 0
+                and self.batch_size // self.images_per_perturbation >= 2,
+                f"--images_per_perturbation={self.images_per_perturbation} must divide --batch_size="
+                f"{self.batch_size} and leave at least 2 perturbations a step (the shuffle needs two)",
+            ),
             (self.learning_rate > 0, f"--learning_rate={self.learning_rate} must be positive"),
             (self.epochs >= 1, f"--epochs={self.epochs} must be at least 1"),
             (self.steps_per_epoch >= 0, f"--steps_per_epoch={self.steps_per_epoch} must be 0 (one pass) or positive"),

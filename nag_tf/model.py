@@ -58,6 +58,10 @@ class LossConfig:
     # Ours: probability of a random resize-and-pad of x + delta before the target (nag_tf.augment), for transfer.
     input_diversity: float = 0.0
     input_diversity_scale: float = 1.1
+    # Ours: training images per generated perturbation (paper: 1). k > 1 generates B / k perturbations
+    # a step, each added to k images: the generator's share of a step shrinks by k, and each delta's
+    # gradient aggregates k images (as a universal perturbation's does).
+    images_per_perturbation: int = 1
 
     @property
     def adapts_diversity_weight(self):
@@ -67,6 +71,13 @@ class LossConfig:
     def uses_shuffled_batch(self):
         """Whether the target must see X_S = x + delta[pi]: only the feature-diversity term needs it."""
         return bool(self.diversity_weight)
+
+
+def _per_image(delta, images):
+    """[M, ...] perturbations for [B, ...] images -> [B, ...]: image i gets delta[i // (B / M)]."""
+    if delta.shape[0] is not None and delta.shape[0] == images.shape[0]:
+        return delta
+    return tf.repeat(delta, tf.shape(images)[0] // tf.shape(delta)[0], axis=0)
 
 
 def perturb(images, delta, clip=True):
@@ -173,8 +184,9 @@ class NAGModel(keras.Model):
         all of them (train_step then backpropagates through the generator once).
         """
         config = self.loss_config
-        batch = tf.shape(images)[0]
-        shuffled = losses.shuffle_indices(batch, shuffle_seed, config.shuffle)
+        # delta may hold fewer perturbations than there are images (images_per_perturbation > 1): pairs
+        # and shuffles are over the perturbations, so a delta is never paired with a copy of itself.
+        shuffled = losses.shuffle_indices(tf.shape(delta)[0], shuffle_seed, config.shuffle)
         transform_seed = tf.random.experimental.stateless_fold_in(tf.cast(shuffle_seed, tf.int64), 1)
         gradients = []
 
@@ -240,9 +252,10 @@ class NAGModel(keras.Model):
         """
         config = self.loss_config
         batch = tf.shape(images)[0]
-        adversarial = perturb(images, delta, config.clip)
+        adversarial = perturb(images, _per_image(delta, images), config.clip)
         if config.uses_shuffled_batch:
-            adversarial = tf.concat([adversarial, perturb(images, tf.gather(delta, shuffled), config.clip)], axis=0)
+            shuffled_delta = _per_image(tf.gather(delta, shuffled), images)
+            adversarial = tf.concat([adversarial, perturb(images, shuffled_delta, config.clip)], axis=0)
         adversarial = input_diversity(adversarial, transform_seed, config.input_diversity, config.input_diversity_scale)
         outputs = member(resize_for(member, adversarial))
         adversarial_logits = outputs.logits[:batch]
@@ -275,8 +288,10 @@ class NAGModel(keras.Model):
 
     def train_step(self, data):
         images, clean_labels, z, shuffle_seed = self._unpack(data, self.rng)
+        batch = z.shape[0] if z.shape[0] is not None else tf.shape(z)[0]
+        perturbations = batch // self.loss_config.images_per_perturbation
         with tf.GradientTape() as tape:
-            delta = self.generator(z, training=True)
+            delta = self.generator(z[:perturbations], training=True)
         replica_count = tf.cast(tf.distribute.get_strategy().num_replicas_in_sync, tf.float32)
         # Loss scaling under mixed_float16 (else unchanged); the mean over replicas' losses.
         scale = lambda loss: self.optimizer.scale_loss(loss / replica_count)  # noqa: E731

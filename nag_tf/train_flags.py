@@ -152,6 +152,13 @@ def define_train_flags(flag_values=flags.FLAGS):
         "Ours: padded side / image side of that transform (Xie et al.: 330/299 = 1.1).",
         flag_values=flag_values,
     )
+    flags.DEFINE_integer(
+        "images_per_perturbation",
+        1,
+        "Ours: training images that share each generated delta in a step (paper: 1). k > 1 generates "
+        "batch_size / k deltas: the generator costs k times less per step.",
+        flag_values=flag_values,
+    )
     flags.DEFINE_integer("batch_size", 32, "Batch size (paper: 32).", flag_values=flag_values)
     flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate (reference code: 1e-3).", flag_values=flag_values)
     flags.DEFINE_integer("epochs", 100, "Epochs (paper: up to 100, saturating at 60-70).", flag_values=flag_values)

@@ -77,3 +77,10 @@ def test_the_target_sees_the_transformed_batch_in_training(image_folder):
     plain = fooling()
     assert fooling(input_diversity=0.0) == plain
     assert abs(fooling(input_diversity=1.0, input_diversity_scale=1.5) - plain) > 1e-4
+
+
+@pytest.mark.parametrize("value", [0, 3, 8])
+def test_images_per_perturbation_must_divide_the_batch(image_folder, tmp_path, value):
+    # batch 8: k = 3 does not divide it, k = 8 leaves one delta (the shuffle needs two).
+    with pytest.raises(NAGError, match="--images_per_perturbation="):
+        tiny_train_config(image_folder, tmp_path, images_per_perturbation=value).validate()

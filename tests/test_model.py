@@ -137,3 +137,45 @@ def test_dual_ascent_moves_the_penalty_weight_towards_the_target_cosine(tiny_tar
 def test_without_feature_diversity_the_target_sees_only_the_adversarial_batch(tiny_target):
     assert _model(tiny_target, diversity_weight=0.0).target_images_per_step == 1
     assert _model(tiny_target, diversity_weight=1.0).target_images_per_step == 2
+
+
+def test_images_sharing_perturbations_are_scored_as_the_repeated_batch(tiny_target, cached):
+    # k = 4 images per delta: the losses of 16 images with 4 deltas equal those with each delta written
+    # out 4 times (image i gets delta[i // 4]); only the shuffle (over deltas, not images) differs.
+    model = _model(tiny_target, diversity_weight=0.0, images_per_perturbation=4)
+    images = tf.cast(cached.images[:16], tf.float32)
+    delta = model.generator(tf.random.stateless_uniform([4, 4], seed=[2, 2], minval=-1, maxval=1))
+    shared = model.compute_losses(images, cached.clean_labels[:16], delta, tf.constant([0, 0]))
+    written_out = model.compute_losses(
+        images, cached.clean_labels[:16], tf.repeat(delta, 4, axis=0), tf.constant([0, 0])
+    )
+    np.testing.assert_allclose(float(shared.fooling), float(written_out.fooling), rtol=1e-6)
+    np.testing.assert_array_equal(shared.fooled.numpy(), written_out.fooled.numpy())
+
+
+def test_shared_perturbations_are_never_paired_with_their_own_copies(tiny_target, cached):
+    # Four orthogonal deltas shared by 4 images each: every pair the shuffle forms is two different
+    # deltas (cosine 0). Shuffling the 16 written-out copies instead would pair some with themselves.
+    model = _model(tiny_target, diversity_weight=0.0, perturbation_diversity_weight=1.0, images_per_perturbation=4)
+    delta = np.zeros([4, 32, 32, 3], np.float32)
+    for index in range(4):
+        delta[index, index * 8 : (index + 1) * 8] = 5.0
+    values = model.compute_losses(
+        tf.cast(cached.images[:16], tf.float32), cached.clean_labels[:16], tf.constant(delta), tf.constant([1, 2])
+    )
+    assert abs(float(values.pair_cosine)) < 1e-6
+
+
+def test_training_with_shared_perturbations_generates_batch_over_k_deltas(tiny_target, cached):
+    model = _model(tiny_target, diversity_weight=0.0, images_per_perturbation=4)
+    seen = []
+    generator_call = model.generator.call
+
+    def counting_call(z, *args, **kwargs):
+        seen.append(int(z.shape[0]))
+        return generator_call(z, *args, **kwargs)
+
+    model.generator.call = counting_call
+    model.fit(data.training_batches(cached, 8, seed=0), steps_per_epoch=2, epochs=1, verbose=0)
+    assert int(model.step.numpy()) == 2
+    assert seen and set(seen) == {2}  # 8 images, 2 deltas (traced once)
