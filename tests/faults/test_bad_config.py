@@ -32,6 +32,9 @@ NUMERIC = {
     "eval_samples": [0],
     "max_bad_steps": [0],
     "steps_per_execution": [0],
+    "input_diversity": [-0.1, 1.5, float("nan")],
+    "input_diversity_scale": [1.0, 2.5, float("nan")],
+    "images_per_perturbation": [0, 3, 32],  # batch 32: 3 does not divide it, 32 leaves one delta
 }
 ENUMS = [
     "generator",
