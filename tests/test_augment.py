@@ -1,17 +1,13 @@
-"""Input diversity (nag_tf.augment): off is the identity, on is a seeded resize-and-pad, and training uses it."""
+"""Input diversity (nag_tf.augment): off is the identity, on is a seeded resize-and-pad.
 
-import keras
+That training feeds the target the transformed batch is in test_model.py; bad values in
+faults/test_bad_config.py.
+"""
+
 import numpy as np
-import pytest
 import tensorflow as tf
-from conftest import tiny_train_config
 
-import keras_apps
-from nag_tf import data
 from nag_tf.augment import input_diversity, padded_size
-from nag_tf.errors import NAGError
-from nag_tf.generator import build_generator
-from nag_tf.model import LossConfig, NAGModel
 
 
 def _flat_images(value=100.0):
@@ -53,34 +49,3 @@ def test_probability_is_the_share_of_steps_transformed():
 def test_padded_size_is_at_least_one_pixel_larger():
     assert padded_size(299, 1.104) == 331
     assert padded_size(32, 1.01) == 33
-
-
-@pytest.mark.parametrize(("field", "value"), [("input_diversity", 1.5), ("input_diversity_scale", 1.0)])
-def test_bad_values_are_refused_by_name(image_folder, tmp_path, field, value):
-    with pytest.raises(NAGError, match=f"--{field}="):
-        tiny_train_config(image_folder, tmp_path, **{field: value}).validate()
-
-
-def test_the_target_sees_the_transformed_batch_in_training(image_folder):
-    target = keras_apps.load_target("tiny_cnn", "none")
-    records = data.read_image_folder(image_folder)
-    cached = data.cache_with_clean_labels(data.decode_records(records, 32), target, 16, records)
-    images = tf.cast(cached.images[:16], tf.float32)
-    keras.utils.set_random_seed(0)
-    generator = build_generator(32, latent_dim=4, xi=10.0, variant="light", seed=0)
-    delta = generator(tf.random.stateless_uniform([16, 4], seed=[5, 5], minval=-1, maxval=1))
-
-    def fooling(**loss):
-        model = NAGModel(generator, target, LossConfig(diversity_weight=0.0, **loss), seed=0)
-        return float(model.compute_losses(images, cached.clean_labels[:16], delta, tf.constant([0, 0])).fooling)
-
-    plain = fooling()
-    assert fooling(input_diversity=0.0) == plain
-    assert abs(fooling(input_diversity=1.0, input_diversity_scale=1.5) - plain) > 1e-4
-
-
-@pytest.mark.parametrize("value", [0, 3, 8])
-def test_images_per_perturbation_must_divide_the_batch(image_folder, tmp_path, value):
-    # batch 8: k = 3 does not divide it, k = 8 leaves one delta (the shuffle needs two).
-    with pytest.raises(NAGError, match="--images_per_perturbation="):
-        tiny_train_config(image_folder, tmp_path, images_per_perturbation=value).validate()

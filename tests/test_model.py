@@ -179,3 +179,17 @@ def test_training_with_shared_perturbations_generates_batch_over_k_deltas(tiny_t
     model.fit(data.training_batches(cached, 8, seed=0), steps_per_epoch=2, epochs=1, verbose=0)
     assert int(model.step.numpy()) == 2
     assert seen and set(seen) == {2}  # 8 images, 2 deltas (traced once)
+
+
+def test_the_target_sees_the_input_diversity_transform_in_training(tiny_target, cached):
+    model = _model(tiny_target)
+    images = tf.cast(cached.images[:16], tf.float32)
+    delta = model.generator(tf.random.stateless_uniform([16, 4], seed=[5, 5], minval=-1, maxval=1))
+
+    def fooling(**loss):
+        scored = NAGModel(model.generator, tiny_target, LossConfig(diversity_weight=0.0, **loss), seed=0)
+        return float(scored.compute_losses(images, cached.clean_labels[:16], delta, tf.constant([0, 0])).fooling)
+
+    plain = fooling()
+    assert fooling(input_diversity=0.0) == plain
+    assert abs(fooling(input_diversity=1.0, input_diversity_scale=1.5) - plain) > 1e-4
