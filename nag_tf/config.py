@@ -13,6 +13,7 @@ import os
 import keras_apps
 from keras_apps.class_names import class_index
 from nag_tf import losses
+from nag_tf.callbacks import LEARNING_RATE_SCHEDULES
 from nag_tf.data import RESIZE_MODES
 from nag_tf.distribute import STRATEGIES
 from nag_tf.errors import NAGError
@@ -67,6 +68,8 @@ class TrainConfig:
     # Optimisation.
     batch_size: int = 32
     learning_rate: float = 1e-3
+    # constant (paper, reference code) | cosine (ours): lr * (1 + cos(pi * p)) / 2 over the run's progress p
+    learning_rate_schedule: str = "constant"
     epochs: int = 100
     steps_per_epoch: int = 0  # 0: one pass over the training images
     seed: int = 0
@@ -153,6 +156,11 @@ class TrainConfig:
                 f"{self.batch_size} and leave at least 2 perturbations a step (the shuffle needs two)",
             ),
             (self.learning_rate > 0, f"--learning_rate={self.learning_rate} must be positive"),
+            (
+                self.learning_rate_schedule in LEARNING_RATE_SCHEDULES,
+                f"--learning_rate_schedule={self.learning_rate_schedule!r}: expected one of "
+                f"{', '.join(LEARNING_RATE_SCHEDULES)}",
+            ),
             (self.epochs >= 1, f"--epochs={self.epochs} must be at least 1"),
             (self.steps_per_epoch >= 0, f"--steps_per_epoch={self.steps_per_epoch} must be 0 (one pass) or positive"),
             (self.time_budget_s >= 0, f"--time_budget_s={self.time_budget_s} must be >= 0 (0: no limit)"),

@@ -161,6 +161,14 @@ def define_train_flags(flag_values=flags.FLAGS):
     )
     flags.DEFINE_integer("batch_size", 32, "Batch size (paper: 32).", flag_values=flag_values)
     flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate (reference code: 1e-3).", flag_values=flag_values)
+    flags.DEFINE_enum(
+        "learning_rate_schedule",
+        "constant",
+        ["constant", "cosine"],
+        "constant (paper, reference code) | cosine (ours): from --learning_rate to 0 over the run "
+        "(its steps, or --time_budget_s when that ends it first).",
+        flag_values=flag_values,
+    )
     flags.DEFINE_integer("epochs", 100, "Epochs (paper: up to 100, saturating at 60-70).", flag_values=flag_values)
     flags.DEFINE_integer(
         "steps_per_epoch", 0, "Steps per epoch; 0 = one pass over the images.", flag_values=flag_values

@@ -239,16 +239,25 @@ def _restore_newest_complete(checkpoint, directory):
     return None
 
 
-def _callbacks(config, state, datasets, logdir, chief, budget):
-    """Budget first (it times the steps alone), then the NaN guard, calibration before validation,
-    and on the chief TensorBoard, the collapse check and the best-epoch choice; checkpoints last."""
+def _callbacks(config, state, datasets, logdir, chief, budget, total_steps):
+    """Budget first (it times the steps alone), then the learning rate, the NaN guard, calibration before
+    validation, and on the chief TensorBoard, the collapse check and the best-epoch choice; checkpoints last."""
     model = state.model
     guard = nag_callbacks.StopOnPersistentNaN(model.consecutive_skipped, config.max_bad_steps)
+
+    def progress():
+        by_steps = int(model.step.numpy()) / total_steps
+        return max(by_steps, budget.spent / budget.seconds) if budget.seconds else by_steps
+
     callbacks = [
         budget,
         guard,
         keras.callbacks.LambdaCallback(on_test_begin=lambda logs: model.prepare_for_inference()),
     ]
+    if config.learning_rate_schedule != "constant":
+        callbacks.insert(
+            1, nag_callbacks.AnnealLearningRate(config.learning_rate, progress, config.learning_rate_schedule)
+        )
     if chief:
         selection = datasets.selection
         board = nag_callbacks.NAGTensorBoard(
@@ -296,7 +305,9 @@ def _fit(config, state, datasets, strategy, logdir, chief, budget, stop):
     if int(model.step.numpy()) >= total_steps:
         print(f"already trained for {int(model.step.numpy())} steps ({config.epochs} epochs); nothing to do")
         return {}
-    callbacks, guard = _callbacks(config, state, datasets, logdir=logdir, chief=chief, budget=budget)
+    callbacks, guard = _callbacks(
+        config, state, datasets, logdir=logdir, chief=chief, budget=budget, total_steps=total_steps
+    )
     callbacks.insert(1, stop)  # right after the budget, which must stay first
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         # Keras 3.15 builds a model under a strategy by all-reducing a data batch, which

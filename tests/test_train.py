@@ -104,3 +104,14 @@ def test_every_flagfile_parses_and_builds_its_model(flagfile):
     z = model.sample_latents(1)
     assert model.generator(z).shape == (1, target.image_size, target.image_size, 3)
     assert model.latent_dim == config.latent_dim
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_the_learning_rate_schedule_reaches_the_last_step(tiny_config, schedule):
+    """cosine: the last of 8 steps runs at base * (1 + cos(7 pi / 8)) / 2; constant: at the base rate."""
+    config = tiny_config(epochs=2, learning_rate=2e-3, learning_rate_schedule=schedule)
+    assert train_lib.train(config).steps == 8
+    reader = tf.train.load_checkpoint(os.path.join(config.logdir, "checkpoints"))
+    (key,) = [name for name in reader.get_variable_to_shape_map() if name.startswith("optimizer/_learning_rate")]
+    expected = 2e-3 * (1 + np.cos(7 * np.pi / 8)) / 2 if schedule == "cosine" else 2e-3
+    assert reader.get_tensor(key) == pytest.approx(expected, rel=1e-5)

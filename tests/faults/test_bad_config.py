@@ -42,6 +42,7 @@ ENUMS = [
     "shuffle",
     "fooling_reduction",
     "fooling_loss",
+    "learning_rate_schedule",
     "resize",
     "strategy",
     "mixed_precision",
