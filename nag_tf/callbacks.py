@@ -162,26 +162,21 @@ LEARNING_RATE_SCHEDULES = ("constant", "cosine")
 
 
 class AnnealLearningRate(keras.callbacks.Callback):
-    """Sets the optimizer's learning rate before every step from the run's progress p in [0, 1].
+    """Sets the optimizer's learning rate before every step by the cosine schedule of the run's progress.
 
-    cosine: base * (1 + cos(pi * p)) / 2, from the base rate to 0 at the end of the run. The
-    progress is the larger of steps done / steps planned and seconds spent / seconds budgeted,
-    so a run stopped by a time budget anneals too. Keras' own schedules are functions of the
-    step alone, and its LearningRateScheduler changes the rate once an epoch: neither knows a
-    time budget, hence this callback.
+    base * (1 + cos(pi * p)) / 2, from the base rate to 0 at p = 1, where `progress()` gives p: the
+    larger of steps done / steps planned and seconds spent / seconds budgeted, so a run stopped by a
+    time budget anneals too. Keras' own schedules are functions of the step alone, and its
+    LearningRateScheduler changes the rate once an epoch: neither knows a time budget, hence this
+    callback. ("constant", the other schedule, needs no callback.)
     """
 
-    def __init__(self, base, progress, schedule="cosine"):
+    def __init__(self, base, progress):
         super().__init__()
-        if schedule not in LEARNING_RATE_SCHEDULES:
-            raise NAGError(f"learning-rate schedule {schedule!r}: expected one of {', '.join(LEARNING_RATE_SCHEDULES)}")
         self.base = float(base)
         self.progress = progress
-        self.schedule = schedule
 
     def rate(self, progress):
-        if self.schedule == "constant":
-            return self.base
         return self.base * 0.5 * (1.0 + np.cos(np.pi * min(max(progress, 0.0), 1.0)))
 
     def on_train_batch_begin(self, batch, logs=None):

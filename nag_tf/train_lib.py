@@ -244,20 +244,18 @@ def _callbacks(config, state, datasets, logdir, chief, budget, total_steps):
     validation, and on the chief TensorBoard, the collapse check and the best-epoch choice; checkpoints last."""
     model = state.model
     guard = nag_callbacks.StopOnPersistentNaN(model.consecutive_skipped, config.max_bad_steps)
-
-    def progress():
-        by_steps = int(model.step.numpy()) / total_steps
-        return max(by_steps, budget.spent / budget.seconds) if budget.seconds else by_steps
-
     callbacks = [
         budget,
         guard,
         keras.callbacks.LambdaCallback(on_test_begin=lambda logs: model.prepare_for_inference()),
     ]
-    if config.learning_rate_schedule != "constant":
-        callbacks.insert(
-            1, nag_callbacks.AnnealLearningRate(config.learning_rate, progress, config.learning_rate_schedule)
-        )
+    if config.learning_rate_schedule == "cosine":
+
+        def progress():
+            by_steps = int(model.step.numpy()) / total_steps
+            return max(by_steps, budget.spent / budget.seconds) if budget.seconds else by_steps
+
+        callbacks.insert(1, nag_callbacks.AnnealLearningRate(config.learning_rate, progress))
     if chief:
         selection = datasets.selection
         board = nag_callbacks.NAGTensorBoard(
