@@ -62,13 +62,11 @@ class MethodRun:
     snapshots: dict  # mark (s) -> PerturbationSource
 
 
-def _train_nag(train_folder, eval_folder, workdir, marks):
-    """NAG with the flagfile's settings; its final printout reads the evaluation folder (once training is over)."""
-    from nag_tf import sources, train_lib
-    from nag_tf.config import generator_for
+def _nag_config(train_folder, eval_folder, workdir):
+    """NAG's configuration; the baselines read their target, ξ, batch and pixel space from it too."""
     from nag_tf.train_flags import config_from_flagfile
 
-    config = config_from_flagfile(
+    return config_from_flagfile(
         _NAG_FLAGFILE.value,
         flags_after=_NAG_SET.value,
         target=_common.TARGET.value,
@@ -82,6 +80,13 @@ def _train_nag(train_folder, eval_folder, workdir, marks):
         seed=_SEED.value,
         verbose=2,
     )
+
+
+def _train_nag(config, workdir, marks):
+    """NAG with the flagfile's settings; its final printout reads the evaluation folder (once training is over)."""
+    from nag_tf import sources, train_lib
+    from nag_tf.config import generator_for
+
     snapshot_dir = os.path.join(workdir, "nag_snapshots")
     os.makedirs(snapshot_dir, exist_ok=True)
 
@@ -99,7 +104,7 @@ def _train_nag(train_folder, eval_folder, workdir, marks):
             generator.load_weights(path)
             snapshots[mark] = sources.GeneratorSource(generator, config.xi, f"nag@{int(mark)}s", config.target_text)
     source = sources.load_source(config.logdir, "nag")
-    run = MethodRun(
+    return MethodRun(
         name="nag",
         source=source,
         steps=result.steps,
@@ -107,7 +112,6 @@ def _train_nag(train_folder, eval_folder, workdir, marks):
         image_passes=result.target_image_passes,
         snapshots=snapshots,
     )
-    return run, config
 
 
 def _train_single(method, config, train_folder, workdir, marks):
@@ -182,13 +186,17 @@ def _main(argv):
     from nag_tf.errors import NAGError
 
     unknown = set(_METHODS.value) - {"nag", "sgd_uap", "sga"}
-    if unknown or "nag" not in _METHODS.value:
-        raise NAGError(f"--methods must include nag and may add sgd_uap, sga (got {_METHODS.value})")
+    if unknown or not _METHODS.value:
+        raise NAGError(f"--methods must name one or more of nag, sgd_uap, sga (got {_METHODS.value})")
     marks = sorted(float(m) for m in _MARKS.value if 0 < float(m) < _BUDGET.value)
     workdir = _common.WORKDIR.value or tempfile.mkdtemp(prefix="nag_compare_")
     train_folder, eval_folder = _common.folders(workdir)
-    nag, config = _train_nag(train_folder, eval_folder, workdir, marks)
-    runs = [nag] + [_train_single(m, config, train_folder, workdir, marks) for m in _METHODS.value if m != "nag"]
+    # One method per process is allowed, so two budgets can run side by side (one core each) on the same split.
+    config = _nag_config(train_folder, eval_folder, workdir)
+    runs = [
+        _train_nag(config, workdir, marks) if m == "nag" else _train_single(m, config, train_folder, workdir, marks)
+        for m in dict.fromkeys(_METHODS.value)
+    ]
 
     samples = _common.SAMPLES.value
     targets = [config.target_text] + [t for t in _TRANSFER.value if t and t != config.target_text]
@@ -272,7 +280,8 @@ def _main(argv):
         )
         for t, value in zip(targets[1:], transfer):
             summary[f"{run.name}_transfer_{t.replace('efficientnet_', '')}"] = round(value, 4)
-    summary["nag_pairwise_cos"] = round(results["nag"].pairwise_cosine, 4)
+    if "nag" in results:
+        summary["nag_pairwise_cos"] = round(results["nag"].pairwise_cosine, 4)
     summary["curve"] = curve
     summary.update({f"nag_crosses_{method}_at_s": at for method, at in crossings.items()})
     print(f"curves: {curve_png}; report: {paths['md']}; runs in {workdir}")
