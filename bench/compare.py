@@ -20,6 +20,10 @@ perturbation at --marks seconds of optimisation (NAG: its current
 generator; at the budget: the one it selected) scored on the white-box
 target; one PNG, and in the JSON `curve` and where NAG first reaches each
 baseline (`nag_crosses_<method>_at_s`, null if never). Last line: JSON.
+
+One method per process is allowed (`--methods=sga`), so NAG and a baseline can
+run side by side on one core each; `bench/merge_compare.py` then puts their
+last lines on one plot and finds the crossings.
 """
 
 import dataclasses
@@ -167,19 +171,6 @@ def _train_single(method, config, train_folder, workdir, marks):
     )
 
 
-def _crossings(curve, methods):
-    """For each baseline: the first curve point (s) where NAG's fooling rate reaches the baseline's at that point."""
-    nag = dict((s, r) for s, r, _ in curve.get("nag", []))
-    crossings = {}
-    for method in methods:
-        if method == "nag" or "nag" not in curve:
-            continue
-        theirs = dict((s, r) for s, r, _ in curve[method])
-        common_points = sorted(set(nag) & set(theirs))
-        crossings[method] = next((s for s in common_points if nag[s] >= theirs[s]), None)
-    return crossings
-
-
 def _main(argv):
     del argv
     from nag_tf import evaluate_lib, plots, report
@@ -239,7 +230,7 @@ def _main(argv):
         os.path.join(workdir, "curves.png"),
         f"{config.target_text}, {evaluation.images} held-out photos, {machine}",
     )
-    crossings = _crossings(curve, _METHODS.value)
+    crossings = _common.crossings(curve)
 
     print(
         f"\n{config.target_text} (white-box) + transfer to {', '.join(targets[1:])}; "
@@ -256,6 +247,7 @@ def _main(argv):
         "samples": samples,
         "machine": machine,
         "seed": _SEED.value,
+        "split": _common.split_name(),
     }
     for run in runs:
         result = results[run.name]
