@@ -182,7 +182,6 @@ def _main(argv):
     marks = sorted(float(m) for m in _MARKS.value if 0 < float(m) < _BUDGET.value)
     workdir = _common.WORKDIR.value or tempfile.mkdtemp(prefix="nag_compare_")
     train_folder, eval_folder = _common.folders(workdir)
-    # One method per process is allowed, so two budgets can run side by side (one core each) on the same split.
     config = _nag_config(train_folder, eval_folder, workdir)
     runs = [
         _train_nag(config, workdir, marks) if m == "nag" else _train_single(m, config, train_folder, workdir, marks)
