@@ -1,0 +1,97 @@
+"""bench/merge_compare.py: merges one-method compare runs only when they were measured the same way.
+
+The head-to-head figures in the README come from NAG and SGA trained in two
+processes and merged by this script, so its refusal of runs on other images,
+budgets or seeds is what keeps those figures comparable. Hand-written
+compare.py outputs (a few log lines, then the JSON line) stand in for the runs.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+
+_SHARED = {
+    "target": "efficientnet_lite0",
+    "budget_s": 600.0,
+    "eval_images": 141,
+    "samples": 10,
+    "seed": 0,
+    "split": "imagenet-sample holdout=0.2 split_seed=0",
+}
+
+
+def _write_run(folder, name, method, curve, **overrides):
+    summary = {**_SHARED, f"{method}_fr": curve[-1][1], f"{method}_steps": 7, "curve": {method: curve}, **overrides}
+    path = folder / f"{name}.log"
+    path.write_text(f"Epoch 1/1000000\nsome progress line\n{json.dumps(summary)}\ncurves: elsewhere\n")
+    return str(path)
+
+
+def _merge(*runs, out):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
+    return subprocess.run(
+        [sys.executable, os.path.join(ROOT, "bench", "merge_compare.py"), f"--runs={','.join(runs)}", f"--out={out}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+
+def _error_line(result):
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1, result.stderr[-2000:]
+    return lines[0]
+
+
+def test_merges_two_runs_with_the_crossing_and_a_plot(tmp_path):
+    nag = _write_run(tmp_path, "nag", "nag", [[300.0, 0.50, 0.02], [600.0, 0.81, 0.01]], nag_pairwise_cos=0.4)
+    sga = _write_run(tmp_path, "sga", "sga", [[300.0, 0.70, 0.0], [600.0, 0.80, 0.0]])
+    result = _merge(nag, sga, out=tmp_path / "merged")
+    assert result.returncode == 0, result.stderr[-2000:]
+    merged = json.loads(result.stdout.strip().splitlines()[-1])
+    assert merged["nag_fr"] == 0.81 and merged["sga_fr"] == 0.80 and merged["nag_pairwise_cos"] == 0.4
+    assert set(merged["curve"]) == {"nag", "sga"}
+    # NAG is below SGA at 300 s and reaches it at 600 s.
+    assert merged["nag_crosses_sga_at_s"] == 600.0
+    assert (tmp_path / "merged" / "curves.png").stat().st_size > 0
+
+
+def test_no_crossing_is_null(tmp_path):
+    nag = _write_run(tmp_path, "nag", "nag", [[300.0, 0.50, 0.02], [600.0, 0.79, 0.01]])
+    sga = _write_run(tmp_path, "sga", "sga", [[300.0, 0.70, 0.0], [600.0, 0.80, 0.0]])
+    result = _merge(nag, sga, out=tmp_path / "merged")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1])["nag_crosses_sga_at_s"] is None
+
+
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ({"split": "imagenet-sample holdout=0.2 split_seed=1"}, "--runs disagree on split"),
+        ({"budget_s": 1800.0}, "--runs disagree on budget_s"),
+        ({"seed": 1}, "--runs disagree on seed"),
+    ],
+)
+def test_refuses_runs_measured_differently(tmp_path, override, expected):
+    nag = _write_run(tmp_path, "nag", "nag", [[600.0, 0.81, 0.01]])
+    sga = _write_run(tmp_path, "sga", "sga", [[600.0, 0.80, 0.0]], **override)
+    result = _merge(nag, sga, out=tmp_path / "merged")
+    assert expected in _error_line(result)
+    assert not (tmp_path / "merged" / "curves.png").exists()
+
+
+def test_refuses_a_method_twice_and_an_unfinished_log(tmp_path):
+    first = _write_run(tmp_path, "nag_a", "nag", [[600.0, 0.81, 0.01]])
+    second = _write_run(tmp_path, "nag_b", "nag", [[600.0, 0.79, 0.01]])
+    assert "nag is in two runs" in _error_line(_merge(first, second, out=tmp_path / "merged"))
+    unfinished = tmp_path / "unfinished.log"
+    unfinished.write_text("Epoch 1/1000000\n20/20 - 21s - loss: 1.0\n")
+    assert "has no JSON line" in _error_line(_merge(first, str(unfinished), out=tmp_path / "merged"))
