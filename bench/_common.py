@@ -51,21 +51,6 @@ def split_name():
     return f"train={TRAIN.value} eval={EVAL.value}"
 
 
-def crossings(curve):
-    """For each baseline in curve: the first point (s) where NAG's fooling rate reaches the baseline's there.
-
-    curve: {method: [(seconds, rate, std), ...]}; None where NAG never does (or a method has no common point).
-    """
-    nag = {seconds: rate for seconds, rate, _ in curve.get("nag", [])}
-    found = {}
-    for method, points in curve.items():
-        if method == "nag" or not nag:
-            continue
-        theirs = {seconds: rate for seconds, rate, _ in points}
-        found[method] = next((s for s in sorted(set(nag) & set(theirs)) if nag[s] >= theirs[s]), None)
-    return found
-
-
 def machine():
     """The CPU model (lscpu's 'Model name'), so every figure names the machine it came from."""
     try:

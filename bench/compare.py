@@ -32,6 +32,7 @@ import os
 import tempfile
 
 import _common
+import _curves
 from absl import app, flags
 
 from nag_tf.flags_util import parse_flags_or_exit, run_or_exit
@@ -229,8 +230,6 @@ def _main(argv):
         os.path.join(workdir, "curves.png"),
         f"{config.target_text}, {evaluation.images} held-out photos, {machine}",
     )
-    crossings = _common.crossings(curve)
-
     print(
         f"\n{config.target_text} (white-box) + transfer to {', '.join(targets[1:])}; "
         f"{evaluation.images} held-out photos; "
@@ -274,7 +273,7 @@ def _main(argv):
     if "nag" in results:
         summary["nag_pairwise_cos"] = round(results["nag"].pairwise_cosine, 4)
     summary["curve"] = curve
-    summary.update({f"nag_crosses_{method}_at_s": at for method, at in crossings.items()})
+    summary.update(_curves.crossing_keys(curve))
     print(f"curves: {curve_png}; report: {paths['md']}; runs in {workdir}")
     print(json.dumps(summary))
 

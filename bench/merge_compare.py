@@ -14,7 +14,7 @@ curves in <out>/curves.png.
 import json
 import os
 
-import _common
+import _curves
 from absl import app, flags
 
 from nag_tf.flags_util import parse_flags_or_exit, run_or_exit
@@ -58,7 +58,7 @@ def merge(summaries):
             curve[method] = points
         merged.update({key: value for key, value in summary.items() if key != "curve"})
     merged["curve"] = curve
-    merged.update({f"nag_crosses_{method}_at_s": at for method, at in _common.crossings(curve).items()})
+    merged.update(_curves.crossing_keys(curve))
     return merged
 
 

@@ -32,10 +32,14 @@ def _write_run(folder, name, method, curve, **overrides):
     return str(path)
 
 
-def _merge(*runs, out):
+def _merge(*args, out):
+    """Runs merge_compare.py on the run files among args (the rest are passed as flags)."""
+    runs = [arg for arg in args if not arg.startswith("--")]
+    flags = [arg for arg in args if arg.startswith("--")]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
+    script = os.path.join(ROOT, "bench", "merge_compare.py")
     return subprocess.run(
-        [sys.executable, os.path.join(ROOT, "bench", "merge_compare.py"), f"--runs={','.join(runs)}", f"--out={out}"],
+        [sys.executable, script, f"--runs={','.join(runs)}", f"--out={out}", *flags],
         capture_output=True,
         text=True,
         env=env,
@@ -95,3 +99,10 @@ def test_refuses_a_method_twice_and_an_unfinished_log(tmp_path):
     unfinished = tmp_path / "unfinished.log"
     unfinished.write_text("Epoch 1/1000000\n20/20 - 21s - loss: 1.0\n")
     assert "has no JSON line" in _error_line(_merge(first, str(unfinished), out=tmp_path / "merged"))
+
+
+def test_takes_none_of_compare_flags(tmp_path):
+    # A --split_seed here would filter nothing: merge only checks what the runs' JSON says.
+    nag = _write_run(tmp_path, "nag", "nag", [[600.0, 0.81, 0.01]])
+    sga = _write_run(tmp_path, "sga", "sga", [[600.0, 0.80, 0.0]])
+    assert "split_seed" in _error_line(_merge(nag, sga, "--split_seed=1", out=tmp_path / "merged"))
