@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import pytest
+from helpers.cli import error_line
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 
@@ -47,14 +48,6 @@ def _merge(*args, out):
     )
 
 
-def _error_line(result):
-    assert result.returncode == 2, result.stderr[-2000:]
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert len(lines) == 1, result.stderr[-2000:]
-    return lines[0]
-
-
 def test_merges_two_runs_with_the_crossing_and_a_plot(tmp_path):
     nag = _write_run(tmp_path, "nag", "nag", [[300.0, 0.50, 0.02], [600.0, 0.81, 0.01]], nag_pairwise_cos=0.4)
     sga = _write_run(tmp_path, "sga", "sga", [[300.0, 0.70, 0.0], [600.0, 0.80, 0.0]])
@@ -88,21 +81,21 @@ def test_refuses_runs_measured_differently(tmp_path, override, expected):
     nag = _write_run(tmp_path, "nag", "nag", [[600.0, 0.81, 0.01]])
     sga = _write_run(tmp_path, "sga", "sga", [[600.0, 0.80, 0.0]], **override)
     result = _merge(nag, sga, out=tmp_path / "merged")
-    assert expected in _error_line(result)
+    assert expected in error_line(result)
     assert not (tmp_path / "merged" / "curves.png").exists()
 
 
 def test_refuses_a_method_twice_and_an_unfinished_log(tmp_path):
     first = _write_run(tmp_path, "nag_a", "nag", [[600.0, 0.81, 0.01]])
     second = _write_run(tmp_path, "nag_b", "nag", [[600.0, 0.79, 0.01]])
-    assert "nag is in two runs" in _error_line(_merge(first, second, out=tmp_path / "merged"))
+    assert "nag is in two runs" in error_line(_merge(first, second, out=tmp_path / "merged"))
     unfinished = tmp_path / "unfinished.log"
     unfinished.write_text("Epoch 1/1000000\n20/20 - 21s - loss: 1.0\n")
-    assert "has no JSON line" in _error_line(_merge(first, str(unfinished), out=tmp_path / "merged"))
+    assert "has no JSON line" in error_line(_merge(first, str(unfinished), out=tmp_path / "merged"))
 
 
 def test_takes_none_of_compare_flags(tmp_path):
     # A --split_seed here would filter nothing: merge only checks what the runs' JSON says.
     nag = _write_run(tmp_path, "nag", "nag", [[600.0, 0.81, 0.01]])
     sga = _write_run(tmp_path, "sga", "sga", [[600.0, 0.80, 0.0]])
-    assert "split_seed" in _error_line(_merge(nag, sga, "--split_seed=1", out=tmp_path / "merged"))
+    assert "split_seed" in error_line(_merge(nag, sga, "--split_seed=1", out=tmp_path / "merged"))

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+from helpers.cli import error_line
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 
@@ -14,13 +15,6 @@ def _run(*args, cwd=ROOT):
     return subprocess.run(
         [sys.executable, "-m", "nag_tf.train", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
     )
-
-
-def _error_line(result):
-    lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert len(lines) == 1, result.stderr[-2000:]
-    assert "Traceback" not in result.stderr
-    return lines[0]
 
 
 @pytest.fixture
@@ -57,7 +51,7 @@ def test_bad_flags_give_one_line_and_exit_2_and_write_nothing(base, extra, expec
     logdir, args = base
     result = _run(*args, *extra)
     assert result.returncode == 2
-    assert expected in _error_line(result)
+    assert expected in error_line(result)
     assert not logdir.exists()
 
 
@@ -66,7 +60,7 @@ def test_unknown_flag_in_a_flagfile(base, tmp_path):
     flagfile = tmp_path / "bad.flags"
     flagfile.write_text("--target=tiny_cnn\n--diversity_wieght=3\n")
     result = _run(*args, f"--flagfile={flagfile}")
-    assert result.returncode == 2 and "diversity_wieght" in _error_line(result)
+    assert result.returncode == 2 and "diversity_wieght" in error_line(result)
 
 
 def test_empty_folder_and_missing_columns(base, tmp_path):
@@ -74,12 +68,12 @@ def test_empty_folder_and_missing_columns(base, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     result = _run(*args, f"--data_dir={empty}")
-    assert result.returncode == 2 and "no usable image" in _error_line(result)
+    assert result.returncode == 2 and "no usable image" in error_line(result)
     bad_csv = tmp_path / "badcsv"
     bad_csv.mkdir()
     (bad_csv / "labels.csv").write_text("filename,label\na.jpg,1\n")
     result = _run(*args, f"--data_dir={bad_csv}")
-    assert result.returncode == 2 and "lacks the column(s) class_index, file" in _error_line(result)
+    assert result.returncode == 2 and "lacks the column(s) class_index, file" in error_line(result)
     assert not logdir.exists()
 
 
@@ -91,9 +85,9 @@ def test_help_is_fast_and_lists_the_flags():
 def test_a_packaged_flagfile_is_found_by_name_from_any_directory(tmp_path):
     # vgg19.flags is not in tmp_path: the packaged one is used; a bogus name lists the packaged ones.
     result = _run("--flagfile=vgg19.flags", "--weights=none", "--target=no_such_net", cwd=str(tmp_path))
-    assert "unknown target 'no_such_net'" in _error_line(result)  # the flagfile was read, then the later --target won
+    assert "unknown target 'no_such_net'" in error_line(result)  # the flagfile was read, then the later --target won
     missing = _run("--flagfile=no_such.flags", cwd=str(tmp_path))
-    line = _error_line(missing)
+    line = error_line(missing)
     assert "no_such.flags" in line and "vgg19.flags" in line and "quickstart.flags" in line
 
 
