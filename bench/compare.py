@@ -32,7 +32,6 @@ import os
 import tempfile
 
 import _common
-import _curves
 from absl import app, flags
 
 from nag_tf.flags_util import parse_flags_or_exit, run_or_exit
@@ -273,7 +272,7 @@ def _main(argv):
     if "nag" in results:
         summary["nag_pairwise_cos"] = round(results["nag"].pairwise_cosine, 4)
     summary["curve"] = curve
-    summary.update(_curves.crossing_keys(curve))
+    summary.update(plots.crossing_keys(curve))
     print(f"curves: {curve_png}; report: {paths['md']}; runs in {workdir}")
     print(json.dumps(summary))
 

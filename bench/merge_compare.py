@@ -14,7 +14,6 @@ curves in <out>/curves.png.
 import json
 import os
 
-import _curves
 from absl import app, flags
 
 from nag_tf.flags_util import parse_flags_or_exit, run_or_exit
@@ -45,6 +44,7 @@ def _last_json(path):
 
 def merge(summaries):
     """The merged summary; raises NAGError when the runs were not on the same images, target, budget or samples."""
+    from nag_tf import plots
     from nag_tf.errors import NAGError
 
     merged, curve = {}, {}
@@ -58,7 +58,7 @@ def merge(summaries):
             curve[method] = points
         merged.update({key: value for key, value in summary.items() if key != "curve"})
     merged["curve"] = curve
-    merged.update(_curves.crossing_keys(curve))
+    merged.update(plots.crossing_keys(curve))
     return merged
 
 
