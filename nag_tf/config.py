@@ -65,6 +65,7 @@ class TrainConfig:
     input_diversity: float = 0.0  # ours: probability of a random resize-and-pad of x + delta (Xie et al. 2019)
     input_diversity_scale: float = 1.1  # ours: padded side / image side of that transform
     images_per_perturbation: int = 1  # ours: k images share each generated delta in a step (paper: 1)
+    label_entropy_weight: float = 0.0  # ours: weight of -H(the batch's adversarial labels), against one label
     # Optimisation.
     batch_size: int = 32
     learning_rate: float = 1e-3
@@ -131,6 +132,7 @@ class TrainConfig:
             "select_max_cosine",
             "input_diversity",
             "input_diversity_scale",
+            "label_entropy_weight",
         ):
             finite(name, getattr(self, name))
         if self.norm not in NORMS:
@@ -185,6 +187,11 @@ class TrainConfig:
             (
                 1 < self.input_diversity_scale <= 2,
                 f"--input_diversity_scale={self.input_diversity_scale} must be in (1, 2] (Xie et al.: 1.1)",
+            ),
+            (self.label_entropy_weight >= 0, f"--label_entropy_weight={self.label_entropy_weight} must be >= 0"),
+            (
+                self.label_entropy_weight == 0 or self.target_class is None,
+                "--label_entropy_weight spreads an untargeted attack's labels; with --target_class set it to 0",
             ),
             (
                 self.fooling_loss in losses.FOOLING_LOSSES,

@@ -62,6 +62,9 @@ class LossConfig:
     # a step, each added to k images: the generator's share of a step shrinks by k, and each delta's
     # gradient aggregates k images (as a universal perturbation's does).
     images_per_perturbation: int = 1
+    # Ours: weight gamma of -H, H the entropy of the batch's adversarial labels (losses.label_entropy),
+    # against most images being pushed to one label; untargeted only. 0: off (the paper).
+    label_entropy_weight: float = 0.0
 
     @property
     def adapts_diversity_weight(self):
@@ -201,26 +204,35 @@ class NAGModel(keras.Model):
                 gradients.append(tape.gradient(scaled, delta) + (gradients[-1] if gradients else 0.0))
             return extras
 
-        fooling, diversity, fooled = 0.0, 0.0, []
+        fooling, diversity, label_entropy, fooled = 0.0, 0.0, 0.0, []
         for index, (member, weight) in enumerate(self.target.members):
             labels = clean_labels if len(clean_labels.shape) == 1 else clean_labels[:, index]
 
             def member_term(member=member, weight=weight, labels=labels):
-                member_fooling, member_diversity, member_fooled = self._member_losses(
+                member_fooling, member_diversity, member_entropy, member_fooled = self._member_losses(
                     member, images, labels, delta, shuffled, transform_seed
                 )
                 return (
-                    weight * (member_fooling + config.diversity_weight * member_diversity),
+                    weight
+                    * (
+                        member_fooling
+                        + config.diversity_weight * member_diversity
+                        - config.label_entropy_weight * member_entropy
+                    ),
                     member_fooling,
                     member_diversity,
+                    member_entropy,
                     member_fooled,
                 )
 
-            member_fooling, member_diversity, member_fooled = term(member_term)
+            member_fooling, member_diversity, member_entropy, member_fooled = term(member_term)
             fooling += weight * member_fooling
             diversity += weight * member_diversity
+            label_entropy += weight * member_entropy
             fooled.append(member_fooled)
-        total = fooling + config.diversity_weight * diversity
+        total = fooling + config.diversity_weight * diversity - config.label_entropy_weight * label_entropy
+        # Reported with the diversity terms: the feature term (unweighted), then each weighted term of ours.
+        diversity -= config.label_entropy_weight * label_entropy
         pair_cosine = tf.reduce_mean(losses.pair_cosines(delta, tf.gather(delta, shuffled)))
         if config.perturbation_diversity_weight or config.adapts_diversity_weight:
             # Pushes delta and delta[pi] apart in pixel space: a direct counter to the collapse onto
@@ -245,7 +257,7 @@ class NAGModel(keras.Model):
         )
 
     def _member_losses(self, member, images, labels, delta, shuffled, transform_seed):
-        """One target's (fooling, diversity, success mask): X_A and X_S in one pass at its input size.
+        """One target's (fooling, diversity, label entropy, success mask): X_A and X_S in one pass.
 
         Without the feature-diversity term (lambda = 0) X_S is not sent at all: half the target's cost.
         With input diversity on, [X_A; X_S] is resized-and-padded (one transform per step) first.
@@ -263,16 +275,18 @@ class NAGModel(keras.Model):
         if config.target_class is None:
             fooling = losses.fooling_loss(adversarial_logits, labels, config.fooling_reduction, config.fooling_loss)
             success = tf.not_equal(predicted, tf.cast(labels, tf.int32))
+            entropy = losses.label_entropy(adversarial_logits, labels) if config.label_entropy_weight else 0.0
         else:
             fooling = losses.targeted_fooling_loss(adversarial_logits, config.target_class, config.fooling_reduction)
             success = tf.equal(predicted, config.target_class)
+            entropy = 0.0  # a targeted attack wants one label
         if config.uses_shuffled_batch:
             diversity = losses.diversity_loss(
                 outputs.features[:batch], outputs.features[batch:], config.diversity_distance
             )
         else:
             diversity = tf.constant(0.0)
-        return fooling, diversity, success
+        return fooling, diversity, tf.convert_to_tensor(entropy, tf.float32), success
 
     def _unpack(self, data, rng):
         """(images, labels, z, shuffle seed) from ({"images", "z", "shuffle_seed"}, labels) or (images, labels).

@@ -159,6 +159,13 @@ def define_train_flags(flag_values=flags.FLAGS):
         "batch_size / k deltas: the generator costs k times less per step.",
         flag_values=flag_values,
     )
+    flags.DEFINE_float(
+        "label_entropy_weight",
+        0.0,
+        "Ours: weight of -H, H the entropy of the batch's adversarial labels with each image's clean label left "
+        "out, so fooled images spread over labels instead of one (0: off, the paper; untargeted only).",
+        flag_values=flag_values,
+    )
     flags.DEFINE_integer("batch_size", 32, "Batch size (paper: 32).", flag_values=flag_values)
     flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate (reference code: 1e-3).", flag_values=flag_values)
     flags.DEFINE_enum(

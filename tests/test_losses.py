@@ -72,6 +72,35 @@ def test_clamped_cross_entropy_fooling_loss_by_hand():
     )
 
 
+def test_label_entropy_by_hand_leaves_each_images_clean_label_out():
+    # Other-label mass: image 0 -> [0, 0.5, 0], image 1 -> [0, 0, 0.75]; renormalised [0.4, 0.6].
+    logits = _logits([[0.5, 0.5, 0.0], [0.0, 0.25, 0.75]])
+    expected = -(0.4 * np.log(0.4) + 0.6 * np.log(0.6))
+    assert float(losses.label_entropy(logits, tf.constant([0, 1]))) == pytest.approx(expected, rel=1e-5)
+    # Each image to its own other label: uniform over 3 -> log 3; both to one label -> 0.
+    spread = _logits([[0.1, 0.6, 0.3], [0.6, 0.1, 0.3]])
+    assert float(losses.label_entropy(spread, tf.constant([0, 1]))) == pytest.approx(np.log(3.0), rel=1e-5)
+    one = _logits([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+    assert float(losses.label_entropy(one, tf.constant([0, 1]))) == pytest.approx(0.0, abs=1e-6)
+    # Mass on the clean label does not count: both images keep most of it, the rest goes to label 1.
+    clean = _logits([[0.9, 0.1, 0.0], [0.9, 0.1, 0.0]])
+    assert float(losses.label_entropy(clean, tf.constant([0, 0]))) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_label_entropy_gradient_is_finite_when_probabilities_underflow_and_spreads_the_labels():
+    # exp(-200) is 0 in float32: 0 log 0 must give 0 and a finite gradient.
+    logits = tf.Variable([[0.0, 3.0, 0.5, -200.0], [0.0, 3.0, 0.5, -200.0]])
+    labels = tf.constant([0, 0])
+    before = float(losses.label_entropy(logits, labels))
+    for _ in range(20):
+        with tf.GradientTape() as tape:
+            entropy = losses.label_entropy(logits, labels)
+        gradient = tape.gradient(entropy, logits)
+        assert np.all(np.isfinite(gradient.numpy()))
+        logits.assign_add(gradient)  # ascent
+    assert float(losses.label_entropy(logits, labels)) > before + 0.2
+
+
 def test_dual_ascent_raises_the_weight_above_the_target_and_never_goes_negative():
     assert float(losses.dual_ascent(1.0, 0.9, 0.4, 0.5)) == pytest.approx(1.25)
     assert float(losses.dual_ascent(0.1, 0.0, 0.4, 0.5)) == pytest.approx(0.0)

@@ -6,10 +6,10 @@ import pytest
 import tensorflow as tf
 
 import keras_apps
-from nag_tf import data
+from nag_tf import data, losses
 from nag_tf.callbacks import StopOnPersistentNaN
 from nag_tf.generator import build_generator
-from nag_tf.model import LossConfig, NAGModel
+from nag_tf.model import LossConfig, NAGModel, perturb
 
 
 @pytest.fixture
@@ -193,3 +193,29 @@ def test_the_target_sees_the_input_diversity_transform_in_training(tiny_target, 
     plain = fooling()
     assert fooling(input_diversity=0.0) == plain
     assert abs(fooling(input_diversity=1.0, input_diversity_scale=1.5) - plain) > 1e-4
+
+
+def test_the_label_entropy_term_enters_the_total_and_the_gradient_with_its_weight(tiny_target, cached):
+    model = _model(tiny_target)
+    images = tf.cast(cached.images[:16], tf.float32)
+    labels = cached.clean_labels[:16]
+    delta = model.generator(tf.random.stateless_uniform([16, 4], seed=[5, 5], minval=-1, maxval=1))
+
+    def values(weight):
+        scored = NAGModel(model.generator, tiny_target, LossConfig(label_entropy_weight=weight), seed=0)
+        return scored.compute_losses(images, labels, delta, tf.constant([0, 0]), loss_scale=lambda loss: loss)
+
+    # The term on its own, from the target's logits on x + delta.
+    member = tiny_target.members[0][0]
+    with tf.GradientTape() as tape:
+        tape.watch(delta)
+        entropy = losses.label_entropy(member(perturb(images, delta)).logits, labels)
+    entropy_gradient = tape.gradient(entropy, delta).numpy()
+    assert float(entropy) > 0.1
+    plain, weighted = values(0.0), values(0.5)
+    np.testing.assert_allclose(float(weighted.total), float(plain.total) - 0.5 * float(entropy), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(float(weighted.fooling), float(plain.fooling), rtol=1e-6)
+    difference = weighted.delta_gradient.numpy() - plain.delta_gradient.numpy()
+    np.testing.assert_allclose(
+        difference, -0.5 * entropy_gradient, rtol=1e-3, atol=1e-6 * np.abs(entropy_gradient).max()
+    )

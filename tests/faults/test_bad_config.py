@@ -34,6 +34,7 @@ NUMERIC = {
     "steps_per_execution": [0],
     "input_diversity": [-0.1, 1.5, float("nan")],
     "input_diversity_scale": [1.0, 2.5, float("nan")],
+    "label_entropy_weight": [-0.5, float("nan")],
     "images_per_perturbation": [0, 3, 32],  # batch 32: 3 does not divide it, 32 leaves one delta
 }
 ENUMS = [
@@ -97,3 +98,9 @@ def test_two_data_sources_or_none_are_rejected():
         dataclasses.replace(BASE, tfds_name="imagenette").validate()
     with pytest.raises(NAGError, match="exactly one data source"):
         dataclasses.replace(BASE, data_dir=None).validate()
+
+
+def test_label_entropy_is_refused_for_a_targeted_attack():
+    with pytest.raises(NAGError, match="--label_entropy_weight.*--target_class"):
+        dataclasses.replace(BASE, label_entropy_weight=0.5, target_class="9").validate()
+    dataclasses.replace(BASE, label_entropy_weight=0.5).validate()
