@@ -119,8 +119,9 @@ def label_entropy(adversarial_logits, clean_labels):
     images towards one label (README: "smooth green snake" takes 61% of the
     fooled predictions at 3600 s). The mean over the batch of the softmax on
     x + delta, with each image's clean class removed and renormalised, is the
-    batch's distribution of adversarial labels; its entropy is log(B) at best
-    (every image to its own label) and 0 when all go to one. Leaving the clean
+    batch's distribution of adversarial labels; its entropy is 0 when all go
+    surely to one label and log(B) when each goes surely to its own (uncertain
+    predictions can spread it further, up to log K). Leaving the clean
     class out means moving an image back to it never raises the entropy.
     Computed on the logits the fooling loss already needs: no extra target pass.
 
