@@ -174,12 +174,15 @@ class NAGModel(keras.Model):
             images, z = inputs, self.sample_latents(tf.shape(inputs)[0])
         return perturb(images, self.generator(z, training=training), self.loss_config.clip)
 
-    def compute_losses(self, images, clean_labels, delta, shuffle_seed, loss_scale=None):
+    def compute_losses(self, images, clean_labels, delta, shuffle_seed, loss_scale=None, augment=False):
         """Losses of one batch, summed over the target's members with their weights.
 
         Returns LossValues; its delta_gradient is, when `loss_scale` (a
         function of the loss) is given, the gradient of loss_scale(total)
-        with respect to delta, else None.
+        with respect to delta, else None. `augment` applies the training-only
+        transform of x + delta (input diversity): train_step sets it; validation
+        leaves it off, so the epoch is chosen on the plain x + delta that the
+        report scores.
 
         Members run one after another, each under its own tape: its
         activations are freed once its gradient with respect to delta is
@@ -210,7 +213,7 @@ class NAGModel(keras.Model):
 
             def member_term(member=member, weight=weight, labels=labels):
                 member_fooling, member_diversity, member_entropy, member_fooled = self._member_losses(
-                    member, images, labels, delta, shuffled, transform_seed
+                    member, images, labels, delta, shuffled, transform_seed if augment else None
                 )
                 return (
                     weight
@@ -260,7 +263,8 @@ class NAGModel(keras.Model):
         """One target's (fooling, diversity, label entropy, success mask): X_A and X_S in one pass.
 
         Without the feature-diversity term (lambda = 0) X_S is not sent at all: half the target's cost.
-        With input diversity on, [X_A; X_S] is resized-and-padded (one transform per step) first.
+        With input diversity on and a `transform_seed` (training), [X_A; X_S] is resized-and-padded
+        (one transform per step) first.
         """
         config = self.loss_config
         batch = tf.shape(images)[0]
@@ -268,7 +272,10 @@ class NAGModel(keras.Model):
         if config.uses_shuffled_batch:
             shuffled_delta = _per_image(tf.gather(delta, shuffled), images)
             adversarial = tf.concat([adversarial, perturb(images, shuffled_delta, config.clip)], axis=0)
-        adversarial = input_diversity(adversarial, transform_seed, config.input_diversity, config.input_diversity_scale)
+        if transform_seed is not None:
+            adversarial = input_diversity(
+                adversarial, transform_seed, config.input_diversity, config.input_diversity_scale
+            )
         outputs = member(resize_for(member, adversarial))
         adversarial_logits = outputs.logits[:batch]
         predicted = tf.argmax(adversarial_logits, axis=-1, output_type=tf.int32)
@@ -309,7 +316,7 @@ class NAGModel(keras.Model):
         replica_count = tf.cast(tf.distribute.get_strategy().num_replicas_in_sync, tf.float32)
         # Loss scaling under mixed_float16 (else unchanged); the mean over replicas' losses.
         scale = lambda loss: self.optimizer.scale_loss(loss / replica_count)  # noqa: E731
-        values = self.compute_losses(images, clean_labels, delta, shuffle_seed, scale)
+        values = self.compute_losses(images, clean_labels, delta, shuffle_seed, scale, augment=True)
         variables = self.generator.trainable_variables
         # d loss / d weights = (d delta / d weights)^T (d loss / d delta): one pass back through the generator.
         gradients = tape.gradient(delta, variables, output_gradients=values.delta_gradient)

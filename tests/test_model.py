@@ -186,13 +186,31 @@ def test_the_target_sees_the_input_diversity_transform_in_training(tiny_target, 
     images = tf.cast(cached.images[:16], tf.float32)
     delta = model.generator(tf.random.stateless_uniform([16, 4], seed=[5, 5], minval=-1, maxval=1))
 
-    def fooling(**loss):
+    def fooling(augment=True, **loss):
         scored = NAGModel(model.generator, tiny_target, LossConfig(diversity_weight=0.0, **loss), seed=0)
-        return float(scored.compute_losses(images, cached.clean_labels[:16], delta, tf.constant([0, 0])).fooling)
+        values = scored.compute_losses(images, cached.clean_labels[:16], delta, tf.constant([0, 0]), augment=augment)
+        return float(values.fooling)
 
     plain = fooling()
     assert fooling(input_diversity=0.0) == plain
     assert abs(fooling(input_diversity=1.0, input_diversity_scale=1.5) - plain) > 1e-4
+    # Without augment (validation) the transform is never applied, whatever its probability.
+    assert fooling(augment=False, input_diversity=1.0, input_diversity_scale=1.5) == plain
+
+
+def test_validation_scores_the_plain_perturbed_images_under_input_diversity(tiny_target, cached):
+    # The epoch is chosen on the selection images' val_fooling_rate: it must score x + delta as the
+    # report does, not the resize-and-pad training sees (which made the selection noisy and biased).
+    batches = data.evaluation_batches(cached, 8, latent_dim=4, seed=1)
+
+    def validation(**loss):
+        model = _model(tiny_target, diversity_weight=0.0, **loss)
+        return model.evaluate(batches, verbose=0, return_dict=True)
+
+    plain = validation()
+    transformed = validation(input_diversity=1.0, input_diversity_scale=1.5)
+    for name in ("fooling_loss", "fooling_rate"):
+        np.testing.assert_allclose(transformed[name], plain[name], rtol=1e-6, err_msg=name)
 
 
 def test_the_label_entropy_term_enters_the_total_and_the_gradient_with_its_weight(tiny_target, cached):
