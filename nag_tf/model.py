@@ -193,7 +193,10 @@ class NAGModel(keras.Model):
         # delta may hold fewer perturbations than there are images (images_per_perturbation > 1): pairs
         # and shuffles are over the perturbations, so a delta is never paired with a copy of itself.
         shuffled = losses.shuffle_indices(tf.shape(delta)[0], shuffle_seed, config.shuffle)
-        transform_seed = tf.random.experimental.stateless_fold_in(tf.cast(shuffle_seed, tf.int64), 1)
+        # The training transform's seed; None (no transform) when scoring, as validation does.
+        transform_seed = (
+            tf.random.experimental.stateless_fold_in(tf.cast(shuffle_seed, tf.int64), 1) if augment else None
+        )
         gradients = []
 
         def term(compute):
@@ -213,7 +216,7 @@ class NAGModel(keras.Model):
 
             def member_term(member=member, weight=weight, labels=labels):
                 member_fooling, member_diversity, member_entropy, member_fooled = self._member_losses(
-                    member, images, labels, delta, shuffled, transform_seed if augment else None
+                    member, images, labels, delta, shuffled, transform_seed
                 )
                 return (
                     weight
