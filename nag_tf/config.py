@@ -60,7 +60,7 @@ class TrainConfig:
     cosine_dual_rate: float = 0.5  # ours: step size of that adaptation (dual ascent)
     shuffle: str = "derangement"  # [replacement]
     fooling_reduction: str = "per_sample"  # [batch_mean]
-    fooling_loss: str = "paper"  # paper: -log(1 - q_c) | clamped_ce (ours, as SGD-UAP/SGA)
+    fooling_loss: str = "paper"  # paper: -log(1 - q_c) | clamped_ce (ours, as SGD-UAP/SGA) | logit_margin (ours)
     clip: bool = True  # [False]
     input_diversity: float = 0.0  # ours: probability of a random resize-and-pad of x + delta (Xie et al. 2019)
     input_diversity_scale: float = 1.1  # ours: padded side / image side of that transform
@@ -198,8 +198,8 @@ class TrainConfig:
                 f"--fooling_loss={self.fooling_loss!r}: expected one of {', '.join(losses.FOOLING_LOSSES)}",
             ),
             (
-                self.fooling_loss != "clamped_ce" or self.fooling_reduction == "per_sample",
-                "--fooling_loss=clamped_ce needs --fooling_reduction=per_sample",
+                self.fooling_loss == "paper" or self.fooling_reduction == "per_sample",
+                f"--fooling_loss={self.fooling_loss} needs --fooling_reduction=per_sample",
             ),
             (self.selection_images >= 1, f"--selection_images={self.selection_images} must be at least 1"),
             (

@@ -29,9 +29,12 @@ FOOLING_REDUCTIONS = ("per_sample", "batch_mean")
 DIVERSITY_DISTANCES = ("cosine", "squared_l2")
 SHUFFLE_MODES = ("derangement", "replacement")
 
-FOOLING_LOSSES = ("paper", "clamped_ce")
+FOOLING_LOSSES = ("paper", "clamped_ce", "logit_margin")
 # Clamp of the cross-entropy in the "clamped_ce" fooling loss (SGD-UAP uses 12, SGA 9).
 CLAMPED_CE_BETA = 9.0
+# Margin past which "logit_margin" stops pushing an image (Carlini & Wagner's kappa). Ours, set
+# before any run, between the decision boundary (0) and the clamped cross-entropy's stop (~9).
+LOGIT_MARGIN_KAPPA = 5.0
 
 
 def log_one_minus_softmax(logits, labels):
@@ -67,12 +70,26 @@ def fooling_loss(adversarial_logits, clean_labels, reduction="per_sample", kind=
       kind: "paper" (-log(1 - q'_c), computed stably from the logits) or
         "clamped_ce" (ours, the objective of SGD-UAP and SGA: -min(CE(q', c),
         beta), which keeps pushing an image until its clean label's
-        probability is e^-beta; per-sample only).
+        probability is e^-beta; per-sample only), or "logit_margin" (ours,
+        Carlini & Wagner's f6: mean_n max(z_c - max_{j != c} z_j, -kappa),
+        per-sample only). Why a third: the cross-entropy's gradient on an
+        image is ~(1 - q_c), near 0 on the images the classifier is surest of,
+        so once most photos are fooled the few robust ones hardly pull; the
+        margin pulls every image not yet fooled by kappa with the same
+        strength, and none past it.
 
     Returns:
       Scalar float32 loss; 0 when the clean label has probability 0
-      (-beta for "clamped_ce").
+      (-beta for "clamped_ce", -kappa for "logit_margin").
     """
+    if kind == "logit_margin":
+        if reduction != "per_sample":
+            raise ValueError("the logit_margin fooling loss is per-sample; use --fooling_reduction=per_sample")
+        logits = tf.cast(adversarial_logits, tf.float32)
+        is_label = tf.one_hot(tf.cast(clean_labels, tf.int32), tf.shape(logits)[-1], on_value=True, off_value=False)
+        clean_logit = tf.reduce_max(tf.where(is_label, logits, tf.constant(-float("inf"))), axis=-1)
+        runner_up = tf.reduce_max(tf.where(is_label, tf.constant(-float("inf")), logits), axis=-1)
+        return tf.reduce_mean(tf.maximum(clean_logit - runner_up, -LOGIT_MARGIN_KAPPA))
     if kind == "clamped_ce":
         if reduction != "per_sample":
             raise ValueError("the clamped_ce fooling loss is per-sample; use --fooling_reduction=per_sample")

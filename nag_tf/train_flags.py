@@ -118,8 +118,9 @@ def define_train_flags(flag_values=flags.FLAGS):
     flags.DEFINE_enum(
         "fooling_loss",
         "paper",
-        ["paper", "clamped_ce"],
-        "paper: -log(1 - q_c) (stable, from logits); clamped_ce: -min(CE, 9) as SGD-UAP/SGA.",
+        ["paper", "clamped_ce", "logit_margin"],
+        "paper: -log(1 - q_c) (stable, from logits); clamped_ce: -min(CE, 9) as SGD-UAP/SGA; logit_margin: "
+        "max(z_c - max_{j!=c} z_j, -5), Carlini & Wagner's margin (ours).",
         flag_values=flag_values,
     )
     flags.DEFINE_enum(

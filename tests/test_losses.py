@@ -72,6 +72,37 @@ def test_clamped_cross_entropy_fooling_loss_by_hand():
     )
 
 
+def test_logit_margin_fooling_loss_by_hand_pulls_confident_images_and_stops_past_kappa():
+    # Margins z_c - max_{j != c} z_j: image 0 confident (25 - 0 = 25), image 1 barely fooled
+    # (1 - 2 = -1), image 2 fooled past kappa (0 - 9 = -9 -> clamped to -kappa).
+    logits = tf.constant([[25.0, 0.0, -3.0], [2.0, 1.0, 0.0], [9.0, -1.0, 0.0]])
+    labels = tf.constant([0, 1, 2])
+    with tf.GradientTape() as tape:
+        tape.watch(logits)
+        loss = losses.fooling_loss(logits, labels, kind="logit_margin")
+    assert float(loss) == pytest.approx((25.0 - 1.0 - losses.LOGIT_MARGIN_KAPPA) / 3, rel=1e-6)
+    gradient = tape.gradient(loss, logits).numpy()
+    # The confident image gets the same pull as the barely fooled one (the cross-entropy's is ~e^-25).
+    np.testing.assert_allclose(gradient[0], [1 / 3, -1 / 3, 0.0], atol=1e-7)
+    np.testing.assert_allclose(gradient[1], [-1 / 3, 1 / 3, 0.0], atol=1e-7)
+    np.testing.assert_allclose(gradient[2], [0.0, 0.0, 0.0], atol=1e-7)
+    with pytest.raises(ValueError, match="per-sample"):
+        losses.fooling_loss(logits, labels, reduction="batch_mean", kind="logit_margin")
+
+
+def test_every_fooling_loss_is_a_flag_choice_and_passes_config_validation():
+    from absl import flags
+
+    from nag_tf import config as config_lib
+    from nag_tf import train_flags
+
+    values = flags.FlagValues()
+    train_flags.define_train_flags(values)
+    assert tuple(values["fooling_loss"].parser.enum_values) == losses.FOOLING_LOSSES
+    for kind in losses.FOOLING_LOSSES:
+        config_lib.TrainConfig(fooling_loss=kind, data_dir="photos").validate()
+
+
 def test_label_entropy_by_hand_leaves_each_images_clean_label_out():
     # Other-label mass: image 0 -> [0, 0.5, 0], image 1 -> [0, 0, 0.75]; renormalised [0.4, 0.6].
     logits = _logits([[0.5, 0.5, 0.0], [0.0, 0.25, 0.75]])
