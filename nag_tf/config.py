@@ -47,7 +47,7 @@ class TrainConfig:
     # Generator.
     xi: float = 10.0
     norm: str = "linf"  # linf (paper) | l2: xi is then the L2 radius on the 0-255 scale
-    linf_output: str = "tanh"  # tanh (paper: xi * tanh) | rescale (ours: xi * x / max|x|, no saturation)
+    linf_output: str = "tanh"  # tanh (paper: xi * tanh) | tanh_floor (ours) | rescale (ours: xi * x / max|x|)
     latent_dim: int = 10
     generator: str = "paper"
     # Losses (paper defaults; the reference code's choices in brackets).

@@ -74,8 +74,9 @@ def define_train_flags(flag_values=flags.FLAGS):
     flags.DEFINE_enum(
         "linf_output",
         "tanh",
-        ["tanh", "rescale"],
-        "L-inf output: tanh (paper, xi tanh) or rescale (ours, xi x / max|x|: no saturation, keeps z's influence).",
+        ["tanh", "tanh_floor", "rescale"],
+        "L-inf output: tanh (paper, xi tanh), tanh_floor (ours: the same output; in training, max(tanh', 0.25) "
+        "for tanh', so saturated pixels can still flip) or rescale (ours, xi x / max|x|: no saturation).",
         flag_values=flag_values,
     )
     flags.DEFINE_integer("latent_dim", 10, "Size d of z (paper: 10; reference code: 100).", flag_values=flag_values)

@@ -76,6 +76,36 @@ def test_rescaled_linf_output_uses_the_whole_budget_without_saturating():
     assert all(float(tf.reduce_max(tf.abs(g))) > 0 for g in gradients)
 
 
+def test_tanh_floor_keeps_the_output_and_floors_the_gradient_in_training_only():
+    from nag_tf.generator import TANH_GRADIENT_FLOOR, ScaledTanh
+
+    x = tf.constant([[4.0, -4.0, 0.5, 0.0]])
+    upstream = tf.constant([[1.0, -1.0, -1.0, 2.0]])
+    tanh_gradient = 1.0 - np.tanh(x.numpy().astype(np.float64)) ** 2  # 1.3e-3 at |x| = 4
+    plain, floored = ScaledTanh(10.0), ScaledTanh(10.0, gradient_floor=TANH_GRADIENT_FLOOR)
+
+    def output_and_gradient(layer, training):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            output = layer(x, training=training)
+        return output.numpy(), tape.gradient(output, x, output_gradients=upstream).numpy()
+
+    exact_output, exact = output_and_gradient(plain, True)
+    output, gradient = output_and_gradient(floored, True)
+    np.testing.assert_array_equal(output, exact_output)
+    # rtol 1e-3: 1 - tanh(4)^2 loses digits to cancellation in float32.
+    np.testing.assert_allclose(exact, 10.0 * upstream.numpy() * tanh_gradient, rtol=1e-3)
+    np.testing.assert_allclose(
+        gradient, 10.0 * upstream.numpy() * np.maximum(tanh_gradient, TANH_GRADIENT_FLOOR), rtol=1e-3
+    )
+    assert abs(gradient[0, 0]) > 100 * abs(exact[0, 0])  # a saturated pixel can still be moved
+    # Outside training the layer is the plain tanh (what export and evaluation trace).
+    np.testing.assert_allclose(output_and_gradient(floored, False)[1], exact, rtol=1e-3)
+    generator = build_generator(32, latent_dim=4, variant="light", seed=0, linf_output="tanh_floor")
+    rebuilt = keras.Model.from_config(generator.get_config())
+    assert rebuilt.get_layer("perturbation").gradient_floor == TANH_GRADIENT_FLOOR
+
+
 def test_ensemble_labels_and_sizes(ensemble, cached40):
     assert ensemble.image_size == 40 and ensemble.name == "tiny_cnn+tiny_cnn_40"
     assert cached40.clean_labels.shape == (len(cached40), 2)
