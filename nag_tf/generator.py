@@ -79,6 +79,8 @@ class ScaledTanh(layers.Layer):
     diversity losses only move the few unsaturated ones. The floor is the same
     both ways: a floor only for steps towards 0 ratchets every noisy pixel
     to 0 (tried: the perturbation faded, 4% fooled after 10 steps vs 40%).
+    Measured (README "A fourth split"): worse at 1800 s, its outward pushes
+    saturated 99.9% of the pixels; kept as a flag for study, off by default.
     """
 
     def __init__(self, xi, gradient_floor=0.0, **kwargs):

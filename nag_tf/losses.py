@@ -76,7 +76,8 @@ def fooling_loss(adversarial_logits, clean_labels, reduction="per_sample", kind=
         image is ~(1 - q_c), near 0 on the images the classifier is surest of,
         so once most photos are fooled the few robust ones hardly pull; the
         margin pulls every image not yet fooled by kappa with the same
-        strength, and none past it.
+        strength, and none past it. Measured: a tie with clamped_ce at
+        1800 s, slower at first (README "A fourth split").
 
     Returns:
       Scalar float32 loss; 0 when the clean label has probability 0
