@@ -53,10 +53,17 @@ def log_one_minus_softmax(logits, labels):
     Returns:
       float32 [B].
     """
-    logits = tf.cast(logits, tf.float32)
-    is_label = tf.one_hot(tf.cast(labels, tf.int32), tf.shape(logits)[-1], on_value=True, off_value=False)
-    others = tf.where(is_label, tf.constant(-float("inf")), logits)
+    logits, _, others = _clean_and_other_logits(logits, labels)
     return tf.reduce_logsumexp(others, axis=-1) - tf.reduce_logsumexp(logits, axis=-1)
+
+
+def _clean_and_other_logits(logits, labels):
+    """float32 logits [B, K], each row's clean logit z_c [B], and the logits with z_c set to -inf [B, K]."""
+    logits = tf.cast(logits, tf.float32)
+    labels = tf.cast(labels, tf.int32)
+    is_label = tf.one_hot(labels, tf.shape(logits)[-1], on_value=True, off_value=False)
+    others = tf.where(is_label, tf.constant(-float("inf")), logits)
+    return logits, tf.gather(logits, labels, axis=-1, batch_dims=1), others
 
 
 def fooling_loss(adversarial_logits, clean_labels, reduction="per_sample", kind="paper"):
@@ -83,17 +90,13 @@ def fooling_loss(adversarial_logits, clean_labels, reduction="per_sample", kind=
       Scalar float32 loss; 0 when the clean label has probability 0
       (-beta for "clamped_ce", -kappa for "logit_margin").
     """
+    if kind in ("clamped_ce", "logit_margin") and reduction != "per_sample":
+        raise ValueError(f"the {kind} fooling loss is per-sample; use --fooling_reduction=per_sample")
     if kind == "logit_margin":
-        if reduction != "per_sample":
-            raise ValueError("the logit_margin fooling loss is per-sample; use --fooling_reduction=per_sample")
-        logits = tf.cast(adversarial_logits, tf.float32)
-        is_label = tf.one_hot(tf.cast(clean_labels, tf.int32), tf.shape(logits)[-1], on_value=True, off_value=False)
-        clean_logit = tf.reduce_max(tf.where(is_label, logits, tf.constant(-float("inf"))), axis=-1)
-        runner_up = tf.reduce_max(tf.where(is_label, tf.constant(-float("inf")), logits), axis=-1)
-        return tf.reduce_mean(tf.maximum(clean_logit - runner_up, -LOGIT_MARGIN_KAPPA))
+        _, clean_logit, others = _clean_and_other_logits(adversarial_logits, clean_labels)
+        margin = clean_logit - tf.reduce_max(others, axis=-1)  # z_c - the runner-up's logit
+        return tf.reduce_mean(tf.maximum(margin, -LOGIT_MARGIN_KAPPA))
     if kind == "clamped_ce":
-        if reduction != "per_sample":
-            raise ValueError("the clamped_ce fooling loss is per-sample; use --fooling_reduction=per_sample")
         cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(
             labels=tf.cast(clean_labels, tf.int32), logits=tf.cast(adversarial_logits, tf.float32)
         )
