@@ -106,6 +106,18 @@ def test_tanh_floor_keeps_the_output_and_floors_the_gradient_in_training_only():
     assert rebuilt.get_layer("perturbation").gradient_floor == TANH_GRADIENT_FLOOR
 
 
+def test_every_linf_output_is_a_flag_choice():
+    # train_flags lists the choices itself (it does not import TensorFlow); this keeps them one list.
+    from absl import flags
+
+    from nag_tf import train_flags
+    from nag_tf.generator import LINF_OUTPUTS
+
+    values = flags.FlagValues()
+    train_flags.define_train_flags(values)
+    assert tuple(values["linf_output"].parser.enum_values) == LINF_OUTPUTS
+
+
 def test_ensemble_labels_and_sizes(ensemble, cached40):
     assert ensemble.image_size == 40 and ensemble.name == "tiny_cnn+tiny_cnn_40"
     assert cached40.clean_labels.shape == (len(cached40), 2)
