@@ -8,6 +8,7 @@ bench: it prints nothing (the benches print their figures as a last line of JSON
 import os
 import platform
 import socket
+import subprocess
 
 from absl import flags
 
@@ -51,16 +52,34 @@ def split_name():
     return f"train={TRAIN.value} eval={EVAL.value}"
 
 
+def _gpu_names():
+    """The GPUs nvidia-smi lists ("" without one): a figure measured on a GPU must say which."""
+    try:
+        listed = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return ", ".join(name.strip() for name in listed.splitlines() if name.strip())
+
+
 def machine():
-    """The CPU model (lscpu's 'Model name'), so every figure names the machine it came from."""
+    """The CPU model (lscpu's 'Model name') and any GPU, so every figure names the machine it came from."""
+    cpu = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
     try:
         with open("/proc/cpuinfo") as handle:
             for line in handle:
                 if line.startswith("model name"):
-                    return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores"
+                    cpu = f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores"
+                    break
     except OSError:
         pass
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    gpus = _gpu_names()
+    return f"{cpu}; GPU: {gpus}" if gpus else cpu
 
 
 def free_port():
