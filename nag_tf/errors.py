@@ -9,12 +9,17 @@ from keras_apps.errors import NAGError
 __all__ = ["NAGError", "TrainingStopped"]
 
 
-class TrainingStopped(Exception):
+class TrainingStopped(BaseException):
     """Work stopped cleanly on a signal (SIGTERM, SIGINT): training after writing a checkpoint, a
     baseline after saving its perturbation so far, evaluation before writing any report.
 
     Not an error: binaries print the message and exit with 128 + the signal's number, as a
     process ended by that signal would, so a scheduler sees the job as not finished.
+    A BaseException, like KeyboardInterrupt, because evaluation raises it from the signal handler
+    wherever the main thread is: as an Exception it was swallowed by code that catches Exception
+    and carries on (AutoGraph, converting a function when SIGTERM came, logged "could not
+    transform ... Cause: SIGTERM" and ran it unconverted, so the stop was lost), or taken for a
+    damaged file by the loaders that turn any Exception into a NAGError.
     """
 
     def __init__(self, message, signal_number):

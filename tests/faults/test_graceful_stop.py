@@ -147,3 +147,28 @@ def test_a_baseline_saves_its_perturbation_so_far_apart_and_exits_128_plus_n(ima
     assert meta["complete"] is False and meta["stopped_by"] == "SIGTERM" and meta["steps"] >= 1
     perturbation = np.load(stopped)
     assert perturbation.shape == (32, 32, 3) and 0 < np.abs(perturbation).max() <= 10.0 + 1e-4
+
+
+def test_a_stop_is_not_swallowed_by_code_that_catches_exception(tmp_path, monkeypatch):
+    """Evaluation raises the stop from the signal handler wherever the main thread is. A loader that
+    turns any Exception into "damaged file" (or AutoGraph, which logs "could not transform" and carries
+    on) must let it through: TrainingStopped is a BaseException, as KeyboardInterrupt is."""
+    from nag_tf import sources
+    from nag_tf.errors import NAGError, TrainingStopped
+    from nag_tf.signals import SignalCatcher
+
+    generator = build_generator(32, 4, 10.0, "light", seed=0)
+    weights = str(tmp_path / "g.weights.h5")
+    generator.save_weights(weights)
+
+    def load_weights_when_the_signal_arrives(path):
+        os.kill(os.getpid(), signal.SIGTERM)  # Python runs the handler at the next bytecode, inside the try
+        for _ in range(1000):
+            time.sleep(0.001)
+        raise AssertionError("the signal never interrupted loading")
+
+    monkeypatch.setattr(generator, "load_weights", load_weights_when_the_signal_arrives)
+    with SignalCatcher(interrupt="during evaluation"), pytest.raises(TrainingStopped) as stopped:
+        sources.load_generator_weights(generator, weights)
+    assert not isinstance(stopped.value, NAGError | Exception)
+    assert str(stopped.value) == "SIGTERM during evaluation" and stopped.value.exit_code == 128 + signal.SIGTERM
