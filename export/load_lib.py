@@ -133,9 +133,22 @@ def _grpc_call(stub, model_name, request, timeout):
     return 200, int(response.model_spec.version.value), tf.make_ndarray(output), ""
 
 
-def run_clients(rest_url, grpc_address, model_name, requests, concurrency, duration_s, seed=0, timeout=60):
-    """`concurrency` threads send requests drawn from `requests` for `duration_s` seconds; returns every Outcome."""
+def run_clients(
+    rest_url, grpc_address, model_name, requests, concurrency, duration_s, seed=0, timeout=60, extend_while=None
+):
+    """`concurrency` threads send requests drawn from `requests` for `duration_s` seconds; returns every Outcome.
+
+    `extend_while()`, if given, keeps the run going past `duration_s` while it returns True (at most
+    `timeout` seconds more): a soak that must see an event (a new version served) then lasts long
+    enough on a slow machine, instead of ending before the event.
+    """
     deadline = time.monotonic() + duration_s
+    last_call = deadline + timeout
+
+    def go_on():
+        now = time.monotonic()
+        return now < deadline or (extend_while is not None and now < last_call and extend_while())
+
     outcomes, lock = [], threading.Lock()
 
     def client(number):
@@ -144,7 +157,7 @@ def run_clients(rest_url, grpc_address, model_name, requests, concurrency, durat
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         mine = []
         try:
-            while time.monotonic() < deadline:
+            while go_on():
                 request = rng.choice(requests)
                 started = time.monotonic()
                 try:
