@@ -13,6 +13,7 @@ __all__ = [
     "Target",
     "TargetOutputs",
     "TargetSpec",
+    "canonical_target_name",
     "ensemble_image_size",
     "get_spec",
     "known_targets",

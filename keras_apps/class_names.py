@@ -13,7 +13,7 @@ import os
 
 from keras_apps.errors import NAGError
 
-__all__ = ["class_name", "class_index", "imagenet_names"]
+__all__ = ["class_name", "class_index", "imagenet_names", "read_class_names"]
 
 
 @functools.cache
@@ -36,8 +36,27 @@ def imagenet_names(labels_csv=None):
     return names
 
 
-def class_name(index, num_classes=1000, labels_csv=None):
-    """The name of class `index` (ImageNet names for 1000-class targets), or "class N"."""
+def read_class_names(path):
+    """A --class_names file: one name a line, line k naming class k (a user's own classifier's classes).
+
+    Raises:
+      NAGError: the file is missing or empty.
+    """
+    try:
+        with open(path, encoding="utf-8") as handle:
+            names = [line.strip() for line in handle if line.strip()]
+    except OSError as problem:
+        raise NAGError(f"--class_names={path!r} cannot be read ({problem.strerror}); one class name a line") from None
+    if not names:
+        raise NAGError(f"--class_names={path!r} is empty; write one class name a line, class 0 first")
+    return tuple(names)
+
+
+def class_name(index, num_classes=1000, labels_csv=None, names=None):
+    """The name of class `index`: from `names` (a --class_names file) when given, ImageNet names for
+    1000-class targets, else "class N"."""
+    if names is not None:
+        return names[int(index)] if int(index) < len(names) else f"class {int(index)}"
     if num_classes == 1000:
         name = imagenet_names(labels_csv).get(int(index))
         if name:

@@ -26,6 +26,7 @@ __all__ = [
     "TargetOutputs",
     "register",
     "get_spec",
+    "canonical_target_name",
     "known_targets",
     "load_target",
     "load_targets",
@@ -72,6 +73,10 @@ class TargetSpec:
     weights_file_loader: Callable | None = None
     build_from_file: Callable | None = None
     num_classes: int = 1000
+    # A user's model file (keras_apps.model_file): its path, and whether its output was logits, the
+    # logits before a final softmax, or log-probabilities (printed in the run's log).
+    source_file: str | None = None
+    output_kind: str = "logits"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,11 +112,30 @@ def known_targets():
 
 
 def get_spec(name):
+    """The spec of a registered name, or of a model file's canonical name 'PATH@MODE' (built and kept on first use)."""
     _load_builtin_targets()
-    try:
+    if name in _REGISTRY:
         return _REGISTRY[name]
-    except KeyError:
-        raise NAGError(f"unknown target {name!r}; known targets: {', '.join(known_targets())}") from None
+    from keras_apps import model_file
+
+    path, mode = model_file.split_model_name(name)
+    if mode or model_file.is_model_file(path):
+        return register(model_file.model_file_spec(model_file.canonical_model_name(name)))
+    raise NAGError(
+        f"unknown target {name!r}; known targets: {', '.join(known_targets())}; or a .keras file or SavedModel "
+        "directory with --preprocess"
+    )
+
+
+def canonical_target_name(name, preprocess=""):
+    """A registered name as it is; a model file as 'ABSOLUTE_PATH@MODE', its preprocessing from the name or
+    `preprocess` (keras_apps.model_file), so the name alone rebuilds the target anywhere."""
+    from keras_apps import model_file
+
+    path, mode = model_file.split_model_name(name)
+    if mode or model_file.is_model_file(path):
+        return model_file.canonical_model_name(name, preprocess)
+    return name
 
 
 class Target:
@@ -140,7 +164,7 @@ class Target:
                     f"use 'softmax', 'logits' or one of its layer names (e.g. {classifier.layers[-2].name!r})"
                 ) from None
             self._network = keras.Model(
-                classifier.inputs, [classifier.output, layer.output], name=f"{spec.name}_with_features"
+                classifier.inputs, [classifier.output, layer.output], name=f"{classifier.name}_with_features"
             )
             self._network.trainable = False
 
@@ -194,10 +218,11 @@ def load_target(name, weights="imagenet", diversity_layer="default"):
     """Builds a frozen target.
 
     Args:
-      name: registry key (see `known_targets()`).
+      name: registry key (see `known_targets()`), or a model file's canonical name (`canonical_target_name`).
       weights: "imagenet" (Keras downloads and caches them on a connected
         machine; targets with packaged weights use those offline), "none"
-        (random, for tests), or a path to a weights file.
+        (random, for tests), or a path to a weights file. A model file: "imagenet" stands for the
+        file's own weights, a path for weights loaded into its graph (a hardened copy).
       diversity_layer: "default"/"softmax", "logits", "reference" (the
         authors' layer), or a layer name of the classifier.
 
@@ -206,6 +231,14 @@ def load_target(name, weights="imagenet", diversity_layer="default"):
     """
     spec = get_spec(name)
     weights = "none" if weights is None else str(weights)
+    if spec.source_file is not None:
+        if weights.lower() == "none":
+            raise NAGError(
+                f"{spec.source_file} carries its own weights: --weights=none (random weights) is for registered "
+                "architectures; leave --weights at imagenet (the file's weights) or name a weights file"
+            )
+        classifier = spec.build(None) if weights == "imagenet" else _build_from_file(spec, weights)
+        return Target(spec, classifier, _resolve_diversity_layer(spec, diversity_layer))
     if weights.lower() == "none":
         classifier = spec.build(None)
     elif weights == "imagenet":
@@ -296,9 +329,10 @@ def _items(value):
     return [part.strip() for part in parts if part.strip()]
 
 
-def parse_target_names(text):
-    """'vgg16,resnet50' (or a sequence of names) -> ['vgg16', 'resnet50'], each checked against the registry."""
-    names = _items(text)
+def parse_target_names(text, preprocess=""):
+    """'vgg16,resnet50' (or a sequence of names) -> ['vgg16', 'resnet50'], each checked against the registry;
+    a model file becomes its canonical 'PATH@MODE', its MODE from `preprocess` (--preprocess)."""
+    names = [canonical_target_name(name, preprocess) for name in _items(text)]
     if not names:
         raise NAGError("--target is empty; name a classifier, or several separated by commas")
     if len(set(names)) != len(names):
@@ -326,14 +360,14 @@ def parse_target_weights(text, count):
     return weights
 
 
-def ensemble_image_size(text):
+def ensemble_image_size(text, preprocess=""):
     """The perturbation size for a --target value: the largest member's input size."""
-    return max(get_spec(name).image_size for name in parse_target_names(text))
+    return max(get_spec(name).image_size for name in parse_target_names(text, preprocess))
 
 
-def load_targets(names, weights="imagenet", diversity_layer="default", target_weights=""):
+def load_targets(names, weights="imagenet", diversity_layer="default", target_weights="", preprocess=""):
     """A `Target` for one name, an `EnsembleTarget` for a comma-separated list."""
-    names = parse_target_names(names)
+    names = parse_target_names(names, preprocess)
     member_weights = parse_target_weights(target_weights, len(names))
     if len(names) == 1 and member_weights == [1.0]:
         return load_target(names[0], weights, diversity_layer)

@@ -11,6 +11,7 @@ import math
 import os
 
 import keras_apps
+from keras_apps import model_file
 from keras_apps.class_names import class_index
 from nag_tf import losses
 from nag_tf.callbacks import LEARNING_RATE_SCHEDULES
@@ -33,6 +34,8 @@ class TrainConfig:
     weights: str = "imagenet"  # imagenet | none | a weights file, for every target
     target_weights: tuple[float, ...] = ()  # () = 1 for every target
     target_class: int | None = None  # None = untargeted (paper); a class index = targeted NAG
+    # A model-file target's input scale (keras_apps.model_file.PREPROCESS_MODES); registered targets know theirs.
+    preprocess: str = ""
     # Data: an image folder, or a tfds dataset.
     data_dir: str | None = None
     holdout_dir: str | None = None
@@ -99,7 +102,7 @@ class TrainConfig:
         Raises:
           NAGError: an unknown target, weights that do not fit the targets, an unknown class.
         """
-        names = tuple(keras_apps.parse_target_names(self.target))
+        names = tuple(keras_apps.parse_target_names(self.target, self.preprocess))
         object.__setattr__(self, "target", names)
         weights = keras_apps.parse_target_weights(self.target_weights, len(names))
         object.__setattr__(self, "target_weights", () if weights == [1.0] * len(names) else tuple(weights))
@@ -135,6 +138,7 @@ class TrainConfig:
             "label_entropy_weight",
         ):
             finite(name, getattr(self, name))
+        model_file.normalise_preprocess(self.preprocess)  # a bad --preprocess is refused for any target
         if self.norm not in NORMS:
             raise NAGError(f"--norm={self.norm!r}: expected one of {', '.join(NORMS)}")
         if self.linf_output not in LINF_OUTPUTS:

@@ -19,8 +19,17 @@ _TARGETS = flags.DEFINE_list(
     "targets", None, "Targets (columns); the first is the white-box one (default: the first source's)."
 )
 _WEIGHTS = flags.DEFINE_string("weights", "imagenet", "Weights for every target: imagenet or none.")
+_PREPROCESS = flags.DEFINE_string(
+    "preprocess",
+    "",
+    "For --targets that are .keras files or SavedModel directories: their input scale (caffe | tf | torch | "
+    "lite | none | scale=A,B); a source trained on a model file already records it.",
+)
 _DATA_DIR = flags.DEFINE_string(
     "data_dir", "demo", "Evaluation images: a folder with labels.csv ('demo' = held-out demo photos)."
+)
+_CLASS_NAMES = flags.DEFINE_string(
+    "class_names", None, "A file of class names, one a line (class 0 first), for a target of your own classes."
 )
 _WHITE = flags.DEFINE_integer("white_box_samples", 100, "Perturbations on a source's own target (paper: 100).")
 _BLACK = flags.DEFINE_integer("black_box_samples", 10, "Perturbations on other targets (paper: 10).")
@@ -38,6 +47,8 @@ def _main(argv):
 
     import keras
 
+    import keras_apps
+    from keras_apps.class_names import read_class_names
     from nag_tf import evaluate_lib, report, sources
     from nag_tf.config import TrainConfig
     from nag_tf.errors import NAGError
@@ -49,8 +60,9 @@ def _main(argv):
         raise NAGError(
             "--white_box_samples, --black_box_samples and --batch_size must be >= 1, --interpolation_steps >= 0"
         )
+    class_names = read_class_names(_CLASS_NAMES.value) if _CLASS_NAMES.value else None
     loaded = [sources.load_source(path) for path in _SOURCES.value]
-    targets = _TARGETS.value
+    targets = [keras_apps.canonical_target_name(name, _PREPROCESS.value) for name in _TARGETS.value or ()]
     if not targets:
         config_path = os.path.join(_SOURCES.value[0], "config.json")
         if not os.path.exists(config_path):
@@ -75,6 +87,7 @@ def _main(argv):
             seed=_SEED.value,
             interpolation_steps=_INTERPOLATION.value,
             progress=lambda done, total: bar.update(done),
+            class_names=class_names,
         )
         stop.interrupt = None
         paths = report.write_report(evaluation, _OUT_DIR.value, loaded)

@@ -22,7 +22,7 @@ import tensorflow as tf
 
 import keras_apps
 from keras_apps.class_names import class_name
-from nag_tf import data, metrics
+from nag_tf import data, metrics, stats
 
 __all__ = ["classes_covering", "label_histogram", "evaluate", "EvaluationReport", "TargetResult", "SourceResult"]
 
@@ -51,6 +51,12 @@ class TargetResult:
     classes95: int
     dominant: list  # [(class index, name, share)]
     coverage: float  # share of images at least one of the sampled deltas fools
+    class_names: tuple | None = None  # from --class_names; None: ImageNet names or "class N"
+    per_image: np.ndarray | None = None  # per photo, the share of sampled deltas that fool it (nag_tf.stats)
+
+    def interval(self):
+        """The 95% bootstrap interval over photos of the mean fooling rate (nan without per-photo data)."""
+        return stats.bootstrap_interval(self.per_image) if self.per_image is not None else (float("nan"),) * 2
 
 
 @dataclasses.dataclass
@@ -85,6 +91,7 @@ class EvaluationReport:
                         t: {
                             "fooling_rate": float(r.fooling_rates.mean()),
                             "fooling_rate_std": float(r.fooling_rates.std()),
+                            "fooling_rate_ci95_over_photos": list(r.interval()),
                             "classes95": r.classes95,
                             "coverage": r.coverage,
                             "dominant": [[int(i), n, float(p)] for i, n, p in r.dominant],
@@ -116,6 +123,7 @@ def evaluate(
     seed=0,
     interpolation_steps=11,
     progress=None,
+    class_names=None,
 ):
     """Evaluates every source on every target over the same images, each the way it was trained.
 
@@ -128,6 +136,7 @@ def evaluate(
       black_box_samples: deltas on any other target (paper: 10).
       interpolation_steps: points on the latent line (0 skips it).
       progress: called with (done, total) after each source and target (e.g. a progress bar).
+      class_names: names of the classes (a --class_names file), else ImageNet names or "class N".
     """
     seen = {}
     for source in sources:  # rows are keyed by name: two `sgd_uap.npy` files become sgd_uap and sgd_uap_2
@@ -165,9 +174,17 @@ def evaluate(
             )
             histogram = label_histogram(labels, target.num_classes)
             top = np.argsort(histogram)[::-1][:5]
-            dominant = [(int(i), class_name(i, target.num_classes), float(histogram[i])) for i in top]
+            dominant = [
+                (int(i), class_name(i, target.num_classes, names=class_names), float(histogram[i])) for i in top
+            ]
             results[source.name].per_target[target_name] = TargetResult(
-                rates, histogram, classes_covering(histogram), dominant, metrics.coverage(images.clean_labels, labels)
+                rates,
+                histogram,
+                classes_covering(histogram),
+                dominant,
+                metrics.coverage(images.clean_labels, labels),
+                class_names,
+                stats.per_image_attack(images.clean_labels, labels, source.target_class),
             )
             if column == 0:
                 distinct = source.sample(min(count, 16), seed).numpy()

@@ -48,7 +48,7 @@ def dominant_labels(target_result, path, title, count=10):
     histogram = target_result.histogram
     top = np.argsort(histogram)[::-1][:count]
 
-    names = [class_name(i, len(histogram)) for i in top]
+    names = [class_name(i, len(histogram), names=target_result.class_names) for i in top]
     figure, axis = plt.subplots(figsize=(7, 0.4 * count + 1.2))
     axis.barh(range(len(top))[::-1], 100 * histogram[top], color="tab:red")
     axis.set_yticks(range(len(top))[::-1], names)

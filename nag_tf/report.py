@@ -81,17 +81,18 @@ def _write_files(report, out_dir, sources):
         "",
         "## Diversity (first target)",
         "",
-        "| source | coverage (fooled by at least one δ) | mean single-δ fooling rate | classes covering 95% | mean "
-        "pairwise cosine of δ | dominant labels |",
-        "|---|---|---|---|---|---|",
+        "| source | coverage (fooled by at least one δ) | mean single-δ fooling rate | its 95% interval over "
+        "photos | classes covering 95% | mean pairwise cosine of δ | dominant labels |",
+        "|---|---|---|---|---|---|---|",
     ]
     first = report.targets[0]
     for s in report.sources:
         r = s.per_target[first]
         dominant = ", ".join(f"{name} ({100 * share:.1f}%)" for _, name, share in r.dominant)
+        low, high = r.interval()
         lines.append(
-            f"| {s.name} | {100 * r.coverage:.1f}% | {100 * r.fooling_rates.mean():.1f}% | {r.classes95} | "
-            f"{s.pairwise_cosine:.3f} | {dominant} |"
+            f"| {s.name} | {100 * r.coverage:.1f}% | {100 * r.fooling_rates.mean():.1f}% | "
+            f"{100 * low:.1f}–{100 * high:.1f}% | {r.classes95} | {s.pairwise_cosine:.3f} | {dominant} |"
         )
     interpolated = [s for s in report.sources if s.interpolation is not None]
     if interpolated:

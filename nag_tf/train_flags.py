@@ -16,7 +16,16 @@ def define_train_flags(flag_values=flags.FLAGS):
     flags.DEFINE_string(
         "target",
         "vgg19",
-        "Target classifier (see keras_apps.known_targets()), or several separated by commas: an ensemble.",
+        "Target classifier (see keras_apps.known_targets()) or a .keras file / SavedModel directory (with "
+        "--preprocess), or several separated by commas: an ensemble.",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_string(
+        "preprocess",
+        "",
+        "For a --target that is a .keras file or SavedModel directory: what it expects of 0-255 RGB input, "
+        "caffe | tf | torch | lite | none | scale=A,B (x * A + B). Required there (no silent default); "
+        "registered targets know their own.",
         flag_values=flag_values,
     )
     flags.DEFINE_string(

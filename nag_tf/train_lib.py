@@ -165,7 +165,7 @@ def _load_inputs(config, strategy, logdir):
     try:
         with strategy.scope():
             target = keras_apps.load_targets(
-                config.target, config.weights, config.diversity_layer, config.target_weights
+                config.target, config.weights, config.diversity_layer, config.target_weights, config.preprocess
             )
         datasets = load_datasets(config, target)
     except NAGError:
@@ -177,6 +177,12 @@ def _load_inputs(config, strategy, logdir):
         f"{len(datasets.report)} held-out images (report), target {target.name} at {target.image_size} px, "
         f"{strategy.num_replicas_in_sync} replica(s)"
     )
+    for member, _ in target.members:
+        if member.spec.source_file is not None:
+            print(
+                f"model file {member.spec.source_file}: {member.num_classes} classes at {member.image_size} px, "
+                f"preprocessing {member.spec.preprocess_mode}, trained on its {member.spec.output_kind}"
+            )
     return target, datasets
 
 

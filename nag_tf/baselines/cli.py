@@ -13,6 +13,12 @@ __all__ = ["CommonOptions", "run_baseline"]
 
 _TARGET = flags.DEFINE_string("target", "efficientnet_lite0", "Target classifier.")
 _WEIGHTS = flags.DEFINE_string("weights", "imagenet", "'imagenet', 'none' or a weights file.")
+_PREPROCESS = flags.DEFINE_string(
+    "preprocess",
+    "",
+    "For a --target that is a .keras file or SavedModel directory: caffe | tf | torch | lite | "
+    "none | scale=A,B (required there; registered targets know theirs).",
+)
 _DATA_DIR = flags.DEFINE_string("data_dir", "demo", "Training image folder ('demo' = the bundled demo set).")
 _XI = flags.DEFINE_float("xi", 10.0, "Budget on the 0-255 scale: L-inf, or the L2 radius with --norm=l2.")
 _NORM = flags.DEFINE_enum(
@@ -69,12 +75,12 @@ def run_baseline(method, train, batch_size):
     from nag_tf import data
     from nag_tf.baselines import sgd_uap_lib
 
-    target = keras_apps.load_target(_TARGET.value, _WEIGHTS.value)
+    target = keras_apps.load_target(keras_apps.canonical_target_name(_TARGET.value, _PREPROCESS.value), _WEIGHTS.value)
     cached = data.load_folder(data.training_folder(_DATA_DIR.value), target, batch_size, "training images")
     import keras
 
     options = CommonOptions(
-        target=_TARGET.value,
+        target=target.name,
         xi=_XI.value,
         norm=_NORM.value,
         clip=_CLIP.value,
@@ -99,7 +105,7 @@ def run_baseline(method, train, batch_size):
     path = out[:-4] + ".stopped.npy" if caught.received else out
     extra = {"complete": False, "stopped_by": caught.received, "steps": steps} if caught.received else None
     sgd_uap_lib.save_perturbation(
-        perturbation, path, _XI.value, _TARGET.value, _NORM.value, method=method, clip=_CLIP.value, extra=extra
+        perturbation, path, _XI.value, target.name, _NORM.value, method=method, clip=_CLIP.value, extra=extra
     )
     caught.check(f"after {steps} steps: the perturbation so far is in {path}; {out} was not written")
     print(f"{method}: {steps} steps in {seconds:.0f} s of optimisation; saved {out}")

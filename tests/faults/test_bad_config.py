@@ -50,7 +50,14 @@ ENUMS = [
     "norm",
     "linf_output",
 ]
-TEXT = [("target_weights", "2,3"), ("target_weights", "-1"), ("target_class", "99"), ("target_class", "no such class")]
+TEXT = [
+    ("preprocess", "bgr"),
+    ("preprocess", "scale=2"),
+    ("target_weights", "2,3"),
+    ("target_weights", "-1"),
+    ("target_class", "99"),
+    ("target_class", "no such class"),
+]
 CASES = (
     [(name, value) for name, values in NUMERIC.items() for value in values]
     + [(name, "bogus") for name in ENUMS]

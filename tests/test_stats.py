@@ -1,0 +1,48 @@
+"""The intervals behind every figure: per-photo rates, the bootstrap over photos, paired differences."""
+
+import numpy as np
+import pytest
+
+from nag_tf import stats
+
+
+def test_per_image_attack_on_hand_made_labels():
+    clean = np.array([0, 1, 2, 5])
+    adversarial = np.array([[0, 5, 2, 5], [3, 5, 2, 1]])  # K = 2 perturbations on 4 photos
+    np.testing.assert_allclose(stats.per_image_attack(clean, adversarial), [0.5, 1.0, 0.0, 0.5])
+    # Targeted at class 5: photo 3 is already of class 5 and does not count.
+    np.testing.assert_allclose(stats.per_image_attack(clean, adversarial, target_class=5), [0.0, 1.0, 0.0])
+    # An ensemble of two members: the mean over members.
+    clean2 = np.stack([clean, clean], axis=1)
+    adversarial2 = np.stack([adversarial, np.stack([clean, clean])], axis=2)
+    np.testing.assert_allclose(stats.per_image_attack(clean2, adversarial2), [0.25, 0.5, 0.0, 0.25])
+
+
+def test_the_mean_of_per_image_values_is_the_mean_fooling_rate():
+    rng = np.random.default_rng(0)
+    clean = rng.integers(0, 10, 50)
+    adversarial = rng.integers(0, 10, (7, 50))
+    rates = [(row != clean).mean() for row in adversarial]
+    assert stats.per_image_attack(clean, adversarial).mean() == pytest.approx(np.mean(rates))
+
+
+def test_bootstrap_interval_holds_the_mean_and_narrows_with_more_photos():
+    assert stats.bootstrap_interval(np.full(20, 0.7)) == pytest.approx((0.7, 0.7))
+    rng = np.random.default_rng(1)
+    few, many = rng.random(40) < 0.6, rng.random(1000) < 0.6
+    low, high = stats.bootstrap_interval(few)
+    assert low < few.mean() < high
+    many_low, many_high = stats.bootstrap_interval(many)
+    assert many_high - many_low < high - low
+    # 95% interval of a proportion near 0.6 on 1000 photos: about +-3 points (normal approximation).
+    assert 0.045 < many_high - many_low < 0.075
+
+
+def test_paired_difference_cancels_what_the_photos_share():
+    rng = np.random.default_rng(2)
+    hard = rng.random(200)  # how hard each photo is, shared by both methods
+    a, b = hard + 0.02, hard
+    mean, low, high = stats.paired_difference(a, b)
+    assert mean == pytest.approx(0.02) and low == pytest.approx(0.02) and high == pytest.approx(0.02)
+    with pytest.raises(ValueError, match="same photos"):
+        stats.paired_difference(a, b[:10])
