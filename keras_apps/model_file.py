@@ -1,4 +1,4 @@
-"""A user's own classifier as a target: a `.keras` file or a SavedModel directory.
+"""A user's own classifier as a target: a `.keras` file, a SavedModel directory or a keras-hub preset.
 
 A registered target knows its input size, classes and preprocessing; a model
 file tells only the first two, so what it expects of 0-255 RGB input must be
@@ -40,9 +40,16 @@ _TORCH_STD = np.array([0.229, 0.224, 0.225], np.float32) * 255.0
 _CAFFE_MEAN_BGR = np.array([103.939, 116.779, 123.68], np.float32)
 
 
+KERAS_HUB = "keras_hub:"
+
+
 def is_model_file(path):
-    """A `.keras` (or legacy `.h5`) file name, or a directory holding a SavedModel."""
-    return path.endswith((".keras", ".h5")) or os.path.isfile(os.path.join(path, "saved_model.pb"))
+    """A `.keras` (or legacy `.h5`) file name, a directory holding a SavedModel, or `keras_hub:PRESET`."""
+    return (
+        path.startswith(KERAS_HUB)
+        or path.endswith((".keras", ".h5"))
+        or os.path.isfile(os.path.join(path, "saved_model.pb"))
+    )
 
 
 def normalise_preprocess(text):
@@ -81,6 +88,7 @@ def canonical_model_name(name, preprocess=""):
     if mode and given and mode != given:
         raise NAGError(f"--target={name} says preprocessing {mode!r} but --preprocess={preprocess!r}; give one")
     mode = mode or given
+    path = path.strip() if path.startswith(KERAS_HUB) else os.path.abspath(path)
     if not mode:
         raise NAGError(
             f"--target={path} is a model file: say what it expects of 0-255 RGB input with --preprocess="
@@ -88,7 +96,7 @@ def canonical_model_name(name, preprocess=""):
             "then ImageNet mean/std; lite: (x - 127)/128; none: 0-255 as it is; scale=A,B: x * A + B). "
             "There is no default: a wrong guess silently changes the perturbation budget"
         )
-    return f"{os.path.abspath(path)}{_SEPARATOR}{mode}"
+    return f"{path}{_SEPARATOR}{mode}"
 
 
 def _preprocess_function(mode):
@@ -148,6 +156,26 @@ def _load_saved_model(path):
     return keras.Model(inputs, outputs, name=os.path.basename(os.path.normpath(path)))
 
 
+def _load_keras_hub(preset):
+    """A keras-hub ImageClassifier from a preset in keras-hub's local cache (its logits: no final softmax).
+
+    The classifier's own preprocessor is not part of its call, so --preprocess says what it expects.
+    """
+    try:
+        import keras_hub  # optional: pip install keras-hub
+    except ImportError:
+        raise NAGError(f"--target={KERAS_HUB}{preset} needs keras-hub: pip install keras-hub") from None
+    try:
+        return keras_hub.models.ImageClassifier.from_preset(preset)
+    except Exception as problem:  # noqa: BLE001 -- a missing preset fails in the download client, by many types
+        cache = os.environ.get("KAGGLEHUB_CACHE", os.path.expanduser("~/.cache/kagglehub"))
+        raise NAGError(
+            f"keras-hub preset {preset!r} could not be loaded ({type(problem).__name__}: {_first_line(problem)}); "
+            f"without internet it must already be in keras-hub's cache ({cache}, or KAGGLEHUB_CACHE), or be a "
+            "local preset folder"
+        ) from None
+
+
 def _check_shapes(model, path):
     """(image size, classes) from the model's input and output; one clear error for anything else."""
     shape = tuple(model.inputs[0].shape) if model.inputs else None
@@ -202,14 +230,20 @@ def model_file_spec(name):
     from keras_apps.registry import TargetSpec
 
     path, mode = split_model_name(name)
-    if not os.path.exists(path):
-        raise NAGError(f"model file {path!r} does not exist; check --target")
-    if not is_model_file(path):
-        raise NAGError(f"{path!r} is neither a .keras file nor a SavedModel directory (no saved_model.pb)")
+    if not path.startswith(KERAS_HUB):
+        if not os.path.exists(path):
+            raise NAGError(f"model file {path!r} does not exist; check --target")
+        if not is_model_file(path):
+            raise NAGError(f"{path!r} is neither a .keras file nor a SavedModel directory (no saved_model.pb)")
     preprocess = _preprocess_function(mode)
 
     def load():
-        model = _load_saved_model(path) if os.path.isdir(path) else _load_keras_file(path)
+        if path.startswith(KERAS_HUB):
+            model = _load_keras_hub(path[len(KERAS_HUB) :])
+        elif os.path.isdir(path):
+            model = _load_saved_model(path)
+        else:
+            model = _load_keras_file(path)
         image_size, classes = _check_shapes(model, path)
         logits, kind = _logits_model(model, preprocess, image_size)
         return logits, kind, image_size, classes

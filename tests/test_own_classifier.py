@@ -245,3 +245,43 @@ def test_a_savedmodel_has_no_layers_to_read_features_from(own):
 
 def test_is_model_file():
     assert model_file.is_model_file("a/b.keras") and not model_file.is_model_file("vgg19")
+
+
+class _FakeKerasHub:
+    """Stands in for keras-hub (not installed here: it pins its own tensorflow-text): `from_preset` returns a
+    small classifier built from a config, as a preset-free keras-hub backbone would be, or fails as offline."""
+
+    def __init__(self, model):
+        self.presets = {"tiny_classifier": model}
+        hub = self
+
+        class ImageClassifier:
+            @staticmethod
+            def from_preset(preset):
+                if preset not in hub.presets:
+                    raise FileNotFoundError(f"Could not download {preset}")
+                return hub.presets[preset]
+
+        self.models = type("models", (), {"ImageClassifier": ImageClassifier})
+
+
+def test_a_keras_hub_preset_is_a_target_like_a_model_file(own, monkeypatch):
+    config = own["model"].get_config()
+    model = keras.Model.from_config(config)  # the same architecture built from its config, weights copied
+    model.set_weights(own["model"].get_weights())
+    monkeypatch.setitem(sys.modules, "keras_hub", _FakeKerasHub(model))
+    name = keras_apps.canonical_target_name("keras_hub:tiny_classifier", "tf")
+    assert name == "keras_hub:tiny_classifier@tf"
+    target = keras_apps.load_target(name)
+    assert (target.image_size, target.num_classes) == (SIZE, CLASSES)
+    images, _ = grating_images(4, seed=2)
+    expected = own["model"](images / 127.5 - 1.0, training=False).numpy()
+    np.testing.assert_allclose(target(images.astype(np.float32)).probs.numpy(), expected, atol=1e-5)
+    with pytest.raises(NAGError, match="could not be loaded .*keras-hub's cache"):
+        keras_apps.get_spec(keras_apps.canonical_target_name("keras_hub:not_cached", "tf"))
+
+
+def test_keras_hub_missing_is_one_clear_line(monkeypatch):
+    monkeypatch.setitem(sys.modules, "keras_hub", None)  # import keras_hub raises ImportError
+    with pytest.raises(NAGError, match="needs keras-hub: pip install keras-hub"):
+        keras_apps.get_spec(keras_apps.canonical_target_name("keras_hub:resnet_50_imagenet", "tf"))
