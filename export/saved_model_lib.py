@@ -25,11 +25,12 @@ perturbation of each image's seed, clips to [0, 255] and rounds to uint8.
 
 Written with `keras.export.ExportArchive`: its variables are frozen cleanly
 by the TFLite converter (a plain tf.Module around a Keras 3 model converted
-to a TFLite model whose variable reads returned garbage). The metadata (xi,
-target, latent_dim, image_size, version) is `assets/nag_metadata.json`.
+to a TFLite model whose variable reads returned garbage). The metadata
+(`nag_tf.export_metadata.ExportMetadata`: xi, norm, target, sizes, clip,
+resize, target class, version, the training config's hash) is
+`assets/nag_metadata.json`; `perturb` honours its clip and resize.
 """
 
-import json
 import os
 import re
 import shutil
@@ -40,18 +41,22 @@ import tensorflow as tf
 
 from nag_tf import data, metrics
 from nag_tf.errors import NAGError
+from nag_tf.export_metadata import METADATA_ASSET, ExportMetadata, read_metadata, write_metadata
+from nag_tf.model import perturb
 
 __all__ = ["PerturbationModule", "export_saved_model", "next_version", "read_metadata", "METADATA_ASSET"]
 
-METADATA_ASSET = "nag_metadata.json"
-
 
 class PerturbationModule:
-    """The generator's three serving functions (traced with explicit input signatures)."""
+    """The generator's serving functions (traced with explicit input signatures).
 
-    def __init__(self, generator, xi):
+    `clip` and `resize` are the training run's, so `perturb` returns the adversarial images evaluation scored.
+    """
+
+    def __init__(self, generator, xi, clip=True, resize="crop"):
         self.generator = generator
         self.xi = float(xi)
+        self.clip, self.resize = bool(clip), resize
         self.latent_dim = int(generator.input_shape[-1])
         self.image_size = int(generator.output_shape[1])
         self.signatures = {
@@ -86,10 +91,11 @@ class PerturbationModule:
         count = tf.shape(images)[0]
         seed = tf.cond(tf.size(seed) > 0, lambda: seed, lambda: tf.range(tf.cast(count, tf.int64)))
         tf.debugging.assert_equal(tf.size(seed), count, message="seed must have one entry per image (or none)")
-        # The same shorter-side resize and centre crop (antialiased) as training and evaluation.
-        resized = tf.cast(data.resize_to_square(images, self.image_size), tf.float32)
-        adversarial = tf.clip_by_value(resized + self.generator(self.latents(seed), training=False), 0.0, 255.0)
-        return {"adversarial_images": tf.cast(tf.round(adversarial), tf.uint8)}
+        # The same resize as training and evaluation (shorter side and centre crop unless the run stretched).
+        resized = data.resize_to_square(images, self.image_size, self.resize)
+        adversarial = perturb(resized, self.generator(self.latents(seed), training=False), self.clip)
+        # uint8 holds 0-255 only: an unclipped run's images are clipped here, at the very end.
+        return {"adversarial_images": tf.cast(tf.round(tf.clip_by_value(adversarial, 0.0, 255.0)), tf.uint8)}
 
     def sample_png(self, seed):
         perturbation = self.from_seed(seed)["perturbation"]
@@ -105,12 +111,6 @@ def _encode_png(images):
     return tf.map_fn(tf.io.encode_png, images, fn_output_signature=tf.TensorSpec([], tf.string))
 
 
-def read_metadata(version_dir):
-    """The metadata JSON of an exported version (xi, target, latent_dim, image_size, version)."""
-    with open(os.path.join(version_dir, "assets", METADATA_ASSET)) as handle:
-        return json.load(handle)
-
-
 def next_version(export_dir):
     """The next TF Serving version number under `export_dir` (1 if there is none)."""
     if not os.path.isdir(export_dir):
@@ -119,31 +119,39 @@ def next_version(export_dir):
     return max(versions, default=0) + 1
 
 
-def export_saved_model(generator, export_dir, xi, target_name, extra_metadata=None):
-    """Writes `export_dir/<next version>/` atomically (temporary folder, then rename); returns its path."""
+def export_saved_model(
+    generator, export_dir, xi, target_name, *, norm="linf", clip=True, resize="crop", target_class=None, config=None
+):
+    """Writes `export_dir/<next version>/` atomically (temporary folder, then rename); returns its path.
+
+    norm, clip, resize and target_class: the training run's (`config`, its TrainConfig, names it by hash).
+    """
+    from nag_tf.export_metadata import config_hash
+
     os.makedirs(export_dir, exist_ok=True)
     version = next_version(export_dir)
     staging = tempfile.mkdtemp(prefix=".staging-", dir=export_dir)
     try:
-        metadata = {
-            "xi": float(xi),
-            "target": target_name,
-            "latent_dim": int(generator.input_shape[-1]),
-            "image_size": int(generator.output_shape[1]),
-            "version": version,
-            **(extra_metadata or {}),
-        }
-        module = PerturbationModule(generator, xi)
+        metadata = ExportMetadata(
+            xi=float(xi),
+            target=target_name,
+            latent_dim=int(generator.input_shape[-1]),
+            image_size=int(generator.output_shape[1]),
+            version=version,
+            norm=norm,
+            clip=bool(clip),
+            resize=resize,
+            target_class=target_class,
+            config_sha256=config_hash(config) if config is not None else None,
+        )
+        module = PerturbationModule(generator, xi, clip=clip, resize=resize)
         archive = keras.export.ExportArchive()
         archive.track(generator)
         for name, function in module.functions.items():
             archive.add_endpoint(name, function, input_signature=module.signatures[name])
         model_dir = os.path.join(staging, "model")
         archive.write_out(model_dir, verbose=False)
-        # Metadata beside the model, in assets/ (TF Serving ignores files there).
-        os.makedirs(os.path.join(model_dir, "assets"), exist_ok=True)
-        with open(os.path.join(model_dir, "assets", METADATA_ASSET), "w") as handle:
-            json.dump(metadata, handle, indent=2)
+        write_metadata(model_dir, metadata)  # in assets/, beside the model (TF Serving ignores files there)
         final = os.path.join(export_dir, str(version))
         if os.path.exists(final):
             raise NAGError(f"version {final} appeared during export; nothing was overwritten")

@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from nag_tf import metrics
+from nag_tf import export_metadata, metrics
 from nag_tf.config import TrainConfig, generator_for
 from nag_tf.errors import NAGError
 
@@ -50,6 +50,8 @@ class PerturbationSource:
     resize = "crop"
     target_class = None
     distinct_samples = None
+    norm = "linf"
+    config = None  # the TrainConfig it was trained with, where known (a log directory, a shipped generator)
 
     def sample(self, count, seed):
         raise NotImplementedError
@@ -139,25 +141,29 @@ def load_generator_weights(generator, weights_path):
 
 
 class ExportedSource(GeneratorSource):
-    """An exported SavedModel version (export.saved_model): its `serving_default` signature is the generator."""
+    """An exported SavedModel version (export.saved_model): its `serving_default` signature is the generator,
+    scored under the choices its metadata records (nag_tf.export_metadata)."""
 
     def __init__(self, version_dir, name=None):
         try:
-            with open(os.path.join(version_dir, "assets", "nag_metadata.json")) as handle:
-                metadata = json.load(handle)
-        except (OSError, ValueError) as problem:
+            metadata = export_metadata.read_metadata(version_dir)
+        except (OSError, ValueError, KeyError) as problem:
             raise NAGError(
-                f"{version_dir} has no readable assets/nag_metadata.json ({_first_line(problem)}); "
+                f"{version_dir} has no readable assets/{export_metadata.METADATA_ASSET} ({_first_line(problem)}); "
                 "export it with python -m export.saved_model"
             ) from None
         signature = load_saved_model(version_dir).signatures["serving_default"]
         super().__init__(
             generator=lambda z, training=False: signature(z=tf.convert_to_tensor(z, tf.float32))["perturbation"],
-            xi=metadata["xi"],
-            name=name or f"{os.path.basename(os.path.dirname(os.path.normpath(version_dir)))}_v{metadata['version']}",
-            target_name=metadata["target"],
-            shape=(int(metadata["image_size"]), int(metadata["latent_dim"])),
+            xi=metadata.xi,
+            name=name or f"{os.path.basename(os.path.dirname(os.path.normpath(version_dir)))}_v{metadata.version}",
+            target_name=metadata.target,
+            clip=metadata.clip,
+            resize=metadata.resize,
+            target_class=metadata.target_class,
+            shape=(metadata.image_size, metadata.latent_dim),
         )
+        self.norm = metadata.norm
 
 
 def _load_fixed(path, name):
@@ -199,24 +205,41 @@ def _load_run(path, name):
     config = TrainConfig.from_logdir(path)
     generator = generator_for(config)
     load_generator_weights(generator, weights)
-    return GeneratorSource(
+    return _trained_source(config, generator, name or os.path.basename(os.path.normpath(path)))
+
+
+def _trained_source(config, generator, name):
+    """A generator scored as its training config says: its xi, target(s), clip, resize and target class."""
+    source = GeneratorSource(
         generator,
         config.xi,
-        name=name or os.path.basename(os.path.normpath(path)),
+        name=name,
         target_name=config.target_text,
         clip=config.clip,
         resize=config.resize,
         target_class=config.target_class,
     )
+    source.norm, source.config = config.norm, config
+    return source
+
+
+def _load_pretrained(path, name):
+    from nag_tf import pretrained
+
+    config, generator = pretrained.load_pretrained(path)
+    return _trained_source(config, generator, name or path.replace(":", "_"))
 
 
 def load_source(path, name=None):
     """A generator from a training log directory (config.json + best/final weights), an exported
-    SavedModel version directory, or a `.npy` perturbation.
+    SavedModel version directory, a shipped generator (`pretrained:NAME`, nag_tf.pretrained), or a
+    `.npy` perturbation.
 
     Raises:
       NAGError: the path is neither, or its files are missing or inconsistent.
     """
+    if path.startswith("pretrained:"):
+        return _load_pretrained(path, name)
     if path.endswith(".npy"):
         return _load_fixed(path, name)
     if os.path.exists(os.path.join(path, "saved_model.pb")):

@@ -151,6 +151,41 @@ def test_an_exported_saved_model_is_a_source_too(two_generators, tmp_path):
     np.testing.assert_allclose(exported.sample(3, seed=5).numpy(), source.sample(3, seed=5).numpy(), atol=1e-4)
 
 
+@pytest.mark.parametrize("choice", [{"target_class": 3}, {"clip": False}, {"resize": "stretch"}])
+def test_an_export_is_scored_exactly_as_its_training_log_directory(choice, image_folder, tmp_path):
+    """A targeted, unclipped or stretched run keeps its choice through the export (scored as untargeted,
+    clipped and cropped before the metadata recorded them)."""
+    import subprocess
+    import sys
+
+    from helpers.artifacts import scaled_generator
+
+    from nag_tf.config import TrainConfig
+
+    run = tmp_path / "run"
+    run.mkdir()
+    config = TrainConfig(target="tiny_cnn", weights="none", latent_dim=4, generator="light", **choice)
+    (run / "config.json").write_text(config.to_json())
+    scaled_generator(seed=1).save_weights(str(run / "best.weights.h5"))
+    root = os.path.join(os.path.dirname(__file__), "..")
+    exported = subprocess.run(
+        [sys.executable, "-m", "export.saved_model", f"--checkpoint={run}", f"--export_dir={tmp_path / 'nag'}"],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        env=dict(os.environ, PYTHONPATH=os.path.abspath(root), TF_CPP_MIN_LOG_LEVEL="3"),
+        timeout=300,
+    )
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    pair = [sources.load_source(str(run), "run"), sources.load_source(str(tmp_path / "nag" / "1"), "export")]
+    assert [(s.clip, s.resize, s.target_class) for s in pair] == [(config.clip, config.resize, config.target_class)] * 2
+    report = evaluate_lib.evaluate(pair, ["tiny_cnn"], image_folder, "none", white_box_samples=4, interpolation_steps=0)
+    from_run, from_export = (s.per_target["tiny_cnn"] for s in report.sources)
+    assert report.sources[0].rate_name == report.sources[1].rate_name
+    np.testing.assert_allclose(from_export.fooling_rates, from_run.fooling_rates, atol=1e-9)
+    np.testing.assert_array_equal(from_export.histogram, from_run.histogram)
+
+
 def test_collapse_detector_fires_on_a_generator_that_ignores_z_and_not_otherwise():
     import keras
 

@@ -60,7 +60,14 @@ def test_same_seed_same_perturbation_and_metadata(exported):
     np.testing.assert_allclose(first[0], again[1], rtol=0, atol=1e-5 * XI)
     assert not np.allclose(again[0], again[1], atol=1e-3 * XI)
     metadata = saved_model_lib.read_metadata(path)
-    assert metadata == {"xi": XI, "target": "tiny_cnn", "latent_dim": 4, "image_size": 32, "version": 1}
+    assert (metadata.xi, metadata.target, metadata.latent_dim, metadata.image_size, metadata.version) == (
+        XI,
+        "tiny_cnn",
+        4,
+        32,
+        1,
+    )
+    assert (metadata.norm, metadata.clip, metadata.resize, metadata.target_class) == ("linf", True, "crop", None)
 
 
 def test_png_signatures_decode_to_the_uint8_images_and_the_visualised_perturbation(exported):
@@ -157,3 +164,23 @@ def test_the_endpoint_adversarial_image_is_the_one_evaluation_scores(generator, 
     # Rounding to uint8 after float32 differences of up to 1e-5 xi: at most 1 grey level apart.
     assert np.abs(served.astype(np.int32) - np.round(scored).astype(np.int32)).max() <= 1
     assert np.mean(served == np.round(scored).astype(np.uint8)) > 0.99
+
+
+def test_an_old_export_without_the_new_fields_loads_with_a_warning(exported):
+    import json
+    import shutil
+    import warnings
+
+    from nag_tf import sources
+    from nag_tf.export_metadata import metadata_path
+
+    _, path = exported
+    old = path + "_old"
+    shutil.copytree(path, old)
+    with open(metadata_path(old), "w") as handle:  # what exports wrote before clip, resize... were recorded
+        json.dump({"xi": XI, "target": "tiny_cnn", "latent_dim": 4, "image_size": 32, "version": 1}, handle)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        source = sources.load_source(old)
+    assert any("exported before nag_tf recorded norm, clip, resize" in str(w.message) for w in caught)
+    assert (source.clip, source.resize, source.target_class) == (True, "crop", None)
