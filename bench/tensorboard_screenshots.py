@@ -5,7 +5,7 @@ r"""Screenshots of TensorBoard's Scalars and Images dashboards for a run, with h
 Installs Debian's `chromium` package when it is missing (apt-get; root or
 sudo needed), starts `tensorboard --logdir` on 127.0.0.1 and a free port,
 waits until it serves the run, and saves one PNG per dashboard into --out_dir
-(by default bench/results/, where the README shows them). Last line: JSON
+(by default bench/results/, where docs/training.md shows them). Last line: JSON
 (the files, their sizes, the run, the machine).
 """
 

@@ -7,7 +7,7 @@ version folders are picked up every --poll_seconds without a restart; a
 damaged one is refused (the reason is logged) and the last good one keeps
 serving. SIGTERM or SIGINT: stop accepting, finish the requests in flight
 (up to --grace_seconds), exit 0. For production, TF Serving itself serves the
-same directory (see README).
+same directory (docs/serving.md).
 """
 
 from absl import app, flags

@@ -238,7 +238,7 @@ for _name, (_width, _depth, _size, _package, _class) in LITE_VARIANTS.items():
             preprocess=preprocess_input,
             image_size=_size,
             preprocess_mode="lite",
-            # The output of stage 5 (14x14x112 at 224 px), the intermediate layer used in NAG-METHOD.md's measurements.
+            # The output of stage 5 (14x14x112 at 224 px), the layer of the reference-code study (docs/method.md).
             reference_layer=_stage_output_layer(_name, stage=4),
             offline_weights=_offline(_name),
             weights_file_loader=load_pytorch_weights,

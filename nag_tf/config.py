@@ -26,7 +26,7 @@ __all__ = ["TrainConfig", "generator_for"]
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Every choice of a training run; defaults are the paper's (see NAG-METHOD.md)."""
+    """Every choice of a training run; defaults are the paper's (docs/method.md)."""
 
     # Target classifier(s): several are an ensemble, their losses summed with target_weights. The
     # constructor also takes the flags' text ("a,b", "1,0.5", a class name) and parses it, once.

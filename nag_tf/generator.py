@@ -39,7 +39,8 @@ TANH_GRADIENT_FLOOR = 0.25
 # Channels at 7, 14, 28, 56, 112, 224 (and beyond) per the paper's Table 5.
 _PAPER_CHANNELS = (256, 128, 64, 64, 64, 64, 64)
 # The "light" variant: the same chain with fewer channels at high resolution,
-# where the paper's generator spends most of its FLOPs (see NAG-METHOD.md, Cost).
+# where the paper's generator spends most of its FLOPs: its last two layers cost ~3.8 GFLOP an image
+# at 224 px, several times EfficientNet-Lite0's ~0.8 (docs/method.md, The generator).
 _LIGHT_CHANNELS = (256, 128, 64, 32, 16, 8, 8)
 # Reference code: fresh U[-1, 1] noise channels concatenated at each resolution.
 _REFERENCE_NOISE = {4: 64, 7: 64, 14: 32, 28: 16}
@@ -79,7 +80,7 @@ class ScaledTanh(layers.Layer):
     diversity losses only move the few unsaturated ones. The floor is the same
     both ways: a floor only for steps towards 0 ratchets every noisy pixel
     to 0 (tried: the perturbation faded, 4% fooled after 10 steps vs 40%).
-    Measured (README "A fourth split"): worse at 1800 s, its outward pushes
+    Measured (docs/experiments/2026-12-01-fourth-split-and-levers-1800s.md): worse at 1800 s, its outward pushes
     saturated 99.9% of the pixels; kept as a flag for study, off by default.
     """
 

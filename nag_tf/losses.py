@@ -84,7 +84,7 @@ def fooling_loss(adversarial_logits, clean_labels, reduction="per_sample", kind=
         so once most photos are fooled the few robust ones hardly pull; the
         margin pulls every image not yet fooled by kappa with the same
         strength, and none past it. Measured: a tie with clamped_ce at
-        1800 s, slower at first (README "A fourth split").
+        1800 s, slower at first (docs/experiments/2026-12-01-fourth-split-and-levers-1800s.md).
 
     Returns:
       Scalar float32 loss; 0 when the clean label has probability 0
@@ -137,7 +137,7 @@ def label_entropy(adversarial_logits, clean_labels):
     """Entropy (nats) of the batch's adversarial labels, each image's clean label left out.
 
     Ours, not the paper's: a generator that fools well tends to push most
-    images towards one label (README: "smooth green snake" takes 61% of the
+    images towards one label (docs/experiments/2026-12-01-label-entropy-2400s.md: "smooth green snake" takes 61% of the
     fooled predictions at 3600 s). The mean over the batch of the softmax on
     x + delta, with each image's clean class removed and renormalised, is the
     batch's distribution of adversarial labels; its entropy is 0 when all go

@@ -1,6 +1,6 @@
 """bench/merge_compare.py: merges one-method compare runs only when they were measured the same way.
 
-The head-to-head figures in the README come from NAG and SGA trained in two
+The head-to-head figures in docs/results.md come from NAG and SGA trained in two
 processes and merged by this script, so its refusal of runs on other images,
 budgets or seeds is what keeps those figures comparable. Hand-written
 compare.py outputs (a few log lines, then the JSON line) stand in for the runs.
