@@ -15,8 +15,12 @@ setup(
     packages=find_packages(include=["nag_tf", "nag_tf.*", "keras_apps", "keras_apps.*", "export", "export.*"]),
     include_package_data=True,
     # Everything a run reads travels with the wheel: flagfiles (`--flagfile=vgg19.flags` finds them by
-    # name), the demo set, the reference logits of the EfficientNet-Lite port.
-    package_data={"nag_tf": ["configs/*.flags", "demo_data/*/*", "demo_data/*"], "keras_apps": ["reference/*"]},
+    # name), the demo set, the shipped generators (nag_tf/pretrained), the reference logits of the
+    # EfficientNet-Lite port.
+    package_data={
+        "nag_tf": ["configs/*.flags", "demo_data/*/*", "demo_data/*", "pretrained/*/*"],
+        "keras_apps": ["reference/*"],
+    },
     install_requires=[
         # The full `tensorflow` wheel, not tensorflow-cpu: tensorflow-serving-api requires it,
         # and it runs on CPU as well as GPU.

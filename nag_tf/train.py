@@ -46,10 +46,11 @@ def _main(argv):
     for member, rate in result.per_target.items():
         print(f"held-out {what} on {member}: {100 * rate:.1f}%")
     # The held-out images played no part in choosing the generator (that was the selection images).
+    low, high = result.heldout_interval
     print(
         f"held-out {what}: {100 * result.heldout_fooling_rate:.1f}% ± {100 * result.heldout_fooling_rate_std:.1f} "
         f"over {config.eval_samples} sampled perturbations, on {result.heldout_images} photos that did not choose "
-        "the generator; "
+        f"the generator (95% interval over those photos: {100 * low:.1f}–{100 * high:.1f}%); "
         f"pairwise cosine of those perturbations: {result.pairwise_cosine:.3f}"
     )
 

@@ -18,7 +18,7 @@ from absl import logging
 
 import keras_apps
 from nag_tf import callbacks as nag_callbacks
-from nag_tf import data, distribute, metrics
+from nag_tf import data, distribute, metrics, stats
 from nag_tf.config import generator_for
 from nag_tf.errors import NAGError, TrainingStopped
 from nag_tf.model import NAGModel
@@ -37,6 +37,7 @@ class TrainResult:
     heldout_fooling_rate: float
     heldout_fooling_rate_std: float
     heldout_images: int
+    heldout_interval: tuple  # 95% bootstrap interval over the photos of that mean (nag_tf.stats)
     per_target: dict  # ensemble member -> its rate (empty for one target)
     rate_name: str  # "fooling_rate" or "targeted_success_rate"
     pairwise_cosine: float  # mean pairwise cosine of those perturbations
@@ -368,7 +369,8 @@ def _report(config, model, target, report_images):
             clean = np.broadcast_to(report_images.clean_labels[:, index], member_labels.shape)
             per_target[member.name] = float(metrics.attack_rate(clean, member_labels, target_class))
     cosine = metrics.mean_pairwise_cosine(perturbations.numpy()) if config.eval_samples > 1 else float("nan")
-    return rates, per_target, cosine
+    interval = stats.bootstrap_interval(stats.per_image_attack(report_images.clean_labels, labels, target_class))
+    return rates, per_target, cosine, interval
 
 
 def train(config, budget_marks=(), on_budget_mark=None):
@@ -421,13 +423,14 @@ def train(config, budget_marks=(), on_budget_mark=None):
             "fooling one",
             config.resolved_select_max_cosine(),
         )
-    rates, per_target, cosine = _report(config, model, target, datasets.report)
+    rates, per_target, cosine, interval = _report(config, model, target, datasets.report)
     steps = int(model.step.numpy())
     return TrainResult(
         steps=steps,
         heldout_fooling_rate=float(np.mean(rates)),
         heldout_fooling_rate_std=float(np.std(rates)),
         heldout_images=len(datasets.report),
+        heldout_interval=interval,
         per_target=per_target,
         rate_name=model.rate_name,
         pairwise_cosine=cosine,

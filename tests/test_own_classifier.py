@@ -155,7 +155,7 @@ def _run(module, *args):
 
 
 def test_attack_own_classifier_end_to_end_through_the_cli(own):
-    """train -> evaluate -> export -> serve one request, on a .keras file, as README "Attack your own classifier"."""
+    """train -> evaluate -> export -> serve one request on a .keras file (docs/training.md, own classifier)."""
     base = own["base"]
     logdir, report_dir, export_dir = base / "run", base / "evaluation", base / "exports" / "own"
     trained = _run(

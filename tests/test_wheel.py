@@ -75,9 +75,11 @@ def test_the_installed_package_is_the_wheel_not_the_checkout(installed):
         "import os, nag_tf, keras_apps; d = os.path.dirname; "
         "print(len(os.listdir(os.path.join(d(nag_tf.__file__), 'configs'))), "
         "len(os.listdir(os.path.join(d(nag_tf.__file__), 'demo_data', 'train'))), "
-        "len(os.listdir(os.path.join(d(keras_apps.__file__), 'reference'))))",
+        "len(os.listdir(os.path.join(d(keras_apps.__file__), 'reference'))), "
+        "len(os.listdir(os.path.join(d(nag_tf.__file__), 'pretrained', 'efficientnet_lite0'))))",
     ).stdout.split()
     assert int(files[0]) >= 11 and int(files[1]) >= 192 and int(files[2]) >= 1
+    assert int(files[3]) >= 4  # the shipped generator: config, weights, card.json, MODEL_CARD.md
 
 
 def test_train_evaluate_and_export_from_outside_the_repository(installed):
