@@ -38,7 +38,7 @@ from nag_tf.flags_util import parse_flags_or_exit, run_or_exit
 
 _BUDGET = flags.DEFINE_float("budget_s", 600.0, "Optimisation seconds for each method.")
 _MARKS = flags.DEFINE_list("marks", ["150", "300"], "Curve points: seconds of optimisation below the budget.")
-_METHODS = flags.DEFINE_list("methods", ["nag", "sgd_uap", "sga"], "Methods to compare (nag, sgd_uap, sga).")
+_METHODS = flags.DEFINE_list("methods", ["nag", "sgd_uap", "sga"], "Methods to compare (nag, sgd_uap, sga, dm_uap).")
 _TRANSFER = flags.DEFINE_list("transfer", ["efficientnet_lite1", "efficientnet_lite2"], "Black-box targets.")
 _NAG_FLAGFILE = flags.DEFINE_string("nag_flagfile", "quickstart.flags", "NAG's configuration.")
 _NAG_SET = flags.DEFINE_multi_string(
@@ -54,6 +54,13 @@ _UAP_STEP_DECAY = flags.DEFINE_float(
     "uap_step_decay", 0.8, "SGD-UAP's step size factor per pass over the data (1 = constant)."
 )
 _SGA_BATCH = flags.DEFINE_integer("sga_batch", 250, "SGA's outer batch (the authors': 250).")
+_DM_BATCH = flags.DEFINE_integer("dm_batch", 125, "DM-UAP's batch (the authors': 125).")
+_DM_WEIGHT_STEPS = flags.DEFINE_integer("dm_weight_steps", 10, "DM-UAP's weight steps per batch (the authors': 10).")
+_DM_IMAGE_STEPS = flags.DEFINE_integer("dm_image_steps", 10, "DM-UAP's image steps per batch (the authors': 10).")
+_DM_RHO = flags.DEFINE_float("dm_rho", 4.0, "DM-UAP's weight radius at full ramp (the authors': 4).")
+_DM_IMAGE_RADIUS = flags.DEFINE_float(
+    "dm_image_radius", 25.0 * 255.0, "DM-UAP's photo radius (L2, 0-255 scale) at full ramp (25 on [0, 1])."
+)
 
 
 @dataclasses.dataclass
@@ -122,7 +129,7 @@ def _train_single(method, config, train_folder, workdir, marks):
     """SGD-UAP or SGA on the same training folder (NAG's selection images included: they choose nothing here)."""
     import keras_apps
     from nag_tf import data, sources
-    from nag_tf.baselines import sga_lib, sgd_uap_lib
+    from nag_tf.baselines import dm_uap_lib, sga_lib, sgd_uap_lib
 
     target = keras_apps.load_target(config.target_text, config.weights)
     cached = data.load_folder(train_folder, target, config.batch_size, "training images")
@@ -148,6 +155,16 @@ def _train_single(method, config, train_folder, workdir, marks):
             target, cached, batch_size=config.batch_size, step_decay=_UAP_STEP_DECAY.value, **common
         )
         passes = steps * config.batch_size
+    elif method == "dm_uap":
+        batch = min(_DM_BATCH.value, len(cached))
+        pair = dict(
+            rho=_DM_RHO.value,
+            image_radius=_DM_IMAGE_RADIUS.value,
+            weight_steps=_DM_WEIGHT_STEPS.value,
+            image_steps=_DM_IMAGE_STEPS.value,
+        )
+        perturbation, steps, seconds = dm_uap_lib.train_dm_uap(target, cached, batch_size=batch, **pair, **common)
+        passes = steps * dm_uap_lib.image_passes_per_step(batch, **pair)  # the pair's steps count as passes
     else:
         batch = min(_SGA_BATCH.value, len(cached))
         perturbation, steps, seconds = sga_lib.train_sga(target, cached, batch_size=batch, **common)
@@ -173,12 +190,12 @@ def _train_single(method, config, train_folder, workdir, marks):
 
 def _main(argv):
     del argv
-    from nag_tf import evaluate_lib, plots, report
+    from nag_tf import evaluate_lib, plots, report, stats
     from nag_tf.errors import NAGError
 
-    unknown = set(_METHODS.value) - {"nag", "sgd_uap", "sga"}
+    unknown = set(_METHODS.value) - {"nag", "sgd_uap", "sga", "dm_uap"}
     if unknown or not _METHODS.value:
-        raise NAGError(f"--methods must name one or more of nag, sgd_uap, sga (got {_METHODS.value})")
+        raise NAGError(f"--methods must name one or more of nag, sgd_uap, sga, dm_uap (got {_METHODS.value})")
     marks = sorted(float(m) for m in _MARKS.value if 0 < float(m) < _BUDGET.value)
     workdir = _common.WORKDIR.value or tempfile.mkdtemp(prefix="nag_compare_")
     train_folder, eval_folder = _common.folders(workdir)
@@ -265,12 +282,16 @@ def _main(argv):
                 f"{run.name}_steps": run.steps,
                 f"{run.name}_seconds": round(run.seconds, 1),
                 f"{run.name}_image_passes": run.image_passes,
+                # Per photo, the share of sampled deltas that fool it: merge_compare pairs runs made apart.
+                f"{run.name}_per_photo": [round(float(x), 3) for x in white.per_image],
             }
         )
         for t, value in zip(targets[1:], transfer):
             summary[f"{run.name}_transfer_{t.replace('efficientnet_', '')}"] = round(value, 4)
     if "nag" in results:
         summary["nag_pairwise_cos"] = round(results["nag"].pairwise_cosine, 4)
+    per_photo = {run.name: results[run.name].per_target[config.target_text].per_image for run in runs}
+    summary.update(stats.paired_to_best(per_photo))
     summary["curve"] = curve
     summary.update(plots.crossing_keys(curve))
     print(f"curves: {curve_png}; report: {paths['md']}; runs in {workdir}")

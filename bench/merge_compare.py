@@ -7,8 +7,9 @@ compare.py may train one method per process (`--methods=nag` on one core,
 --samples): each run's last line is its JSON. This reads those lines, refuses
 runs that do not share the target, budget, evaluation images, sample count, seed and
 split (where the JSON names it), and prints the merged JSON (every method's
-figures, the curves, `nag_crosses_<method>_at_s`) as its last line, with the
-curves in <out>/curves.png.
+figures, the curves, `nag_crosses_<method>_at_s`, and NAG minus the best baseline
+on the same photos with its 95% bootstrap interval, `nag_minus_best_fr` /
+`nag_minus_best_ci`) as its last line, with the curves in <out>/curves.png.
 """
 
 import json
@@ -44,7 +45,7 @@ def _last_json(path):
 
 def merge(summaries):
     """The merged summary; raises NAGError when the runs were not on the same images, target, budget or samples."""
-    from nag_tf import plots
+    from nag_tf import plots, stats
     from nag_tf.errors import NAGError
 
     merged, curve = {}, {}
@@ -59,6 +60,8 @@ def merge(summaries):
         merged.update({key: value for key, value in summary.items() if key != "curve"})
     merged["curve"] = curve
     merged.update(plots.crossing_keys(curve))
+    per_photo = {method: merged[f"{method}_per_photo"] for method in curve if f"{method}_per_photo" in merged}
+    merged.update(stats.paired_to_best(per_photo))
     return merged
 
 

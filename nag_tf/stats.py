@@ -9,7 +9,7 @@ package the project installs provides it for arrays of this kind.
 
 import numpy as np
 
-__all__ = ["per_image_attack", "bootstrap_interval", "paired_difference"]
+__all__ = ["per_image_attack", "bootstrap_interval", "paired_difference", "paired_to_best"]
 
 
 def per_image_attack(clean_labels, adversarial_labels, target_class=None):
@@ -50,3 +50,21 @@ def paired_difference(a, b, level=0.95, resamples=2000, seed=0):
         raise ValueError(f"paired_difference needs the same photos for both: {a.shape} vs {b.shape}")
     low, high = bootstrap_interval(a - b, level, resamples, seed)
     return float(np.mean(a - b)), low, high
+
+
+def paired_to_best(per_photo, focus="nag"):
+    """`focus` minus the best of the other methods (highest mean) on the same photos.
+
+    per_photo: {method: per-photo values}. Returns {"best_baseline", "<focus>_minus_best_fr",
+    "<focus>_minus_best_ci"} (empty when there is no other method): the keys of bench/compare.py's JSON.
+    """
+    others = {name: values for name, values in per_photo.items() if name != focus}
+    if focus not in per_photo or not others:
+        return {}
+    best = max(others, key=lambda name: float(np.mean(others[name])))
+    mean, low, high = paired_difference(per_photo[focus], others[best])
+    return {
+        "best_baseline": best,
+        f"{focus}_minus_best_fr": round(mean, 4),
+        f"{focus}_minus_best_ci": [round(low, 4), round(high, 4)],
+    }

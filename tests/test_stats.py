@@ -46,3 +46,12 @@ def test_paired_difference_cancels_what_the_photos_share():
     assert mean == pytest.approx(0.02) and low == pytest.approx(0.02) and high == pytest.approx(0.02)
     with pytest.raises(ValueError, match="same photos"):
         stats.paired_difference(a, b[:10])
+
+
+def test_paired_to_best_picks_the_strongest_other_method():
+    per_photo = {"nag": [1.0, 0.0, 1.0, 1.0], "sga": [1.0, 1.0, 1.0, 0.0], "sgd_uap": [0.0, 0.0, 1.0, 0.0]}
+    result = stats.paired_to_best(per_photo)
+    assert result["best_baseline"] == "sga" and result["nag_minus_best_fr"] == 0.0
+    low, high = result["nag_minus_best_ci"]
+    assert low < 0.0 < high
+    assert stats.paired_to_best({"nag": [1.0]}) == {}

@@ -1,0 +1,90 @@
+r"""Train a DM-UAP universal perturbation (Zhang et al., AAAI 2025): dynamic model-data pairs.
+
+  python -m nag_tf.baselines.dm_uap --target=efficientnet_lite0 --data_dir=demo --time_budget_s=600 \
+      --out=runs/dm_uap/uap.npy
+
+Defaults are the authors' (batch 125, rho 4, image radius 25 on [0, 1] = 6375 on 0-255, 10 weight and
+10 image steps, label smoothing 0.2, beta 9, AdamW lr 0.1 on [0, 1] = 25.5 on 0-255), with the ramp over
+--steps (theirs: 80, 20 epochs of 500 photos; with --time_budget_s it follows the seconds). A step costs
+(weight_steps + image_steps + 1) x batch images through the target, so on a CPU budget a smaller batch
+and fewer inner steps buy more steps. The saved `.npy` (with its `.json`) is a source for
+`python -m nag_tf.evaluate --sources=...`.
+"""
+
+from absl import app, flags
+
+from nag_tf.baselines import cli
+from nag_tf.flags_util import parse_flags_or_exit, run_or_exit
+
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 125, "Images per step (the authors': 125).")
+_RHO = flags.DEFINE_float("rho", 4.0, "Largest L2 move of the classifier's weights, at full ramp (the authors': 4).")
+_IMAGE_RADIUS = flags.DEFINE_float(
+    "image_radius", 25.0 * 255.0, "Largest L2 move of each photo on the 0-255 scale, at full ramp (25 on [0, 1])."
+)
+_WEIGHT_STEPS = flags.DEFINE_integer("weight_steps", 10, "Normalised-gradient steps of the weights (the authors': 10).")
+_IMAGE_STEPS = flags.DEFINE_integer("image_steps", 10, "L2 PGD steps of the photos (the authors': 10).")
+_SMOOTHING = flags.DEFINE_float("smoothing", 0.2, "Label smoothing of the weights' loss (the authors': 0.2).")
+_BETA = flags.DEFINE_float("beta", 9.0, "Clamp of the cross-entropy (the authors': 9).")
+_LEARNING_RATE = flags.DEFINE_float("learning_rate", 25.5, "AdamW step on the 0-255 scale (0.1 on [0, 1]).")
+
+
+def check_options(batch_size, rho, image_radius, weight_steps, image_steps, smoothing, beta, learning_rate):
+    """Raises NAGError naming the first bad value (shared with bench/compare.py's --dm_* flags)."""
+    from nag_tf.errors import NAGError
+
+    checks = (
+        (batch_size >= 1, f"--batch_size={batch_size} must be at least 1"),
+        (rho >= 0, f"--rho={rho} must be >= 0 (0: no weight steps)"),
+        (image_radius >= 0, f"--image_radius={image_radius} must be >= 0 (0: no image steps)"),
+        (weight_steps >= 0 and image_steps >= 0, "--weight_steps and --image_steps must be >= 0"),
+        (0 <= smoothing < 1, f"--smoothing={smoothing} must be in [0, 1)"),
+        (beta > 0, f"--beta={beta} must be positive"),
+        (learning_rate > 0, f"--learning_rate={learning_rate} must be positive"),
+    )
+    for ok, message in checks:
+        if not ok:
+            raise NAGError(message)
+
+
+def _train(target, cached, options, progress, should_stop):
+    from nag_tf.baselines import dm_uap_lib
+
+    return dm_uap_lib.train_dm_uap(
+        target,
+        cached,
+        xi=options.xi,
+        batch_size=_BATCH_SIZE.value,
+        steps=options.steps,
+        time_budget_s=options.time_budget_s,
+        rho=_RHO.value,
+        image_radius=_IMAGE_RADIUS.value,
+        weight_steps=_WEIGHT_STEPS.value,
+        image_steps=_IMAGE_STEPS.value,
+        smoothing=_SMOOTHING.value,
+        beta=_BETA.value,
+        learning_rate=_LEARNING_RATE.value,
+        seed=options.seed,
+        clip=options.clip,
+        norm=options.norm,
+        progress=progress,
+        should_stop=should_stop,
+    )
+
+
+def _main(argv):
+    del argv
+    check_options(
+        _BATCH_SIZE.value,
+        _RHO.value,
+        _IMAGE_RADIUS.value,
+        _WEIGHT_STEPS.value,
+        _IMAGE_STEPS.value,
+        _SMOOTHING.value,
+        _BETA.value,
+        _LEARNING_RATE.value,
+    )
+    cli.run_baseline("dm_uap", _train, min(_BATCH_SIZE.value, 64))
+
+
+if __name__ == "__main__":
+    app.run(lambda argv: run_or_exit(_main, argv), flags_parser=parse_flags_or_exit)

@@ -1,0 +1,105 @@
+"""DM-UAP (Zhang et al., AAAI 2025, "Improving Generalization of Universal Adversarial Perturbation via
+Dynamic Maximin Optimization"; the authors' code: the public repository yechao-zhang/DM-UAP), the strongest
+published single-perturbation method with about 500 training photos.
+
+Per batch (clean labels c cached once, as for NAG):
+  1. The dynamic pair (nag_tf.dynamic_pairs): the classifier's weights moved towards lower loss within rho,
+     the photos towards more confident predictions within the image radius, both ramped up linearly.
+  2. One AdamW step on v (lr 0.1 on [0, 1], i.e. 25.5 on 0-255; weight decay 0.01) against the clamped
+     cross-entropy min(CE(f'(x' + v), c), beta) of the moved model f' on the moved photos x', v clamped to
+     the xi-ball; then the weights restored.
+The authors' run: 20 epochs over 500 photos, batch 125, rho 4, radius 25 (on [0, 1]), 10 steps of each,
+label smoothing 0.2, beta 9, v initialised uniformly in [-xi, xi]. They add v without clipping x' + v to
+the pixel range; nag_tf clips by default (--clip), as it does for every method it compares.
+"""
+
+import time
+
+import keras
+import tensorflow as tf
+
+from nag_tf import data
+from nag_tf.baselines.sgd_uap_lib import project, run_budgeted
+from nag_tf.dynamic_pairs import AUTHORS_IMAGE_RADIUS, DynamicPairs, pair_image_passes
+from nag_tf.model import perturb
+
+__all__ = ["train_dm_uap", "ramp_fraction", "image_passes_per_step"]
+
+
+def ramp_fraction(taken, steps, spent, time_budget_s):
+    """The curriculum's share in force for step number `taken` (0-based): (taken + 1) / steps, or the share of
+    the time budget spent when that is further along (a budget in seconds ends before `steps`)."""
+    by_steps = (taken + 1) / steps if steps else 0.0
+    by_time = spent / time_budget_s if time_budget_s else 0.0
+    return float(min(1.0, max(by_steps, by_time)))
+
+
+def train_dm_uap(
+    target,
+    cached,
+    xi=10.0,
+    batch_size=125,
+    steps=80,
+    time_budget_s=0.0,
+    rho=4.0,
+    image_radius=AUTHORS_IMAGE_RADIUS,
+    weight_steps=10,
+    image_steps=10,
+    smoothing=0.2,
+    beta=9.0,
+    learning_rate=0.1 * 255.0,
+    seed=0,
+    clip=True,
+    norm="linf",
+    marks=(),
+    on_mark=None,
+    progress=None,
+    should_stop=None,
+):
+    """Trains one perturbation; returns (float32 [S, S, 3] numpy perturbation, steps, optimisation seconds).
+
+    `steps` also sets the ramp's length when there is no time budget (the authors: 20 epochs x 4 batches =
+    80); with a budget the ramp follows the seconds spent. Only time inside the steps counts, as for NAG.
+    """
+    size = target.image_size
+    batch_size = min(batch_size, len(cached))
+    initial = tf.random.stateless_uniform([size, size, 3], seed=[seed, 17], minval=-xi, maxval=xi)
+    perturbation = tf.Variable(project(initial, xi, norm), name="dm_uap")
+    optimizer = keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=0.01)
+    pairs = DynamicPairs(target, rho, image_radius, weight_steps, image_steps, smoothing)
+
+    @tf.function(reduce_retracing=True)
+    def perturbation_step(images, labels):
+        with tf.GradientTape() as tape:
+            logits = target(perturb(images, perturbation[tf.newaxis], clip)).logits
+            cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+            loss = -tf.reduce_mean(tf.minimum(cross_entropy, beta))
+        optimizer.apply_gradients([(tape.gradient(loss, perturbation), perturbation)])
+        perturbation.assign(project(perturbation, xi, norm))
+
+    clock = {"spent": 0.0}
+
+    def one_step(taken, images, labels):
+        start = time.perf_counter()
+        ramp = ramp_fraction(taken, steps, clock["spent"], time_budget_s)
+        with pairs.defended(images, labels, ramp) as moved:
+            perturbation_step(moved, tf.convert_to_tensor(labels, tf.int32))
+        clock["spent"] += time.perf_counter() - start
+
+    batches = data.training_batches(cached, batch_size, seed)
+    return run_budgeted(
+        one_step,
+        batches,
+        perturbation,
+        steps,
+        time_budget_s=time_budget_s,
+        marks=marks,
+        on_mark=on_mark,
+        progress=progress,
+        should_stop=should_stop,
+    )
+
+
+def image_passes_per_step(batch_size, rho, image_radius, weight_steps, image_steps):
+    """Images through the target (forward + backward) per step: the pair's steps plus the perturbation's."""
+    return pair_image_passes(batch_size, rho, image_radius, weight_steps, image_steps) + batch_size
