@@ -8,7 +8,6 @@ import tensorflow as tf
 import keras_apps
 from nag_tf import data, metrics
 from nag_tf.baselines import dm_uap_lib
-from nag_tf.baselines.dm_uap import check_options
 from nag_tf.dynamic_pairs import DynamicPairs, model_parameters, smoothed_cross_entropy
 from nag_tf.errors import NAGError
 
@@ -145,4 +144,4 @@ def test_every_dm_uap_flag_has_a_bad_value_case(bad, message):
     values.update(beta=9.0, learning_rate=25.5)
     values.update(bad)
     with pytest.raises(NAGError, match=message.replace(".", r"\.")):
-        check_options(**values)
+        dm_uap_lib.check_options(**values)

@@ -28,24 +28,6 @@ _BETA = flags.DEFINE_float("beta", 9.0, "Clamp of the cross-entropy (the authors
 _LEARNING_RATE = flags.DEFINE_float("learning_rate", 25.5, "AdamW step on the 0-255 scale (0.1 on [0, 1]).")
 
 
-def check_options(batch_size, rho, image_radius, weight_steps, image_steps, smoothing, beta, learning_rate):
-    """Raises NAGError naming the first bad value (shared with bench/compare.py's --dm_* flags)."""
-    from nag_tf.errors import NAGError
-
-    checks = (
-        (batch_size >= 1, f"--batch_size={batch_size} must be at least 1"),
-        (rho >= 0, f"--rho={rho} must be >= 0 (0: no weight steps)"),
-        (image_radius >= 0, f"--image_radius={image_radius} must be >= 0 (0: no image steps)"),
-        (weight_steps >= 0 and image_steps >= 0, "--weight_steps and --image_steps must be >= 0"),
-        (0 <= smoothing < 1, f"--smoothing={smoothing} must be in [0, 1)"),
-        (beta > 0, f"--beta={beta} must be positive"),
-        (learning_rate > 0, f"--learning_rate={learning_rate} must be positive"),
-    )
-    for ok, message in checks:
-        if not ok:
-            raise NAGError(message)
-
-
 def _train(target, cached, options, progress, should_stop):
     from nag_tf.baselines import dm_uap_lib
 
@@ -73,7 +55,9 @@ def _train(target, cached, options, progress, should_stop):
 
 def _main(argv):
     del argv
-    check_options(
+    from nag_tf.baselines import dm_uap_lib
+
+    dm_uap_lib.check_options(
         _BATCH_SIZE.value,
         _RHO.value,
         _IMAGE_RADIUS.value,

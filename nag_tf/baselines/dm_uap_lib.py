@@ -21,9 +21,10 @@ import tensorflow as tf
 from nag_tf import data
 from nag_tf.baselines.sgd_uap_lib import project, run_budgeted
 from nag_tf.dynamic_pairs import AUTHORS_IMAGE_RADIUS, DynamicPairs, pair_image_passes
+from nag_tf.errors import NAGError
 from nag_tf.model import perturb
 
-__all__ = ["train_dm_uap", "ramp_fraction", "image_passes_per_step"]
+__all__ = ["train_dm_uap", "ramp_fraction", "image_passes_per_step", "check_options"]
 
 
 def ramp_fraction(taken, steps, spent, time_budget_s):
@@ -103,3 +104,19 @@ def train_dm_uap(
 def image_passes_per_step(batch_size, rho, image_radius, weight_steps, image_steps):
     """Images through the target (forward + backward) per step: the pair's steps plus the perturbation's."""
     return pair_image_passes(batch_size, rho, image_radius, weight_steps, image_steps) + batch_size
+
+
+def check_options(batch_size, rho, image_radius, weight_steps, image_steps, smoothing, beta, learning_rate):
+    """Raises NAGError naming the first bad value (the binary's flags; here, so no flags are defined to check)."""
+    checks = (
+        (batch_size >= 1, f"--batch_size={batch_size} must be at least 1"),
+        (rho >= 0, f"--rho={rho} must be >= 0 (0: no weight steps)"),
+        (image_radius >= 0, f"--image_radius={image_radius} must be >= 0 (0: no image steps)"),
+        (weight_steps >= 0 and image_steps >= 0, "--weight_steps and --image_steps must be >= 0"),
+        (0 <= smoothing < 1, f"--smoothing={smoothing} must be in [0, 1)"),
+        (beta > 0, f"--beta={beta} must be positive"),
+        (learning_rate > 0, f"--learning_rate={learning_rate} must be positive"),
+    )
+    for ok, message in checks:
+        if not ok:
+            raise NAGError(message)
