@@ -34,13 +34,19 @@ def base(image_folder, tmp_path):
 @pytest.mark.parametrize(
     "extra, expected",
     [
-        (["--xi=0"], "--xi=0.0 is outside (0, 255]"),
-        (["--xi=300"], "outside (0, 255]"),
-        (["--xi=nan"], "not a finite number"),
-        (["--latent_dim=0"], "--latent_dim=0 must be at least 1"),
-        (["--batch_size=0"], "--batch_size=0 must be at least 2"),
-        (["--learning_rate=-1"], "must be positive"),
-        (["--generator=huge"], "flag --generator=huge"),
+        # Checked in-process for every setting by tests/faults/test_bad_config.py: here only with `-m slow`.
+        *(
+            pytest.param(extra, expected, marks=pytest.mark.slow)
+            for extra, expected in [
+                (["--xi=0"], "--xi=0.0 is outside (0, 255]"),
+                (["--xi=300"], "outside (0, 255]"),
+                (["--xi=nan"], "not a finite number"),
+                (["--latent_dim=0"], "--latent_dim=0 must be at least 1"),
+                (["--batch_size=0"], "--batch_size=0 must be at least 2"),
+                (["--learning_rate=-1"], "must be positive"),
+                (["--generator=huge"], "flag --generator=huge"),
+            ]
+        ),
         (["--target=alexnet"], "unknown target 'alexnet'; known targets:"),
         (["--weights=/nonexistent/w.h5"], "weights file '/nonexistent/w.h5' for target 'tiny_cnn' does not exist"),
         (["--batch_size=64"], "fewer than --batch_size=64 of the 40 usable training images"),

@@ -66,6 +66,7 @@ def _run_cluster(image_folder, logdir, epochs):
     return outputs
 
 
+@pytest.mark.slow  # four worker processes; the mirrored test above keeps the strategy path in the default run
 def test_two_local_workers_train_and_the_chiefs_checkpoint_resumes(image_folder, tmp_path):
     logdir = str(tmp_path / "run")
     first = _run_cluster(image_folder, logdir, epochs=1)

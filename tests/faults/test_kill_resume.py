@@ -55,10 +55,16 @@ def _final_weights(logdir):
     return generator.get_weights()
 
 
-def test_kill_9_at_random_moments_then_resume_equals_an_uninterrupted_run(image_folder, tmp_path):
-    straight = str(tmp_path / "straight")
-    subprocess.run(_command(image_folder, straight), check=True, env=_env(), cwd=ROOT, timeout=600, capture_output=True)
+@pytest.fixture(scope="module")
+def straight(image_folder, tmp_path_factory):
+    """The uninterrupted reference run, trained once for every stop-and-resume test of this file."""
+    logdir = str(tmp_path_factory.mktemp("straight") / "run")
+    subprocess.run(_command(image_folder, logdir), check=True, env=_env(), cwd=ROOT, timeout=600, capture_output=True)
+    return logdir
 
+
+@pytest.mark.slow  # three killed subprocess runs; the SIGTERM test below is its fast twin in the default run
+def test_kill_9_at_random_moments_then_resume_equals_an_uninterrupted_run(image_folder, tmp_path, straight):
     killed = str(tmp_path / "killed")
     rng = random.Random(7)
     kills = 0
@@ -97,13 +103,13 @@ def test_kill_9_at_random_moments_then_resume_equals_an_uninterrupted_run(image_
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize(
+    "signal_number",
+    [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.slow)],  # one handler for both
+)
 def test_a_signal_stops_cleanly_with_a_checkpoint_and_the_rerun_equals_an_uninterrupted_run(
-    image_folder, tmp_path, signal_number
+    image_folder, tmp_path, signal_number, straight
 ):
-    straight = str(tmp_path / "straight")
-    subprocess.run(_command(image_folder, straight), check=True, env=_env(), cwd=ROOT, timeout=600, capture_output=True)
-
     stopped = str(tmp_path / "stopped")
     process = subprocess.Popen(
         _command(image_folder, stopped), env=_env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

@@ -1,6 +1,6 @@
 """The serving soak: 16 concurrent clients (REST and gRPC, valid and malformed, every signature) for ~24 s
-(longer when the new version is slow to load: it then serves for 12 s)
-while a new version is exported into the served directory mid-run.
+(longer when the new version is slow to load: it then serves for 12 s) while a new version is exported
+into the served directory mid-run; its short twin, 4 clients for ~6 s through one switch, runs by default.
 
 Checked: no valid request fails, nothing answers 5xx, no connection is dropped;
 every valid answer equals the single-request answer of the version that served
@@ -26,10 +26,12 @@ from export import load_lib, saved_model_lib
 from export.client import RestClient, decode_png
 
 pytestmark = pytest.mark.faults
-CONCURRENCY = 16
-DURATION_S = 24.0
-SWITCH_AT_S = 8.0
-AFTER_SWITCH_S = 12.0  # the least time the new version serves the clients
+# (clients, seconds of load, export of version 2 at, the least time version 2 then serves the clients):
+# the full soak runs with `pytest -m slow`; its short twin (one switch, 4 clients) in the default run.
+SOAKS = [
+    pytest.param(16, 24.0, 8.0, 12.0, marks=pytest.mark.slow, id="16_clients_24s"),
+    pytest.param(4, 6.0, 2.0, 4.0, id="4_clients_6s"),
+]
 
 
 def _single_answers(version_dir, requests):
@@ -51,7 +53,8 @@ def _same(answer, reference):
     return answer.shape == reference.shape and np.allclose(answer, reference, rtol=0, atol=1e-5 * XI)
 
 
-def test_sixteen_clients_through_a_version_switch(tmp_path):
+@pytest.mark.parametrize("concurrency, duration_s, switch_at_s, after_switch_s", SOAKS)
+def test_concurrent_clients_through_a_version_switch(tmp_path, concurrency, duration_s, switch_at_s, after_switch_s):
     base = str(tmp_path / "nag")
     old, new = scaled_generator(0), scaled_generator(1)
     first = saved_model_lib.export_saved_model(old, base, XI, "tiny_cnn")
@@ -65,7 +68,7 @@ def test_sixteen_clients_through_a_version_switch(tmp_path):
         switch = {}
 
         def export_new_version():
-            time.sleep(SWITCH_AT_S)
+            time.sleep(switch_at_s)
             switch["export_started"] = time.monotonic()
             switch["path"] = saved_model_lib.export_saved_model(new, base, XI, "tiny_cnn")
             status = RestClient(rest_url, "nag")
@@ -83,9 +86,9 @@ def test_sixteen_clients_through_a_version_switch(tmp_path):
             grpc_address,
             "nag",
             requests,
-            CONCURRENCY,
-            DURATION_S,
-            extend_while=lambda: "seen" not in switch or time.monotonic() < switch["seen"] + AFTER_SWITCH_S,
+            concurrency,
+            duration_s,
+            extend_while=lambda: "seen" not in switch or time.monotonic() < switch["seen"] + after_switch_s,
         )
         ran_s = time.monotonic() - began
         switcher.join(timeout=60)
@@ -99,7 +102,7 @@ def test_sixteen_clients_through_a_version_switch(tmp_path):
     lag = switch["seen"] - switch["export_started"]
     print(f"server memory growth {memory_growth_mb:.0f} MB; new version served {lag:.2f} s after its export began")
 
-    assert len(outcomes) > 20 * CONCURRENCY, summary
+    assert len(outcomes) > 20 * concurrency, summary
     failed = [o for o in outcomes if (o.valid and o.status != 200) or o.status >= 500 or o.status == 0]
     assert not failed, [(o.key, o.status, o.message) for o in failed[:5]]
     wrongly_accepted = [o for o in outcomes if not o.valid and o.status != 400]
