@@ -45,6 +45,19 @@ class CommonOptions:
     time_budget_s: float
     seed: int
 
+    def train_arguments(self, progress, should_stop):
+        """The keyword arguments every baseline's train function shares (its own flags come beside them)."""
+        return dict(
+            xi=self.xi,
+            steps=self.steps,
+            time_budget_s=self.time_budget_s,
+            seed=self.seed,
+            clip=self.clip,
+            norm=self.norm,
+            progress=progress,
+            should_stop=should_stop,
+        )
+
 
 def run_baseline(method, train, batch_size):
     """Checks the shared flags, trains with `train(target, cached, options, progress, should_stop)`, which

@@ -34,10 +34,7 @@ def _train(target, cached, options, progress, should_stop):
     return dm_uap_lib.train_dm_uap(
         target,
         cached,
-        xi=options.xi,
         batch_size=_BATCH_SIZE.value,
-        steps=options.steps,
-        time_budget_s=options.time_budget_s,
         rho=_RHO.value,
         image_radius=_IMAGE_RADIUS.value,
         weight_steps=_WEIGHT_STEPS.value,
@@ -45,11 +42,7 @@ def _train(target, cached, options, progress, should_stop):
         smoothing=_SMOOTHING.value,
         beta=_BETA.value,
         learning_rate=_LEARNING_RATE.value,
-        seed=options.seed,
-        clip=options.clip,
-        norm=options.norm,
-        progress=progress,
-        should_stop=should_stop,
+        **options.train_arguments(progress, should_stop),
     )
 
 

@@ -25,19 +25,12 @@ def _train(target, cached, options, progress, should_stop):
     return sga_lib.train_sga(
         target,
         cached,
-        xi=options.xi,
         batch_size=_BATCH_SIZE.value,
         minibatch=_MINIBATCH.value,
         inner_iterations=_INNER.value,
         step_fraction=_STEP_FRACTION.value,
         beta=_BETA.value,
-        steps=options.steps,
-        time_budget_s=options.time_budget_s,
-        seed=options.seed,
-        clip=options.clip,
-        norm=options.norm,
-        progress=progress,
-        should_stop=should_stop,
+        **options.train_arguments(progress, should_stop),
     )
 
 

@@ -25,18 +25,11 @@ def _train(target, cached, options, progress, should_stop):
     return sgd_uap_lib.train_sgd_uap(
         target,
         cached,
-        xi=options.xi,
         batch_size=_BATCH_SIZE.value,
-        steps=options.steps,
-        time_budget_s=options.time_budget_s,
         step_fraction=_STEP_FRACTION.value,
         beta=_BETA.value,
-        seed=options.seed,
-        clip=options.clip,
         step_decay=_STEP_DECAY.value,
-        norm=options.norm,
-        progress=progress,
-        should_stop=should_stop,
+        **options.train_arguments(progress, should_stop),
     )
 
 
