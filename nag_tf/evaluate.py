@@ -16,7 +16,7 @@ _SOURCES = flags.DEFINE_list(
     "sources", None, "Training log directories and/or .npy perturbations (rows of the matrix)."
 )
 _TARGETS = flags.DEFINE_list(
-    "targets", None, "Targets (columns); the first is the white-box one (default: the first source's)."
+    "targets", None, "Targets (columns); the first is the white-box one (default: the first source's target(s))."
 )
 _WEIGHTS = flags.DEFINE_string("weights", "imagenet", "Weights for every target: imagenet or none.")
 _PREPROCESS = flags.DEFINE_string(
@@ -43,14 +43,12 @@ _VERBOSE = flags.DEFINE_integer("verbose", 1, "1: a progress bar with ETA; 0: qu
 
 def _main(argv):
     del argv
-    import os
 
     import keras
 
     import keras_apps
     from keras_apps.class_names import read_class_names
     from nag_tf import evaluate_lib, report, sources
-    from nag_tf.config import TrainConfig
     from nag_tf.errors import NAGError
     from nag_tf.signals import SignalCatcher
 
@@ -64,10 +62,11 @@ def _main(argv):
     loaded = [sources.load_source(path) for path in _SOURCES.value]
     targets = [keras_apps.canonical_target_name(name, _PREPROCESS.value) for name in _TARGETS.value or ()]
     if not targets:
-        config_path = os.path.join(_SOURCES.value[0], "config.json")
-        if not os.path.exists(config_path):
-            raise NAGError("--targets is required when the first source is not a training log directory")
-        targets = list(TrainConfig.from_logdir(_SOURCES.value[0]).target)  # every member of an ensemble
+        # The first source's own target(s), every member of an ensemble: a log directory's config, an export's
+        # or a shipped generator's metadata, a .npy's JSON.
+        if not loaded[0].target_name:
+            raise NAGError("--targets is required: the first source does not say which target it was trained on")
+        targets = keras_apps.parse_target_names(loaded[0].target_name)
     # A signal ends the evaluation at once (it keeps nothing worth saving) and no report is written;
     # once writing has begun it waits for the report to be complete.
     stop = SignalCatcher(interrupt="during evaluation: no report was written; run the same command again")
