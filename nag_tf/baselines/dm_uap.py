@@ -17,7 +17,12 @@ from nag_tf.baselines import cli
 from nag_tf.flags_util import parse_flags_or_exit, run_or_exit
 
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 125, "Images per step (the authors': 125).")
-_RHO = flags.DEFINE_float("rho", 4.0, "Largest L2 move of the classifier's weights, at full ramp (the authors': 4).")
+_RHO = flags.DEFINE_float(
+    "rho",
+    4.0,
+    "Largest L2 move of the classifier's weights, at full ramp (the authors': 4, for VGG-19's 143M parameters; "
+    "scale by sqrt(parameters / 143M): 0.73 for EfficientNet-Lite0, docs/evaluation.md).",
+)
 _IMAGE_RADIUS = flags.DEFINE_float(
     "image_radius", 25.0 * 255.0, "Largest L2 move of each photo on the 0-255 scale, at full ramp (25 on [0, 1])."
 )
