@@ -27,6 +27,7 @@ __all__ = [
     "PREPROCESS_MODES",
     "normalise_preprocess",
     "is_model_file",
+    "names_model_file",
     "canonical_model_name",
     "split_model_name",
     "model_file_spec",
@@ -35,9 +36,6 @@ __all__ = [
 # What --preprocess names: the keras.applications conventions, EfficientNet-Lite's, none, and x * A + B.
 PREPROCESS_MODES = ("caffe", "tf", "torch", "lite", "none", "scale=A,B")
 _SEPARATOR = "@"
-_TORCH_MEAN = np.array([0.485, 0.456, 0.406], np.float32) * 255.0
-_TORCH_STD = np.array([0.229, 0.224, 0.225], np.float32) * 255.0
-_CAFFE_MEAN_BGR = np.array([103.939, 116.779, 123.68], np.float32)
 
 
 KERAS_HUB = "keras_hub:"
@@ -67,6 +65,12 @@ def normalise_preprocess(text):
     if text and text not in PREPROCESS_MODES[:-1]:
         raise NAGError(f"--preprocess={text!r}: expected one of {', '.join(PREPROCESS_MODES)}")
     return text
+
+
+def names_model_file(name):
+    """Whether a target name is a model file's, with its preprocessing ('PATH@MODE') or without."""
+    path, mode = split_model_name(name)
+    return bool(mode) or is_model_file(path)
 
 
 def split_model_name(name):
@@ -100,14 +104,13 @@ def canonical_model_name(name, preprocess=""):
 
 
 def _preprocess_function(mode):
-    if mode == "caffe":
-        return lambda x: x[..., ::-1] - _CAFFE_MEAN_BGR
-    if mode == "tf":
-        return lambda x: x / 127.5 - 1.0
-    if mode == "torch":
-        return lambda x: (x - _TORCH_MEAN) / _TORCH_STD
+    """The registered targets' own functions (keras.applications' modes, EfficientNet-Lite's), or x * A + B."""
+    if mode in ("caffe", "tf", "torch"):
+        return lambda x: keras.applications.imagenet_utils.preprocess_input(x, mode=mode)
     if mode == "lite":
-        return lambda x: (x - 127.0) / 128.0
+        from keras_apps.efficientnet_lite import preprocess_input  # here: it registers targets when imported
+
+        return preprocess_input
     if mode == "none":
         return lambda x: x
     scale, offset = (float(v) for v in mode[len("scale=") :].split(":"))
@@ -216,7 +219,9 @@ def _logits_model(model, preprocess, image_size):
             ), "logits (before the final softmax)"
     except (ValueError, AttributeError):  # a layer reused at several places: its input is ambiguous
         pass
-    probe = preprocess(np.random.default_rng(0).uniform(0, 255, (2, image_size, image_size, 3)).astype(np.float32))
+    probe = preprocess(
+        keras.ops.convert_to_tensor(np.random.default_rng(0).uniform(0, 255, (2, image_size, image_size, 3)), "float32")
+    )
     out = np.asarray(model(probe, training=False), np.float64)
     if np.all(out >= 0) and np.allclose(out.sum(axis=-1), 1.0, atol=1e-3):
         inputs = keras.Input(tuple(model.inputs[0].shape[1:]))
@@ -248,11 +253,14 @@ def model_file_spec(name):
         logits, kind = _logits_model(model, preprocess, image_size)
         return logits, kind, image_size, classes
 
-    _, kind, image_size, classes = load()
+    first, kind, image_size, classes = load()  # the spec needs the sizes: the model is read once for them
+    unused = [first]
 
     def build(weights):
+        """The model read for the spec the first time (no second read at start-up), a fresh copy after that
+        (hardening keeps an original and a copy)."""
         del weights  # the file carries them; registry.load_target loads a --weights file on top
-        return load()[0]
+        return unused.pop() if unused else load()[0]
 
     return TargetSpec(
         name=name,

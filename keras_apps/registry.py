@@ -51,7 +51,7 @@ class TargetSpec:
         builder) -> keras.Model from preprocessed images to logits.
       preprocess: 0-255 RGB float tensor -> the classifier's input scale.
       image_size: square input side.
-      preprocess_mode: "caffe", "tf", "torch", "none" or "lite", for docs/tests.
+      preprocess_mode: "caffe", "tf", "torch", "none", "lite" or (a model file) "scale=A:B", for docs/tests.
       reference_layer: the intermediate layer the authors' code used for the
         diversity loss, if any.
       offline_weights: a callable returning a local weights path (or None),
@@ -118,9 +118,9 @@ def get_spec(name):
         return _REGISTRY[name]
     from keras_apps import model_file
 
-    path, mode = model_file.split_model_name(name)
-    if mode or model_file.is_model_file(path):
-        return register(model_file.model_file_spec(model_file.canonical_model_name(name)))
+    if model_file.names_model_file(name):
+        canonical = model_file.canonical_model_name(name)
+        return _REGISTRY.get(canonical) or register(model_file.model_file_spec(canonical))
     raise NAGError(
         f"unknown target {name!r}; known targets: {', '.join(known_targets())}; or a .keras file or SavedModel "
         "directory with --preprocess"
@@ -132,10 +132,7 @@ def canonical_target_name(name, preprocess=""):
     `preprocess` (keras_apps.model_file), so the name alone rebuilds the target anywhere."""
     from keras_apps import model_file
 
-    path, mode = model_file.split_model_name(name)
-    if mode or model_file.is_model_file(path):
-        return model_file.canonical_model_name(name, preprocess)
-    return name
+    return model_file.canonical_model_name(name, preprocess) if model_file.names_model_file(name) else name
 
 
 class Target:
@@ -231,14 +228,11 @@ def load_target(name, weights="imagenet", diversity_layer="default"):
     """
     spec = get_spec(name)
     weights = "none" if weights is None else str(weights)
-    if spec.source_file is not None:
-        if weights.lower() == "none":
-            raise NAGError(
-                f"{spec.source_file} carries its own weights: --weights=none (random weights) is for registered "
-                "architectures; leave --weights at imagenet (the file's weights) or name a weights file"
-            )
-        classifier = spec.build(None) if weights == "imagenet" else _build_from_file(spec, weights)
-        return Target(spec, classifier, _resolve_diversity_layer(spec, diversity_layer))
+    if spec.source_file is not None and weights.lower() == "none":
+        raise NAGError(
+            f"{spec.source_file} carries its own weights: --weights=none (random weights) is for registered "
+            "architectures; leave --weights at imagenet (the file's weights) or name a weights file"
+        )
     if weights.lower() == "none":
         classifier = spec.build(None)
     elif weights == "imagenet":
@@ -247,7 +241,9 @@ def load_target(name, weights="imagenet", diversity_layer="default"):
             classifier = _build_from_file(spec, local)
         else:
             try:
-                classifier = spec.build("imagenet")
+                classifier = spec.build("imagenet")  # a model file's builder returns the file's own weights
+            except NAGError:
+                raise
             except Exception as error:  # keras raises Exception subclasses of many kinds on a failed fetch
                 raise NAGError(
                     f"could not get ImageNet weights for {name!r} ({type(error).__name__}: "
@@ -360,14 +356,15 @@ def parse_target_weights(text, count):
     return weights
 
 
-def ensemble_image_size(text, preprocess=""):
+def ensemble_image_size(text):
     """The perturbation size for a --target value: the largest member's input size."""
-    return max(get_spec(name).image_size for name in parse_target_names(text, preprocess))
+    return max(get_spec(name).image_size for name in parse_target_names(text))
 
 
-def load_targets(names, weights="imagenet", diversity_layer="default", target_weights="", preprocess=""):
-    """A `Target` for one name, an `EnsembleTarget` for a comma-separated list."""
-    names = parse_target_names(names, preprocess)
+def load_targets(names, weights="imagenet", diversity_layer="default", target_weights=""):
+    """A `Target` for one name, an `EnsembleTarget` for a comma-separated list (model files by their canonical
+    names, as a TrainConfig holds them)."""
+    names = parse_target_names(names)
     member_weights = parse_target_weights(target_weights, len(names))
     if len(names) == 1 and member_weights == [1.0]:
         return load_target(names[0], weights, diversity_layer)

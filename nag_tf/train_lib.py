@@ -166,7 +166,7 @@ def _load_inputs(config, strategy, logdir):
     try:
         with strategy.scope():
             target = keras_apps.load_targets(
-                config.target, config.weights, config.diversity_layer, config.target_weights, config.preprocess
+                config.target, config.weights, config.diversity_layer, config.target_weights
             )
         datasets = load_datasets(config, target)
     except NAGError:
