@@ -41,7 +41,7 @@ import tensorflow as tf
 
 from nag_tf import data, metrics
 from nag_tf.errors import NAGError
-from nag_tf.export_metadata import METADATA_ASSET, ExportMetadata, read_metadata, write_metadata
+from nag_tf.export_metadata import METADATA_ASSET, ExportMetadata, config_hash, read_metadata, write_metadata
 from nag_tf.model import perturb
 
 __all__ = ["PerturbationModule", "export_saved_model", "next_version", "read_metadata", "METADATA_ASSET"]
@@ -126,8 +126,6 @@ def export_saved_model(
 
     norm, clip, resize and target_class: the training run's (`config`, its TrainConfig, names it by hash).
     """
-    from nag_tf.export_metadata import config_hash
-
     os.makedirs(export_dir, exist_ok=True)
     version = next_version(export_dir)
     staging = tempfile.mkdtemp(prefix=".staging-", dir=export_dir)

@@ -77,9 +77,6 @@ class DynamicPairs:
         self._weight_step = tf.function(self._weight_step_fn, reduce_retracing=True)
         self._image_step = tf.function(self._image_step_fn, reduce_retracing=True)
 
-    def image_passes(self, batch):
-        return pair_image_passes(batch, self.rho, self.image_radius, self.weight_steps, self.image_steps)
-
     def _weight_step_fn(self, images, labels, size):
         with tf.GradientTape() as tape:
             tape.watch(self._variables)

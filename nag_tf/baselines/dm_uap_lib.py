@@ -13,8 +13,6 @@ label smoothing 0.2, beta 9, v initialised uniformly in [-xi, xi]. They add v wi
 the pixel range; nag_tf clips by default (--clip), as it does for every method it compares.
 """
 
-import time
-
 import keras
 import tensorflow as tf
 
@@ -78,14 +76,9 @@ def train_dm_uap(
         optimizer.apply_gradients([(tape.gradient(loss, perturbation), perturbation)])
         perturbation.assign(project(perturbation, xi, norm))
 
-    clock = {"spent": 0.0}
-
-    def one_step(taken, images, labels):
-        start = time.perf_counter()
-        ramp = ramp_fraction(taken, steps, clock["spent"], time_budget_s)
-        with pairs.defended(images, labels, ramp) as moved:
+    def one_step(taken, images, labels, spent):
+        with pairs.defended(images, labels, ramp_fraction(taken, steps, spent, time_budget_s)) as moved:
             perturbation_step(moved, tf.convert_to_tensor(labels, tf.int32))
-        clock["spent"] += time.perf_counter() - start
 
     batches = data.training_batches(cached, batch_size, seed)
     return run_budgeted(

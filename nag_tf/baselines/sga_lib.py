@@ -103,7 +103,7 @@ def train_sga(
 
     batches = data.training_batches(cached, batch_size, seed)
     return run_budgeted(
-        lambda taken, images, labels: step(images, labels, tf.constant([seed, taken], tf.int32)),
+        lambda taken, images, labels, spent: step(images, labels, tf.constant([seed, taken], tf.int32)),
         batches,
         perturbation,
         steps,

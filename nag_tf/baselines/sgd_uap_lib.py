@@ -88,7 +88,8 @@ def train_sgd_uap(
         gradient = clamped_cross_entropy_gradient(target, perturbation, images, labels, beta=beta, clip=clip)
         perturbation.assign(project(perturbation + step_size * ascent_direction(gradient, norm), xi, norm))
 
-    def one_step(taken, images, labels):
+    def one_step(taken, images, labels, spent):
+        del spent
         step_size.assign(step_fraction * xi * step_decay ** (taken // steps_per_epoch))
         step(images, labels)
 
@@ -117,8 +118,9 @@ def run_budgeted(
     progress=None,
     should_stop=None,
 ):
-    """The baselines' loop: one_step(taken, images, labels) per batch until `steps` steps or `time_budget_s`
-    seconds spent inside the steps (the same count as NAG's budget: nothing else is charged).
+    """The baselines' loop: one_step(taken, images, labels, spent) per batch until `steps` steps or
+    `time_budget_s` seconds spent inside the steps (the same count as NAG's budget: nothing else is charged);
+    `spent` is those seconds so far, for a schedule that follows the budget (DM-UAP's ramp).
 
     on_mark(seconds, perturbation) is called as each of `marks` is passed; progress(steps, seconds) after each
     step; should_stop() before each step ends the loop early when true (a signal: the caller saves apart).
@@ -132,7 +134,7 @@ def run_budgeted(
         if should_stop is not None and should_stop():
             break
         start = time.perf_counter()
-        one_step(taken, images, labels)
+        one_step(taken, images, labels, spent)
         perturbation.read_value().numpy()  # wait for the step before stopping the clock
         spent += time.perf_counter() - start
         taken += 1
