@@ -30,6 +30,7 @@ _RUN = flags.DEFINE_string("run", None, "The training log directory (compare.py'
 _COMPARE_LOG = flags.DEFINE_string("compare_log", None, "compare.py's output (its JSON last line: steps, curve).")
 _REPORT = flags.DEFINE_string("report_data", None, "The report photos (pretrained_data.py's report/).", required=True)
 _NAME = flags.DEFINE_string("name", "efficientnet_lite0", "The shipped generator's name (its folder).")
+_FLAGFILE = flags.DEFINE_string("flagfile_name", "lite0_long.flags", "The flagfile the run was trained with.")
 _TRAIN_COMMIT = flags.DEFINE_string(
     "train_commit", None, "The commit the run was trained at (default: this checkout's, if it is the same)."
 )
@@ -106,18 +107,17 @@ def _row(label, figures):
 def _main(argv):
     del argv
     from nag_tf import data, evaluate_lib, pretrained, sources, stats
-    from nag_tf.config import TrainConfig
 
     run = sources.load_source(_RUN.value, "float32")
-    config = TrainConfig.from_logdir(_RUN.value)
+    config = run.config  # the log directory's config.json, as the source read it
     folder = os.path.join(os.path.dirname(os.path.abspath(pretrained.__file__)), _NAME.value)
     pretrained.save_pretrained(run.generator, config, folder)
     shipped = sources.load_source(f"pretrained:{_NAME.value}", "float16")
     targets = [config.target_text] + [t for t in _TRANSFER.value if t != config.target_text]
 
-    def score(folder_name, target_names):
+    def score(scored, folder_name, target_names):
         return evaluate_lib.evaluate(
-            [run, shipped],
+            scored,
             target_names,
             folder_name,
             config.weights,
@@ -128,8 +128,8 @@ def _main(argv):
             interpolation_steps=0,
         )
 
-    report = score(_REPORT.value, targets)
-    demo = score(data.DEMO, [config.target_text])
+    report = score([run, shipped], _REPORT.value, targets)  # both: the float16-minus-float32 difference
+    demo = score([shipped], data.DEMO, [config.target_text])
     float32, float16 = (r.per_target[config.target_text] for r in report.sources)
     fp16_diff = stats.paired_difference(float16.per_image, float32.per_image)
     compare = {}
@@ -140,12 +140,12 @@ def _main(argv):
     card = {
         "name": _NAME.value,
         "target": config.target_text,
-        "flagfile": "lite0_long.flags",
+        "flagfile": _FLAGFILE.value,
         "train_photos": train_photos,
         "selection_images": config.selection_images,
         "report_photos": report.images,
         "demo_holdout_photos": demo.images,
-        "split_seed": 0,
+        "split_seed": _common.SPLIT_SEED.value,  # pretrained_data.py's --split_seed, recorded
         "budget_s": compare.get("budget_s", config.time_budget_s),
         "steps": compare.get("nag_steps"),
         "image_passes": compare.get("nag_image_passes"),
@@ -159,7 +159,7 @@ def _main(argv):
         "fp16_minus_fp32": [round(x, 4) for x in fp16_diff],
         "report": _figures(report.sources[1], targets),
         "report_float32": _figures(report.sources[0], targets),
-        "demo_holdout": _figures(demo.sources[1], [config.target_text]),
+        "demo_holdout": _figures(demo.sources[0], [config.target_text]),
     }
     with open(os.path.join(folder, "card.json"), "w") as handle:
         json.dump(card, handle, indent=2)
