@@ -24,7 +24,7 @@ _EXPORT_DIR = flags.DEFINE_string(
 def _main(argv):
     del argv
     from export import saved_model_lib
-    from nag_tf import sources
+    from nag_tf import pretrained, sources
     from nag_tf.errors import NAGError
 
     if bool(_CHECKPOINT.value) == bool(_PRETRAINED.value):
@@ -32,7 +32,7 @@ def _main(argv):
             "give one of --checkpoint (a training log directory with config.json and best.weights.h5) or "
             "--pretrained (a shipped generator, e.g. efficientnet_lite0)"
         )
-    source = sources.load_source(_CHECKPOINT.value or f"pretrained:{_PRETRAINED.value}")
+    source = sources.load_source(_CHECKPOINT.value or f"{pretrained.PREFIX}{_PRETRAINED.value}")
     if not isinstance(source, sources.GeneratorSource):
         raise NAGError(f"{_CHECKPOINT.value} is a single perturbation, not a generator; nothing to serve")
     path = saved_model_lib.export_saved_model(

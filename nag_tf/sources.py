@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from nag_tf import export_metadata, metrics
+from nag_tf import export_metadata, metrics, pretrained
 from nag_tf.config import TrainConfig, generator_for
 from nag_tf.errors import NAGError
 
@@ -224,8 +224,6 @@ def _trained_source(config, generator, name):
 
 
 def _load_pretrained(path, name):
-    from nag_tf import pretrained
-
     config, generator = pretrained.load_pretrained(path)
     return _trained_source(config, generator, name or path.replace(":", "_"))
 
@@ -238,7 +236,7 @@ def load_source(path, name=None):
     Raises:
       NAGError: the path is neither, or its files are missing or inconsistent.
     """
-    if path.startswith("pretrained:"):
+    if path.startswith(pretrained.PREFIX):
         return _load_pretrained(path, name)
     if path.endswith(".npy"):
         return _load_fixed(path, name)

@@ -94,33 +94,23 @@ def test_interpolation_endpoints_are_the_two_samples(two_generators):
 
 
 def test_evaluate_binary_writes_every_file(two_generators, image_folder, tmp_path):
-    import subprocess
-    import sys
+    from helpers.cli import run_module
 
     target = keras_apps.load_target("tiny_cnn", "none")
     uap = sgd_uap_lib.save_perturbation(
         np.full([32, 32, 3], 10.0, np.float32), str(tmp_path / "uap.npy"), 10.0, "tiny_cnn"
     )
     out_dir, logdir = tmp_path / "report", tmp_path / "tb"
-    root = os.path.join(os.path.dirname(__file__), "..")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "nag_tf.evaluate",
-            f"--sources={two_generators[0]},{uap}",
-            "--weights=none",
-            f"--data_dir={image_folder}",
-            "--white_box_samples=4",
-            "--black_box_samples=2",
-            "--interpolation_steps=3",
-            f"--out_dir={out_dir}",
-            f"--logdir={logdir}",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=root,
-        env=dict(os.environ, PYTHONPATH=os.path.abspath(root), TF_CPP_MIN_LOG_LEVEL="3"),
+    result = run_module(
+        "nag_tf.evaluate",
+        f"--sources={two_generators[0]},{uap}",
+        "--weights=none",
+        f"--data_dir={image_folder}",
+        "--white_box_samples=4",
+        "--black_box_samples=2",
+        "--interpolation_steps=3",
+        f"--out_dir={out_dir}",
+        f"--logdir={logdir}",
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -155,27 +145,15 @@ def test_an_exported_saved_model_is_a_source_too(two_generators, tmp_path):
 def test_an_export_is_scored_exactly_as_its_training_log_directory(choice, image_folder, tmp_path):
     """A targeted, unclipped or stretched run keeps its choice through the export (scored as untargeted,
     clipped and cropped before the metadata recorded them)."""
-    import subprocess
-    import sys
-
-    from helpers.artifacts import scaled_generator
+    from helpers.artifacts import scaled_generator, write_run_dir
+    from helpers.cli import run_module
 
     from nag_tf.config import TrainConfig
 
     run = tmp_path / "run"
     run.mkdir()
-    config = TrainConfig(target="tiny_cnn", weights="none", latent_dim=4, generator="light", **choice)
-    (run / "config.json").write_text(config.to_json())
-    scaled_generator(seed=1).save_weights(str(run / "best.weights.h5"))
-    root = os.path.join(os.path.dirname(__file__), "..")
-    exported = subprocess.run(
-        [sys.executable, "-m", "export.saved_model", f"--checkpoint={run}", f"--export_dir={tmp_path / 'nag'}"],
-        capture_output=True,
-        text=True,
-        cwd=root,
-        env=dict(os.environ, PYTHONPATH=os.path.abspath(root), TF_CPP_MIN_LOG_LEVEL="3"),
-        timeout=300,
-    )
+    config = TrainConfig.from_logdir(write_run_dir(str(run), scaled_generator(seed=1), **choice))
+    exported = run_module("export.saved_model", f"--checkpoint={run}", f"--export_dir={tmp_path / 'nag'}", timeout=300)
     assert exported.returncode == 0, exported.stderr[-2000:]
     pair = [sources.load_source(str(run), "run"), sources.load_source(str(tmp_path / "nag" / "1"), "export")]
     assert [(s.clip, s.resize, s.target_class) for s in pair] == [(config.clip, config.resize, config.target_class)] * 2

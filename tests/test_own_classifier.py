@@ -2,14 +2,13 @@
 
 import json
 import os
-import subprocess
 import sys
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers.cli import error_line
+from helpers.cli import error_line, run_module
 from helpers.own_classifier import CLASSES, SIZE, grating_images, save_as_saved_model, train_own_classifier
 from helpers.own_classifier import write_grating_folder as write_gratings
 from helpers.server import running_server
@@ -20,8 +19,6 @@ from keras_apps import model_file
 from nag_tf import data, metrics
 from nag_tf.config import TrainConfig
 from nag_tf.errors import NAGError
-
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 
 
 @pytest.fixture(scope="module")
@@ -147,18 +144,11 @@ def test_any_layer_of_the_model_is_a_diversity_layer(own):
     assert tuple(target(images.astype(np.float32)).features.shape) == (2, 32)
 
 
-def _run(module, *args):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
-    return subprocess.run(
-        [sys.executable, "-m", module, *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=600
-    )
-
-
 def test_attack_own_classifier_end_to_end_through_the_cli(own):
     """train -> evaluate -> export -> serve one request on a .keras file (docs/training.md, own classifier)."""
     base = own["base"]
     logdir, report_dir, export_dir = base / "run", base / "evaluation", base / "exports" / "own"
-    trained = _run(
+    trained = run_module(
         "nag_tf.train",
         f"--target={own['keras']}",
         "--preprocess=tf",
@@ -181,7 +171,7 @@ def test_attack_own_classifier_end_to_end_through_the_cli(own):
 
     names = base / "names.txt"
     names.write_text("\n".join(f"angle {18 * k}" for k in range(CLASSES)) + "\n")
-    evaluated = _run(
+    evaluated = run_module(
         "nag_tf.evaluate",
         f"--sources={logdir}",
         f"--data_dir={own['data']}",
@@ -204,7 +194,7 @@ def test_attack_own_classifier_end_to_end_through_the_cli(own):
     chance, _ = metrics.fooling_rates(tf.constant(16.0 * signs), target, images, batch_size=32)
     assert row["fooling_rate"] >= float(np.mean(chance)) + 0.15, (row["fooling_rate"], np.mean(chance))
 
-    exported = _run("export.saved_model", f"--checkpoint={logdir}", f"--export_dir={export_dir}")
+    exported = run_module("export.saved_model", f"--checkpoint={logdir}", f"--export_dir={export_dir}")
     assert exported.returncode == 0, exported.stderr[-2000:]
     with running_server(str(export_dir), base / "server.log") as (_, _, rest_port):
         (png,) = RestClient(f"http://127.0.0.1:{rest_port}", "own").sample_png([3])
@@ -213,7 +203,7 @@ def test_attack_own_classifier_end_to_end_through_the_cli(own):
 
 def test_the_baselines_and_evaluate_take_a_model_file_too(own):
     out = own["base"] / "sga.npy"
-    result = _run(
+    result = run_module(
         "nag_tf.baselines.sga",
         f"--target={own['keras']}",
         f"--data_dir={own['data']}",
@@ -223,7 +213,7 @@ def test_the_baselines_and_evaluate_take_a_model_file_too(own):
         "--verbose=0",
     )
     assert result.returncode == 2 and "--preprocess=" in error_line(result)
-    result = _run(
+    result = run_module(
         "nag_tf.baselines.sga",
         f"--target={own['keras']}",
         "--preprocess=tf",

@@ -17,10 +17,15 @@ def scaled_generator(seed=0, image_size=32, latent_dim=4):
     return generator
 
 
-def write_run_dir(directory):
-    """A training log directory as training leaves it (config.json, best.weights.h5), without the training."""
-    config = TrainConfig(target="tiny_cnn", weights="none", latent_dim=4, generator="light", logdir=str(directory))
+def write_run_dir(directory, generator=None, **choices):
+    """A training log directory as training leaves it (config.json, best.weights.h5), without the training.
+
+    generator: the weights to store (default: an untrained one); choices: TrainConfig fields (target_class...).
+    """
+    config = TrainConfig(
+        target="tiny_cnn", weights="none", latent_dim=4, generator="light", logdir=str(directory), **choices
+    )
     with open(os.path.join(directory, "config.json"), "w") as handle:
         handle.write(config.to_json())
-    generator_for(config).save_weights(os.path.join(directory, "best.weights.h5"))
+    (generator or generator_for(config)).save_weights(os.path.join(directory, "best.weights.h5"))
     return directory

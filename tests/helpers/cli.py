@@ -1,4 +1,19 @@
-"""What a command-line tool must print when it refuses its input: exit code 2 and one `error:` line."""
+"""Running the project's binaries as a user does, and what one must print when it refuses its input:
+exit code 2 and one `error:` line."""
+
+import os
+import subprocess
+import sys
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def run_module(module, *args, timeout=600):
+    """`python -m module args...` from the repository root, quiet TensorFlow, output captured as text."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=timeout
+    )
 
 
 def error_line(result):
