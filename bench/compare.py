@@ -26,12 +26,12 @@ run side by side on one core each; `bench/merge_compare.py` then puts their
 last lines on one plot and finds the crossings.
 """
 
-import dataclasses
 import json
 import os
 import tempfile
 
 import _common
+import _methods
 from absl import app, flags
 
 from nag_tf.flags_util import parse_flags_or_exit, run_or_exit
@@ -40,159 +40,7 @@ _BUDGET = flags.DEFINE_float("budget_s", 600.0, "Optimisation seconds for each m
 _MARKS = flags.DEFINE_list("marks", ["150", "300"], "Curve points: seconds of optimisation below the budget.")
 _METHODS = flags.DEFINE_list("methods", ["nag", "sgd_uap", "sga"], "Methods to compare (nag, sgd_uap, sga, dm_uap).")
 _TRANSFER = flags.DEFINE_list("transfer", ["efficientnet_lite1", "efficientnet_lite2"], "Black-box targets.")
-_NAG_FLAGFILE = flags.DEFINE_string("nag_flagfile", "quickstart.flags", "NAG's configuration.")
-_NAG_SET = flags.DEFINE_multi_string(
-    "nag_set", [], "More NAG flags after the flagfile, e.g. --nag_set=--learning_rate=0.002."
-)
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of every method (the split has its own, --split_seed).")
-_SELECTION = flags.DEFINE_integer(
-    "nag_selection_images",
-    64,
-    "Training photos NAG sets aside to choose its best epoch (the demo flagfile's 32 is coarse).",
-)
-_UAP_STEP_DECAY = flags.DEFINE_float(
-    "uap_step_decay", 0.8, "SGD-UAP's step size factor per pass over the data (1 = constant)."
-)
-_SGA_BATCH = flags.DEFINE_integer("sga_batch", 250, "SGA's outer batch (the authors': 250).")
-# DM-UAP as screened for EfficientNet-Lite0 on CPU (docs/experiments/2026-12-02-dm-uap-screen-600s.md):
-# a smaller batch and fewer inner steps than the authors' (125, 10, 10) buy ten times the steps, and rho
-# scaled to the same move per parameter (4 sqrt(4.7M / 143M)); the authors' rho = 4 fooled 0.409 there.
-_DM_BATCH = flags.DEFINE_integer("dm_batch", 32, "DM-UAP's batch (screened; the authors': 125).")
-_DM_WEIGHT_STEPS = flags.DEFINE_integer("dm_weight_steps", 3, "DM-UAP's weight steps a batch (the authors': 10).")
-_DM_IMAGE_STEPS = flags.DEFINE_integer("dm_image_steps", 3, "DM-UAP's image steps a batch (the authors': 10).")
-_DM_RHO = flags.DEFINE_float(
-    "dm_rho",
-    0.73,
-    "DM-UAP's weight radius at full ramp (0.73 for Lite0's 4.7M parameters; the authors': 4 for VGG-19).",
-)
-_DM_IMAGE_RADIUS = flags.DEFINE_float(
-    "dm_image_radius", 25.0 * 255.0, "DM-UAP's photo radius (L2, 0-255 scale) at full ramp (25 on [0, 1])."
-)
-
-
-@dataclasses.dataclass
-class MethodRun:
-    name: str
-    source: object  # an sources.PerturbationSource
-    steps: int
-    seconds: float
-    image_passes: int
-    snapshots: dict  # mark (s) -> PerturbationSource
-
-
-def _nag_config(train_folder, eval_folder, workdir):
-    """NAG's configuration; the baselines read their target, ξ, batch and pixel space from it too."""
-    from nag_tf.train_flags import config_from_flagfile
-
-    return config_from_flagfile(
-        _NAG_FLAGFILE.value,
-        flags_after=_NAG_SET.value,
-        target=_common.TARGET.value,
-        data_dir=train_folder,
-        holdout_dir=eval_folder,
-        selection_images=_SELECTION.value,
-        epochs=10**6,
-        time_budget_s=_BUDGET.value,
-        logdir=os.path.join(workdir, "nag"),
-        eval_samples=2,
-        seed=_SEED.value,
-        verbose=2,
-    )
-
-
-def _train_nag(config, workdir, marks):
-    """NAG with the flagfile's settings; its final printout reads the evaluation folder (once training is over)."""
-    from nag_tf import sources, train_lib
-    from nag_tf.config import generator_for
-
-    snapshot_dir = os.path.join(workdir, "nag_snapshots")
-    os.makedirs(snapshot_dir, exist_ok=True)
-
-    def snapshot(mark, model):
-        model.prepare_for_inference()
-        path = os.path.join(snapshot_dir, f"{int(mark)}s.weights.h5")
-        model.generator.save_weights(path)
-
-    result = train_lib.train(config, budget_marks=marks, on_budget_mark=snapshot)
-    snapshots = {}
-    for mark in marks:
-        path = os.path.join(snapshot_dir, f"{int(mark)}s.weights.h5")
-        if os.path.exists(path):
-            generator = generator_for(config)
-            generator.load_weights(path)
-            snapshots[mark] = sources.GeneratorSource(generator, config.xi, f"nag@{int(mark)}s", config.target_text)
-    source = sources.load_source(config.logdir, "nag")
-    return MethodRun(
-        name="nag",
-        source=source,
-        steps=result.steps,
-        seconds=result.optimisation_seconds,
-        image_passes=result.target_image_passes,
-        snapshots=snapshots,
-    )
-
-
-def _train_single(method, config, train_folder, workdir, marks):
-    """SGD-UAP or SGA on the same training folder (NAG's selection images included: they choose nothing here)."""
-    import keras_apps
-    from nag_tf import data, sources
-    from nag_tf.baselines import dm_uap_lib, sga_lib, sgd_uap_lib
-
-    target = keras_apps.load_target(config.target_text, config.weights)
-    cached = data.load_folder(train_folder, target, config.batch_size, "training images")
-    snapshots = {}
-
-    def snapshot(mark, perturbation):
-        snapshots[mark] = sources.FixedPerturbationSource(
-            perturbation, config.xi, f"{method}@{int(mark)}s", config.target_text
-        )
-
-    common = dict(
-        xi=config.xi,
-        time_budget_s=_BUDGET.value,
-        steps=10**9,
-        seed=_SEED.value,
-        clip=config.clip,
-        norm=config.norm,
-        marks=marks,
-        on_mark=snapshot,
-    )
-    if method == "sgd_uap":
-        perturbation, steps, seconds = sgd_uap_lib.train_sgd_uap(
-            target, cached, batch_size=config.batch_size, step_decay=_UAP_STEP_DECAY.value, **common
-        )
-        passes = steps * config.batch_size
-    elif method == "dm_uap":
-        batch = min(_DM_BATCH.value, len(cached))
-        pair = dict(
-            rho=_DM_RHO.value,
-            image_radius=_DM_IMAGE_RADIUS.value,
-            weight_steps=_DM_WEIGHT_STEPS.value,
-            image_steps=_DM_IMAGE_STEPS.value,
-        )
-        perturbation, steps, seconds = dm_uap_lib.train_dm_uap(target, cached, batch_size=batch, **pair, **common)
-        passes = steps * dm_uap_lib.image_passes_per_step(batch, **pair)  # the pair's steps count as passes
-    else:
-        batch = min(_SGA_BATCH.value, len(cached))
-        perturbation, steps, seconds = sga_lib.train_sga(target, cached, batch_size=batch, **common)
-        passes = steps * batch * 4  # K = 4 inner passes over each outer batch
-    path = sgd_uap_lib.save_perturbation(
-        perturbation,
-        os.path.join(workdir, f"{method}.npy"),
-        config.xi,
-        config.target_text,
-        norm=config.norm,
-        method=method,
-        clip=config.clip,
-    )
-    return MethodRun(
-        name=method,
-        source=sources.load_source(path, method),
-        steps=steps,
-        seconds=seconds,
-        image_passes=passes,
-        snapshots=snapshots,
-    )
 
 
 def _main(argv):
@@ -200,17 +48,22 @@ def _main(argv):
     from nag_tf import evaluate_lib, plots, report, stats
     from nag_tf.errors import NAGError
 
-    unknown = set(_METHODS.value) - {"nag", "sgd_uap", "sga", "dm_uap"}
+    unknown = set(_METHODS.value) - set(_methods.METHODS)
     if unknown or not _METHODS.value:
-        raise NAGError(f"--methods must name one or more of nag, sgd_uap, sga, dm_uap (got {_METHODS.value})")
+        raise NAGError(f"--methods must name one or more of {', '.join(_methods.METHODS)} (got {_METHODS.value})")
     marks = sorted(float(m) for m in _MARKS.value if 0 < float(m) < _BUDGET.value)
     workdir = _common.WORKDIR.value or tempfile.mkdtemp(prefix="nag_compare_")
     train_folder, eval_folder = _common.folders(workdir)
-    config = _nag_config(train_folder, eval_folder, workdir)
-    runs = [
-        _train_nag(config, workdir, marks) if m == "nag" else _train_single(m, config, train_folder, workdir, marks)
-        for m in dict.fromkeys(_METHODS.value)
-    ]
+    config = _methods.nag_config(train_folder, eval_folder, workdir, _BUDGET.value, _SEED.value)
+    trainer = None
+    runs = []
+    for method in dict.fromkeys(_METHODS.value):
+        if method == "nag":
+            runs.append(_methods.train_nag(config, workdir, marks))
+            continue
+        trainer = trainer or _methods.SingleTrainer(config, train_folder)
+        out = os.path.join(workdir, f"{method}.npy")
+        runs.append(trainer.train(method, _BUDGET.value, _SEED.value, out, marks))
 
     samples = _common.SAMPLES.value
     targets = [config.target_text] + [t for t in _TRANSFER.value if t and t != config.target_text]

@@ -53,6 +53,8 @@ class TargetResult:
     coverage: float  # share of images at least one of the sampled deltas fools
     class_names: tuple | None = None  # from --class_names; None: ImageNet names or "class N"
     per_image: np.ndarray | None = None  # per photo, the share of sampled deltas that fool it (nag_tf.stats)
+    adversarial_labels: np.ndarray | None = None  # [K, N] ([K, N, members] for an ensemble)
+    fooled: np.ndarray | None = None  # bool [K, N]: delta k fools photo n (nag_tf.perturbation_sets reads it)
 
     def interval(self):
         """The 95% bootstrap interval over photos of the mean fooling rate (nan without per-photo data)."""
@@ -185,6 +187,8 @@ def evaluate(
                 metrics.coverage(images.clean_labels, labels),
                 class_names,
                 stats.per_image_attack(images.clean_labels, labels, source.target_class),
+                labels,
+                metrics.fooled_mask(images.clean_labels, labels, source.target_class),
             )
             if column == 0:
                 distinct = source.sample(min(count, 16), seed).numpy()

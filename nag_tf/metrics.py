@@ -14,6 +14,7 @@ __all__ = [
     "attack_rate",
     "fooling_rates",
     "coverage",
+    "fooled_mask",
     "mean_pairwise_cosine",
     "latent_vectors",
     "sample_latents",
@@ -44,17 +45,27 @@ def attack_rate(clean_labels, adversarial_labels, target_class=None):
     return float(np.mean(adversarial_labels[eligible] == target_class))
 
 
+def fooled_mask(clean_labels, adversarial_labels, target_class=None):
+    """bool [K, N]: perturbation k fools image n (its label changed; targeted: its label is target_class,
+    which images already of that class count as).
+
+    adversarial labels [K, N], or [K, N, members] for an ensemble (fooled on any member).
+    """
+    labels = np.asarray(adversarial_labels)
+    if target_class is None:
+        fooled = labels != np.asarray(clean_labels)[np.newaxis]
+    else:
+        fooled = labels == target_class
+    return fooled.any(axis=2) if fooled.ndim == 3 else fooled
+
+
 def coverage(clean_labels, adversarial_labels):
     """Share of images that at least one of K perturbations fools; adversarial labels [K, N].
 
     A measure the losses do not optimise: K copies of one perturbation cover
     exactly its own fooling rate, K genuinely different ones cover more.
     """
-    labels = np.asarray(adversarial_labels)
-    fooled = labels != np.asarray(clean_labels)[np.newaxis]
-    if fooled.ndim == 3:  # an ensemble: fooled on any member
-        fooled = fooled.any(axis=2)
-    return float(np.mean(fooled.any(axis=0)))
+    return float(np.mean(fooled_mask(clean_labels, adversarial_labels).any(axis=0)))
 
 
 def latent_vectors(numbers, latent_dim):

@@ -20,6 +20,7 @@ __all__ = [
     "interpolation_strip",
     "learning_curves",
     "crossing_keys",
+    "coverage_at_k",
 ]
 
 
@@ -123,5 +124,25 @@ def perturbation_crops(deltas, xi, path, crop=64, columns=4):
     figure.suptitle(f"sampled perturbations, {crop}x{crop} px crops at full resolution")
     figure.tight_layout()
     figure.savefig(path, dpi=80)
+    plt.close(figure)
+    return path
+
+
+def coverage_at_k(panels, path, title):
+    """Coverage@K against K, a panel per target, one line per method; panels: {target: {method: [(K, coverage)]}}."""
+    figure, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8), squeeze=False, sharey=True)
+    for axis, (target, curves) in zip(axes[0], panels.items()):
+        for method, points in curves.items():
+            ks, values = (np.asarray(column, np.float64) for column in zip(*sorted(points)))
+            axis.plot(ks, 100 * values, marker="o", label=method)
+        axis.set_xscale("log")
+        axis.set_xlabel("K perturbations in the set (equal total compute)")
+        axis.set_title(target + (" (white-box)" if axis is axes[0][0] else " (black-box)"), fontsize=9)
+        axis.grid(alpha=0.3)
+    axes[0][0].set_ylabel("photos fooled by at least one of the K, %")
+    axes[0][0].legend()
+    figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
     plt.close(figure)
     return path

@@ -23,6 +23,7 @@ __all__ = [
     "PerturbationSource",
     "GeneratorSource",
     "FixedPerturbationSource",
+    "PerturbationSetSource",
     "ExportedSource",
     "load_source",
     "load_saved_model",
@@ -102,6 +103,24 @@ class FixedPerturbationSource(PerturbationSource):
 
     def sample(self, count, seed):
         return tf.repeat(self.perturbation[tf.newaxis], count, axis=0)
+
+
+class PerturbationSetSource(PerturbationSource):
+    """K universal perturbations from K runs of a single-perturbation method, scored as one set:
+    sample(count) is the first `count` of them, so a set of K is evaluated on exactly its K members."""
+
+    def __init__(self, perturbations, xi, name="uap_set", target_name=None, clip=True):
+        self.perturbations = tf.convert_to_tensor(np.stack([np.asarray(p) for p in perturbations]), tf.float32)
+        self.distinct_samples = int(self.perturbations.shape[0])
+        self.xi = float(xi)
+        self.name = name
+        self.target_name = target_name
+        self.clip = clip
+        self.image_size = int(self.perturbations.shape[1])
+
+    def sample(self, count, seed):
+        del seed  # the set is what it is: its members in the order their runs were made
+        return self.perturbations[:count]
 
 
 def _first_line(problem):

@@ -1,0 +1,193 @@
+r"""What a distribution is worth: K universal perturbations from each method at equal total compute.
+
+  python bench/distribution_value.py --target=efficientnet_lite0 --split=../shared/data/imagenet-sample \
+      --holdout=0.2 --budget_s=1800
+  python bench/distribution_value.py --budget_s=120 --ks=1,2,5 --methods=nag,sga   # a quick look on the demo set
+
+NAG trains once for --budget_s seconds of optimisation and then draws its K-set (its first K samples;
+each costs one generator pass). Each single-perturbation method buys a K-set with K runs of
+budget_s / K seconds each, with their own seeds (data order, start): the same total compute
+(nag_tf.perturbation_sets). Seconds are counted as in bench/compare.py (only the time inside
+training steps); the JSON also gives every set's target image passes.
+
+On the held-out photos, for every method and K: coverage@K (photos fooled by at least one of the K),
+the mean single-perturbation fooling rate, the photos fooled by a majority of the K, the classes
+holding 95% of the adversarial predictions, the mean pairwise cosine of the K, and coverage@K on the
+black-box --transfer targets; NAG's coverage minus the best baseline's with a paired bootstrap
+interval over the photos; the smallest K (and its seconds and passes) reaching coverage 0.95.
+The baselines' pairwise cosine is the reference for NAG's: how far apart strong universal
+perturbations found independently are. One PNG (coverage@K against K, a panel per target);
+a stopped run resumes its finished baseline runs (same --workdir). Last line: JSON.
+"""
+
+import json
+import os
+import tempfile
+
+import _common
+import _methods
+import numpy as np
+from absl import app, flags
+
+from nag_tf.flags_util import parse_flags_or_exit, run_or_exit
+
+_BUDGET = flags.DEFINE_float("budget_s", 1800.0, "Total optimisation seconds of each method's K-set.")
+_KS = flags.DEFINE_list("ks", ["1", "2", "5", "10", "20", "50"], "Set sizes K.")
+_METHODS = flags.DEFINE_list("methods", ["nag", "sga", "dm_uap"], "Methods (nag, sgd_uap, sga, dm_uap).")
+_TRANSFER = flags.DEFINE_list("transfer", ["efficientnet_lite1", "efficientnet_lite2"], "Black-box targets.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of NAG and of the baselines' runs (the split has --split_seed).")
+_GOAL = flags.DEFINE_float("coverage_goal", 0.95, "The coverage whose cost is reported (reach_*).")
+
+
+def _ks():
+    from nag_tf.errors import NAGError
+
+    try:
+        ks = sorted({int(k) for k in _KS.value})
+    except ValueError:
+        ks = []
+    if not ks or ks[0] < 1:
+        raise NAGError(f"--ks must be positive integers, e.g. --ks=1,2,5,10 (got {_KS.value})")
+    return ks
+
+
+def _baseline_sets(trainer, method, ks, workdir):
+    """{K: [MethodRun]}: each K-set bought with K runs of budget / K seconds (finished runs are reused)."""
+    from nag_tf import perturbation_sets
+
+    folder = os.path.join(workdir, f"{method}_sets")
+
+    def train_one(run):
+        out = os.path.join(folder, f"k{run.k}_{run.index}.npy")
+        print(f"{method}: set K={run.k}, run {run.index + 1}/{run.k}, {run.budget_s:.0f} s, seed {run.seed}", flush=True)
+        return trainer.train(method, run.budget_s, run.seed, out, name=f"{method}_k{run.k}_{run.index}", reuse=True)
+
+    return perturbation_sets.train_sets(train_one, ks, _BUDGET.value, _SEED.value)
+
+
+def _row(result, count, targets, deltas):
+    """The set measures of the first `count` perturbations a source was scored with, on every target."""
+    from nag_tf import metrics, perturbation_sets
+
+    white = result.per_target[targets[0]]
+    row = perturbation_sets.set_measures(white.fooled[:count], white.adversarial_labels[:count])
+    row["pairwise_cos"] = metrics.mean_pairwise_cosine(deltas[:count]) if count > 1 else None
+    for target in targets[1:]:
+        row[f"coverage_{target.replace('efficientnet_', '')}"] = perturbation_sets.set_measures(
+            result.per_target[target].fooled[:count]
+        )["coverage"]
+    return {key: (round(value, 4) if isinstance(value, float) else value) for key, value in row.items()}
+
+
+def _main(argv):
+    del argv
+    from nag_tf import evaluate_lib, perturbation_sets, plots, sources, stats
+    from nag_tf.errors import NAGError
+
+    methods = list(dict.fromkeys(_METHODS.value))
+    unknown = set(methods) - set(_methods.METHODS)
+    if unknown or not methods:
+        raise NAGError(f"--methods must name one or more of {', '.join(_methods.METHODS)} (got {_METHODS.value})")
+    ks = _ks()
+    workdir = _common.WORKDIR.value or tempfile.mkdtemp(prefix="nag_distribution_")
+    train_folder, eval_folder = _common.folders(workdir)
+    config = _methods.nag_config(train_folder, eval_folder, workdir, _BUDGET.value, _SEED.value)
+    targets = [config.target_text] + [t for t in _TRANSFER.value if t and t != config.target_text]
+
+    cost = {}  # method -> {K: (seconds, image passes)} of the K-set
+    evaluated = []  # (method, source, {K: count of its samples that make the K-set})
+    trainer = None
+    for method in methods:
+        if method == "nag":
+            run = _methods.train_nag(config, workdir)
+            evaluated.append(("nag", run.source, {k: k for k in ks}))
+            cost["nag"] = {k: (run.seconds, run.image_passes) for k in ks}  # one run buys every K
+            continue
+        trainer = trainer or _methods.SingleTrainer(config, train_folder)
+        for k, runs in _baseline_sets(trainer, method, ks, workdir).items():
+            perturbations = [run.source.perturbation.numpy() for run in runs]
+            source = sources.PerturbationSetSource(perturbations, config.xi, f"{method}_k{k}", config.target_text)
+            evaluated.append((method, source, {k: k}))
+            cost.setdefault(method, {})[k] = (sum(r.seconds for r in runs), sum(r.image_passes for r in runs))
+
+    report = evaluate_lib.evaluate(
+        [source for _, source, _ in evaluated],
+        targets,
+        eval_folder,
+        config.weights,
+        white_box_samples=max(ks),
+        black_box_samples=max(ks),
+        batch_size=config.batch_size,
+        seed=_SEED.value,
+        interpolation_steps=0,
+    )
+    rows = {}  # method -> {K: row}
+    covered = {}  # method -> {K: per-photo 0/1, fooled by any of the K on the white-box target}
+    for (method, source, counts), result in zip(evaluated, report.sources):
+        deltas = source.sample(max(counts.values()), _SEED.value).numpy()
+        for k, count in counts.items():
+            rows.setdefault(method, {})[k] = _row(result, count, targets, deltas)
+            seconds, passes = cost[method][k]
+            rows[method][k].update(seconds=round(seconds, 1), image_passes=int(passes))
+            covered.setdefault(method, {})[k] = result.per_target[targets[0]].fooled[:count].any(axis=0)
+
+    machine = _common.machine()
+    summary = {
+        "target": config.target_text,
+        "transfer": targets[1:],
+        "budget_s": _BUDGET.value,
+        "ks": ks,
+        "eval_images": report.images,
+        "machine": machine,
+        "seed": _SEED.value,
+        "split": _common.split_name(),
+        "by_k": {method: {str(k): row for k, row in by_k.items()} for method, by_k in rows.items()},
+    }
+    for method, by_k in rows.items():
+        reach = perturbation_sets.first_k_reaching({k: row["coverage"] for k, row in by_k.items()}, _GOAL.value)
+        summary[f"{method}_reach_k"] = reach
+        summary[f"{method}_reach_seconds"] = by_k[reach]["seconds"] if reach else None
+        summary[f"{method}_reach_image_passes"] = by_k[reach]["image_passes"] if reach else None
+    baselines = [m for m in rows if m != "nag"]
+    if "nag" in rows and baselines:
+        for k in ks:
+            per_photo = {m: covered[m][k].astype(np.float64) for m in rows}
+            paired = stats.paired_to_best(per_photo)
+            summary[f"k{k}_best_baseline"] = paired["best_baseline"]
+            summary[f"k{k}_nag_minus_best_coverage"] = paired["nag_minus_best_fr"]
+            summary[f"k{k}_nag_minus_best_coverage_ci"] = paired["nag_minus_best_ci"]
+        summary["baseline_pairwise_cos"] = {m: rows[m][max(ks)]["pairwise_cos"] for m in baselines}
+
+    panels = {
+        target: {m: [(k, row[key]) for k, row in by_k.items()] for m, by_k in rows.items()}
+        for target, key in zip(
+            targets, ["coverage"] + [f"coverage_{t.replace('efficientnet_', '')}" for t in targets[1:]]
+        )
+    }
+    png = plots.coverage_at_k(
+        panels,
+        os.path.join(workdir, "coverage_at_k.png"),
+        f"{report.images} held-out photos, {_BUDGET.value:.0f} s per method's set, {machine}",
+    )
+    short = [t.replace("efficientnet_", "") for t in targets[1:]]
+    print(f"\n{config.target_text} (white-box), {report.images} held-out photos, {_BUDGET.value:.0f} s a set; {machine}")
+    print(
+        f"{'method':8s} {'K':>3s} {'coverage':>8s} {'mean fr':>7s} {'majority':>8s} {'cls95':>5s} {'cos':>6s} "
+        + " ".join(f"{'cov ' + t:>10s}" for t in short)
+        + f" {'seconds':>7s} {'img passes':>10s}"
+    )
+    for method, by_k in rows.items():
+        for k, row in by_k.items():
+            cos = "-" if row["pairwise_cos"] is None else f"{row['pairwise_cos']:.3f}"
+            print(
+                f"{method:8s} {k:3d} {row['coverage']:8.3f} {row['mean_fooling']:7.3f} {row['majority']:8.3f} "
+                f"{row['classes95']:5d} {cos:>6s} "
+                + " ".join(f"{row['coverage_' + t]:10.3f}" for t in short)
+                + f" {row['seconds']:7.0f} {row['image_passes']:10d}"
+            )
+    print(f"coverage@K: {png}; runs in {workdir}")
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    app.run(lambda argv: run_or_exit(_main, argv), flags_parser=parse_flags_or_exit)

@@ -1,0 +1,76 @@
+"""What a set of K universal perturbations is worth, and how a single-perturbation method buys one.
+
+NAG pays for one training run and then draws each perturbation for one generator pass; SGA, SGD-UAP
+and DM-UAP pay one run per perturbation. At equal compute T, a K-set of theirs is K runs of T / K
+seconds each, with their own seeds (data order, start), and NAG's K-set is its first K samples.
+The measures read a [K, N] mask of which perturbation fools which photo, so every method's set is
+scored the same way (bench/distribution_value.py).
+"""
+
+import dataclasses
+
+import numpy as np
+
+__all__ = ["SetRun", "run_plan", "train_sets", "set_measures", "first_k_reaching"]
+
+
+@dataclasses.dataclass(frozen=True)
+class SetRun:
+    """One single-perturbation run of a K-set: the i-th of K, its budget and seed."""
+
+    k: int
+    index: int
+    budget_s: float
+    seed: int
+
+
+def run_plan(ks, budget_s, seed):
+    """The runs that buy each K-set at total budget `budget_s`: K runs of budget_s / K each.
+
+    Seeds differ across every run of every set (seed + 1000 K + i), so no two runs share a data
+    order, and the sets are independent of one another (a K-set is not a prefix of a larger one).
+    """
+    ks = sorted({int(k) for k in ks})
+    if not ks or ks[0] < 1:
+        raise ValueError(f"set sizes must be positive integers (got {ks})")
+    if budget_s <= 0:
+        raise ValueError(f"the total budget must be positive (got {budget_s})")
+    return [SetRun(k, i, budget_s / k, seed + 1000 * k + i) for k in ks for i in range(k)]
+
+
+def train_sets(train_one, ks, budget_s, seed):
+    """{K: [train_one(run) for each run of the K-set]}, in run_plan's order."""
+    sets = {}
+    for run in run_plan(ks, budget_s, seed):
+        sets.setdefault(run.k, []).append(train_one(run))
+    return sets
+
+
+def set_measures(fooled, adversarial_labels=None):
+    """The measures of one set, from fooled: bool [K, N] (perturbation k fools photo n).
+
+    coverage: photos fooled by at least one of the K; mean_fooling: the mean single-perturbation
+    fooling rate; majority: photos fooled by more than half of the K (a set that still fools when
+    some of its members are defended against); classes95: the fewest classes holding 95% of the
+    adversarial predictions (the labels of fooled pairs, with adversarial_labels [K, N]).
+    """
+    from nag_tf.evaluate_lib import classes_covering
+
+    fooled = np.asarray(fooled, bool)
+    if fooled.ndim != 2 or fooled.size == 0:
+        raise ValueError(f"fooled must be a non-empty [K, N] mask (got shape {fooled.shape})")
+    share = fooled.mean(axis=0)
+    measures = {
+        "coverage": float(fooled.any(axis=0).mean()),
+        "mean_fooling": float(share.mean()),
+        "majority": float((share > 0.5).mean()),
+    }
+    if adversarial_labels is not None:
+        labels = np.asarray(adversarial_labels)[fooled]
+        measures["classes95"] = classes_covering(np.bincount(labels)) if labels.size else 0
+    return measures
+
+
+def first_k_reaching(coverage_by_k, goal=0.95):
+    """The smallest K whose coverage reaches `goal`, or None if none does; coverage_by_k: {K: coverage}."""
+    return next((k for k in sorted(coverage_by_k) if coverage_by_k[k] >= goal), None)
