@@ -27,7 +27,9 @@ UAP_STEP_DECAY = flags.DEFINE_float(
     "uap_step_decay", 0.8, "SGD-UAP's step size factor per pass over the data (1 = constant)."
 )
 SGA_BATCH = flags.DEFINE_integer("sga_batch", 250, "SGA's outer batch (the authors': 250).")
-SGA_INNER = flags.DEFINE_integer("sga_inner_iterations", 4, "SGA's inner passes over each outer batch (the authors': 4).")
+SGA_INNER = flags.DEFINE_integer(
+    "sga_inner_iterations", 4, "SGA's inner passes over each outer batch (the authors': 4)."
+)
 # DM-UAP as screened for EfficientNet-Lite0 on CPU (docs/experiments/2026-12-02-dm-uap-screen-600s.md):
 # a smaller batch and fewer inner steps than the authors' (125, 10, 10) buy ten times the steps, and rho
 # scaled to the same move per parameter (4 sqrt(4.7M / 143M)); the authors' rho = 4 fooled 0.409 there.

@@ -59,7 +59,9 @@ def _baseline_sets(trainer, method, ks, workdir):
 
     def train_one(run):
         out = os.path.join(folder, f"k{run.k}_{run.index}.npy")
-        print(f"{method}: set K={run.k}, run {run.index + 1}/{run.k}, {run.budget_s:.0f} s, seed {run.seed}", flush=True)
+        print(
+            f"{method}: set K={run.k}, run {run.index + 1}/{run.k}, {run.budget_s:.0f} s, seed {run.seed}", flush=True
+        )
         return trainer.train(method, run.budget_s, run.seed, out, name=f"{method}_k{run.k}_{run.index}", reuse=True)
 
     return perturbation_sets.train_sets(train_one, ks, _BUDGET.value, _SEED.value)
@@ -170,7 +172,9 @@ def _main(argv):
         f"{report.images} held-out photos, {_BUDGET.value:.0f} s per method's set, {machine}",
     )
     short = [t.replace("efficientnet_", "") for t in targets[1:]]
-    print(f"\n{config.target_text} (white-box), {report.images} held-out photos, {_BUDGET.value:.0f} s a set; {machine}")
+    print(
+        f"\n{config.target_text} (white-box), {report.images} held-out photos, {_BUDGET.value:.0f} s a set; {machine}"
+    )
     print(
         f"{'method':8s} {'K':>3s} {'coverage':>8s} {'mean fr':>7s} {'majority':>8s} {'cls95':>5s} {'cos':>6s} "
         + " ".join(f"{'cov ' + t:>10s}" for t in short)

@@ -52,10 +52,7 @@ def fooled_mask(clean_labels, adversarial_labels, target_class=None):
     adversarial labels [K, N], or [K, N, members] for an ensemble (fooled on any member).
     """
     labels = np.asarray(adversarial_labels)
-    if target_class is None:
-        fooled = labels != np.asarray(clean_labels)[np.newaxis]
-    else:
-        fooled = labels == target_class
+    fooled = labels != np.asarray(clean_labels)[np.newaxis] if target_class is None else labels == target_class
     return fooled.any(axis=2) if fooled.ndim == 3 else fooled
 
 
