@@ -88,23 +88,6 @@ class GeneratorSource(PerturbationSource):
         return self.generator((1.0 - t) * ends[0] + t * ends[1], training=False), ends
 
 
-class FixedPerturbationSource(PerturbationSource):
-    """One universal perturbation (e.g. SGD-UAP): every sample is the same delta (evaluated once)."""
-
-    distinct_samples = 1
-
-    def __init__(self, perturbation, xi, name="uap", target_name=None, clip=True):
-        self.perturbation = tf.convert_to_tensor(perturbation, tf.float32)
-        self.xi = float(xi)
-        self.name = name
-        self.target_name = target_name
-        self.clip = clip
-        self.image_size = int(self.perturbation.shape[0])
-
-    def sample(self, count, seed):
-        return tf.repeat(self.perturbation[tf.newaxis], count, axis=0)
-
-
 class PerturbationSetSource(PerturbationSource):
     """K universal perturbations from K runs of a single-perturbation method, scored as one set:
     sample(count) is the first `count` of them, so a set of K is evaluated on exactly its K members."""
@@ -121,6 +104,17 @@ class PerturbationSetSource(PerturbationSource):
     def sample(self, count, seed):
         del seed  # the set is what it is: its members in the order their runs were made
         return self.perturbations[:count]
+
+
+class FixedPerturbationSource(PerturbationSetSource):
+    """One universal perturbation (e.g. SGD-UAP): every sample is the same delta (evaluated once)."""
+
+    def __init__(self, perturbation, xi, name="uap", target_name=None, clip=True):
+        super().__init__([perturbation], xi, name, target_name, clip)
+        self.perturbation = self.perturbations[0]
+
+    def sample(self, count, seed):
+        return tf.repeat(self.perturbation[tf.newaxis], count, axis=0)
 
 
 def _first_line(problem):

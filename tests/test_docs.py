@@ -22,6 +22,7 @@ SHARED = {
     "define_train_flags": "nag_tf/train_flags.py",
     "from nag_tf.baselines import cli": "nag_tf/baselines/cli.py",
     "import _common": "bench/_common.py",
+    "import _methods": "bench/_methods.py",
 }
 _DEFINE = re.compile(r"DEFINE_(?:string|integer|float|bool|boolean|enum|list|multi_string|multi_integer)\(\s*\"(\w+)\"")
 # A command runs to the end of its line (continuations joined first) or to a pipe, ;, && or a backtick.
