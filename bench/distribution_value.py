@@ -67,16 +67,16 @@ def _baseline_sets(trainer, method, ks, workdir):
     return perturbation_sets.train_sets(train_one, ks, _BUDGET.value, _SEED.value)
 
 
-def _row(result, count, targets, deltas):
-    """The set measures of the first `count` perturbations a source was scored with, on every target."""
+def _row(result, k, targets, deltas):
+    """The set measures of the first k perturbations a source was scored with, on every target."""
     from nag_tf import metrics, perturbation_sets
 
     white = result.per_target[targets[0]]
-    row = perturbation_sets.set_measures(white.fooled[:count], white.adversarial_labels[:count])
-    row["pairwise_cos"] = metrics.mean_pairwise_cosine(deltas[:count]) if count > 1 else None
+    row = perturbation_sets.set_measures(white.fooled[:k], white.adversarial_labels[:k])
+    row["pairwise_cos"] = metrics.mean_pairwise_cosine(deltas[:k]) if k > 1 else None
     for target in targets[1:]:
         row[f"coverage_{target.replace('efficientnet_', '')}"] = perturbation_sets.set_measures(
-            result.per_target[target].fooled[:count]
+            result.per_target[target].fooled[:k]
         )["coverage"]
     return {key: (round(value, 4) if isinstance(value, float) else value) for key, value in row.items()}
 
@@ -97,19 +97,19 @@ def _main(argv):
     targets = [config.target_text] + [t for t in _TRANSFER.value if t and t != config.target_text]
 
     cost = {}  # method -> {K: (seconds, image passes)} of the K-set
-    evaluated = []  # (method, source, {K: count of its samples that make the K-set})
+    evaluated = []  # (method, source, the set sizes K its first K samples make)
     trainer = None
     for method in methods:
         if method == "nag":
             run = _methods.train_nag(config, workdir)
-            evaluated.append(("nag", run.source, {k: k for k in ks}))
+            evaluated.append(("nag", run.source, ks))
             cost["nag"] = {k: (run.seconds, run.image_passes) for k in ks}  # one run buys every K
             continue
         trainer = trainer or _methods.SingleTrainer(config, train_folder)
         for k, runs in _baseline_sets(trainer, method, ks, workdir).items():
             perturbations = [run.source.perturbation.numpy() for run in runs]
             source = sources.PerturbationSetSource(perturbations, config.xi, f"{method}_k{k}", config.target_text)
-            evaluated.append((method, source, {k: k}))
+            evaluated.append((method, source, [k]))
             cost.setdefault(method, {})[k] = (sum(r.seconds for r in runs), sum(r.image_passes for r in runs))
 
     report = evaluate_lib.evaluate(
@@ -125,13 +125,13 @@ def _main(argv):
     )
     rows = {}  # method -> {K: row}
     covered = {}  # method -> {K: per-photo 0/1, fooled by any of the K on the white-box target}
-    for (method, source, counts), result in zip(evaluated, report.sources):
-        deltas = source.sample(max(counts.values()), _SEED.value).numpy()
-        for k, count in counts.items():
-            rows.setdefault(method, {})[k] = _row(result, count, targets, deltas)
+    for (method, source, set_ks), result in zip(evaluated, report.sources):
+        deltas = source.sample(max(set_ks), _SEED.value).numpy()
+        for k in set_ks:
+            rows.setdefault(method, {})[k] = _row(result, k, targets, deltas)
             seconds, passes = cost[method][k]
             rows[method][k].update(seconds=round(seconds, 1), image_passes=int(passes))
-            covered.setdefault(method, {})[k] = result.per_target[targets[0]].fooled[:count].any(axis=0)
+            covered.setdefault(method, {})[k] = result.per_target[targets[0]].fooled[:k].any(axis=0)
 
     machine = _common.machine()
     summary = {
