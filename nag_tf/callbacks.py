@@ -344,6 +344,8 @@ class NAGTensorBoard(keras.callbacks.Callback):
             for name, value in (logs or {}).items():
                 tf.summary.scalar(f"train/{name}", float(value))
             tf.summary.scalar("train/skipped_steps", float(self.nag.skipped_steps.numpy()))
+            # mu, the diversity penalty's weight (adapted by dual ascent): where windup would show.
+            tf.summary.scalar("train/diversity_penalty_weight", float(self.nag.perturbation_diversity_weight.numpy()))
             if step % self.image_every_steps == 0:
                 self._pictures()
 

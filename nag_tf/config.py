@@ -53,6 +53,10 @@ class TrainConfig:
     linf_output: str = "tanh"  # tanh (paper: xi * tanh) | tanh_floor (ours) | rescale (ours: xi * x / max|x|)
     latent_dim: int = 10
     generator: str = "paper"
+    # Ours (issue "Generalise and transfer"): delta = xi tanh(b + g(z)), b a free tensor shared by every z
+    # (generator.BasePerturbation), moved about base_perturbation_step a step (in tanh units, 0.1 = xi / 10).
+    base_perturbation: bool = False
+    base_perturbation_step: float = 0.1
     # Losses (paper defaults; the reference code's choices in brackets).
     diversity_layer: str = "default"  # softmax [resnet50: reference = conv4_block6_out]
     diversity_distance: str = "cosine"  # [squared_l2]
@@ -61,6 +65,7 @@ class TrainConfig:
     perturbation_cosine_margin: float = -1.0  # ours: only pairs with cosine above this are penalised
     target_pairwise_cosine: float = 1.0  # ours: adapt the penalty weight so pairs sit at this cosine (1 = off)
     cosine_dual_rate: float = 0.5  # ours: step size of that adaptation (dual ascent)
+    cosine_dual_max: float = 0.0  # ours: the largest mu the adaptation may reach (anti-windup; 0 = no cap)
     shuffle: str = "derangement"  # [replacement]
     fooling_reduction: str = "per_sample"  # [batch_mean]
     fooling_loss: str = "paper"  # paper: -log(1 - q_c) | clamped_ce (ours, as SGD-UAP/SGA) | logit_margin (ours)
@@ -130,6 +135,8 @@ class TrainConfig:
             "perturbation_cosine_margin",
             "target_pairwise_cosine",
             "cosine_dual_rate",
+            "cosine_dual_max",
+            "base_perturbation_step",
             "learning_rate",
             "time_budget_s",
             "select_max_cosine",
@@ -184,6 +191,17 @@ class TrainConfig:
                 f"--target_pairwise_cosine={self.target_pairwise_cosine} must be in (-1, 1] (1: off)",
             ),
             (self.cosine_dual_rate > 0, f"--cosine_dual_rate={self.cosine_dual_rate} must be positive"),
+            (self.cosine_dual_max >= 0, f"--cosine_dual_max={self.cosine_dual_max} must be >= 0 (0: no cap)"),
+            (
+                self.cosine_dual_max == 0 or self.cosine_dual_max >= self.perturbation_diversity_weight,
+                f"--cosine_dual_max={self.cosine_dual_max} is below the starting weight "
+                f"--perturbation_diversity_weight={self.perturbation_diversity_weight}: raise the cap or lower the start",
+            ),
+            (
+                0 < self.base_perturbation_step <= 10,
+                f"--base_perturbation_step={self.base_perturbation_step} must be in (0, 10] (tanh units a step; "
+                "0.1 moves a pixel by about xi / 10)",
+            ),
             (
                 0 <= self.input_diversity <= 1,
                 f"--input_diversity={self.input_diversity} must be a probability in [0, 1] (0: off, the paper)",
@@ -288,4 +306,6 @@ def generator_for(config, seed=None):
         seed=seed,
         norm=config.norm,
         linf_output=config.linf_output,
+        # b = multiplier * v, Adam moving v about learning_rate a step: b moves about base_perturbation_step.
+        base_multiplier=config.base_perturbation_step / config.learning_rate if config.base_perturbation else 0.0,
     )

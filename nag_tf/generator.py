@@ -17,6 +17,7 @@ import tensorflow as tf
 from keras import layers
 
 __all__ = [
+    "BasePerturbation",
     "build_generator",
     "calibrate_batch_norm",
     "GENERATOR_VARIANTS",
@@ -98,6 +99,38 @@ class ScaledTanh(layers.Layer):
         return {**super().get_config(), "xi": self.xi, "gradient_floor": self.gradient_floor}
 
 
+@keras.saving.register_keras_serializable(package="nag_tf")
+class BasePerturbation(layers.Layer):
+    """Adds b, one free S x S x 3 tensor shared by every z, to the raw map before the budget (ours).
+
+    delta(z) = xi * tanh(b + g(z)). Why: the part every sample shares is a
+    single universal perturbation, and learning it through the generator's
+    weights is slow (g's output moves only as far as its last layers let it),
+    while a single perturbation method moves its pixels directly. b is that
+    direct path; g(z) carries the variety, and the diversity constraint on the
+    sampled deltas keeps the samples apart.
+
+    Its own step size: b = multiplier * v with v the trained variable, so Adam,
+    whose steps are about the learning rate lr whatever the gradient's scale,
+    moves b by about multiplier * lr a step (`generator_for` sets multiplier =
+    base_perturbation_step / lr). v starts at 0: the untrained generator is
+    unchanged.
+    """
+
+    def __init__(self, multiplier, **kwargs):
+        super().__init__(**kwargs)
+        self.multiplier = float(multiplier)
+
+    def build(self, input_shape):
+        self.base = self.add_weight(name="base", shape=tuple(input_shape[1:]), initializer="zeros", trainable=True)
+
+    def call(self, x):
+        return x + self.multiplier * tf.cast(self.base, x.dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "multiplier": self.multiplier}
+
+
 def _tanh_with_floored_gradient(x, floor):
     """tanh(x), with max(tanh'(x), floor) in place of tanh'(x) in the backward pass."""
 
@@ -170,6 +203,7 @@ def build_generator(
     name="nag_generator",
     norm="linf",
     linf_output="tanh",
+    base_multiplier=0.0,
 ):
     """Builds the generator as a functional Keras model.
 
@@ -188,6 +222,9 @@ def build_generator(
       linf_output: with norm="linf", "tanh" (the paper), "tanh_floor" (the
         same output, a floor under tanh' in training: see ScaledTanh)
         or "rescale" (delta = xi * x / max|x|: no saturation, see ScaleToLinfSphere).
+      base_multiplier: > 0 adds a free base perturbation b (BasePerturbation)
+        to the raw map before the budget, b's step being about this times the
+        learning rate; 0 (the paper) adds none.
 
     Returns:
       keras.Model mapping float32 [N, latent_dim] to float32 [N, S, S, 3].
@@ -240,6 +277,8 @@ def build_generator(
     x = layers.Conv2DTranspose(3, 5, strides=1, padding="same", kernel_initializer=last_init, name="to_rgb")(x)
     if final != image_size:
         x = layers.Resizing(image_size, image_size, interpolation="bilinear", name="resize")(x)
+    if base_multiplier:
+        x = BasePerturbation(base_multiplier, name="base_perturbation")(x)
     return _with_budget(z, x, xi, norm=norm, linf_output=linf_output, name=name)
 
 

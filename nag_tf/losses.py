@@ -211,15 +211,22 @@ def similarity_penalty(perturbations, shuffled_perturbations, margin=-1.0):
     return tf.reduce_mean(tf.nn.relu(pair_cosines(perturbations, shuffled_perturbations) - margin))
 
 
-def dual_ascent(weight, batch_cosine, target_cosine, rate):
+def dual_ascent(weight, batch_cosine, target_cosine, rate, max_weight=0.0):
     """One step of dual ascent on the constraint mean pairwise cosine <= target: max(0, mu + rate (cos - target)).
 
     Ours. The penalty weight mu of `similarity_penalty` becomes a Lagrange
     multiplier: it grows while the batch's perturbations are more alike than
     the target and shrinks (to 0) once they are less alike, so diversity is
     held at the target instead of overshooting as a fixed mu does.
+
+    `max_weight` > 0 caps mu (anti-windup, as a controller clamps its
+    integral). Why: a collapsed generator does not respond to small mu, so mu
+    kept growing for epochs, then the constraint bit all at once and the
+    cosine fell far below the target while the oversized mu took hundreds of
+    steps to come back down (docs/experiments/2026-12-04-base-perturbation-screen-600s.md).
     """
-    return tf.maximum(0.0, weight + rate * (tf.cast(batch_cosine, tf.float32) - target_cosine))
+    updated = tf.maximum(0.0, weight + rate * (tf.cast(batch_cosine, tf.float32) - target_cosine))
+    return tf.minimum(updated, max_weight) if max_weight else updated
 
 
 def derangement(batch_size, seed):

@@ -51,6 +51,8 @@ class LossConfig:
     # weight (starting from perturbation_diversity_weight); 1 = off (a fixed weight).
     target_pairwise_cosine: float = 1.0
     cosine_dual_rate: float = 0.5
+    # Ours: the largest mu the dual ascent may reach (0 = no cap), against windup (losses.dual_ascent).
+    cosine_dual_max: float = 0.0
     shuffle: str = "derangement"
     fooling_reduction: str = "per_sample"
     fooling_loss: str = "paper"
@@ -370,7 +372,11 @@ class NAGModel(keras.Model):
         config = self.loss_config
         if config.adapts_diversity_weight:
             updated = losses.dual_ascent(
-                self.perturbation_diversity_weight, pair_cosine, config.target_pairwise_cosine, config.cosine_dual_rate
+                self.perturbation_diversity_weight,
+                pair_cosine,
+                config.target_pairwise_cosine,
+                config.cosine_dual_rate,
+                config.cosine_dual_max,
             )
             self.perturbation_diversity_weight.assign(tf.where(finite, updated, self.perturbation_diversity_weight))
 

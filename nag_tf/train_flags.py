@@ -96,6 +96,19 @@ def define_train_flags(flag_values=flags.FLAGS):
         "Generator variant.",
         flag_values=flag_values,
     )
+    flags.DEFINE_bool(
+        "base_perturbation",
+        False,
+        "Ours (not in the paper): delta = xi tanh(b + g(z)) with b a free tensor shared by every z, so the part all "
+        "samples share learns at a single perturbation's speed while g(z) carries the variety.",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_float(
+        "base_perturbation_step",
+        0.1,
+        "Ours: about how far b moves a step, in tanh units (0.1: a pixel by about xi / 10, SGA's step).",
+        flag_values=flag_values,
+    )
     flags.DEFINE_string(
         "diversity_layer", "default", "default/softmax, logits, reference, or a layer name.", flag_values=flag_values
     )
@@ -124,6 +137,13 @@ def define_train_flags(flag_values=flags.FLAGS):
     )
     flags.DEFINE_float(
         "cosine_dual_rate", 0.5, "Ours: step size of the dual ascent on the penalty weight.", flag_values=flag_values
+    )
+    flags.DEFINE_float(
+        "cosine_dual_max",
+        0.0,
+        "Ours (anti-windup): the largest penalty weight the dual ascent may reach; 0 = no cap. Against a weight "
+        "that grows while the generator is collapsed, then makes the cosine overshoot its target.",
+        flag_values=flag_values,
     )
     flags.DEFINE_enum(
         "fooling_loss",
