@@ -296,3 +296,29 @@ def test_sgd_uap_l2_projection_and_step():
     inside = sgd_uap_lib.project(v * 0.01, 20.0, "l2")
     np.testing.assert_allclose(inside.numpy(), v.numpy() * 0.01)
     assert float(tf.reduce_max(sgd_uap_lib.project(v, 5.0, "linf"))) == 5.0
+
+
+def test_a_base_perturbation_run_trains_its_base_reloads_and_exports_the_same_perturbations(tiny_config, tmp_path):
+    """--base_perturbation end to end: b moves in training, the log directory and an export rebuild it exactly."""
+    from export import saved_model_lib
+    from nag_tf import sources
+
+    config = tiny_config(
+        epochs=1,
+        base_perturbation=True,
+        base_perturbation_step=0.05,
+        target_pairwise_cosine=0.4,
+        perturbation_diversity_weight=1.0,
+        cosine_dual_max=2.0,
+    )
+    train_lib.train(config.validate())
+    source = sources.load_source(config.logdir)
+    base = source.generator.get_layer("base_perturbation")
+    b = base.multiplier * base.get_weights()[0]
+    assert base.multiplier == pytest.approx(0.05 / config.learning_rate)
+    assert np.abs(b).max() > 0.05  # it moved at least one step
+    delta = source.sample(3, seed=0).numpy()
+    assert np.abs(delta).max() <= config.xi + 1e-4
+    path = saved_model_lib.export_saved_model(source.generator, str(tmp_path / "export"), config.xi, "tiny_cnn")
+    exported = sources.load_source(path).sample(3, seed=0).numpy()
+    np.testing.assert_allclose(exported, delta, atol=1e-4)

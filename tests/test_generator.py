@@ -86,3 +86,44 @@ def test_batch_norm_calibration_makes_inference_match_training_mode():
     calibrated_error = np.abs(calibrated - training).mean()
     assert calibrated_error < 0.2 * stale_error, (stale_error, calibrated_error)
     assert generator.get_layer("fc_bn").momentum == 0.99  # restored
+
+
+def test_base_perturbation_starts_at_zero_is_shared_by_every_z_and_keeps_the_budget():
+    from nag_tf.generator import BasePerturbation
+
+    plain = build_generator(32, latent_dim=4, xi=10, variant="light", seed=3)
+    based = build_generator(32, latent_dim=4, xi=10, variant="light", seed=3, base_multiplier=100.0)
+    z = tf.random.stateless_uniform([3, 4], seed=[5, 6], minval=-1, maxval=1)
+    # b = 0 at the start: the untrained generator is the plain one.
+    np.testing.assert_allclose(based(z, training=False).numpy(), plain(z, training=False).numpy(), atol=1e-6)
+    layer = based.get_layer("base_perturbation")
+    assert isinstance(layer, BasePerturbation)
+    names = [x.name for x in based.layers]
+    assert names.index("base_perturbation") == names.index("perturbation") - 1  # before the tanh
+    # A large b drives every sample to the same sign pattern (shared by all z), within the budget.
+    pattern = np.sign(np.random.default_rng(0).standard_normal((32, 32, 3))).astype("float32")
+    layer.set_weights([pattern])  # b = 100 * pattern: tanh saturates to xi * pattern
+    delta = based(z, training=False).numpy()
+    np.testing.assert_allclose(delta, np.broadcast_to(10.0 * pattern, delta.shape), atol=1e-4)
+    assert np.abs(delta).max() <= 10.0 + 1e-5
+
+
+def test_base_perturbation_moves_its_own_step_per_adam_step():
+    """generator_for sets multiplier = step / lr, so one Adam step moves b by about `step` (Adam's steps ~ lr)."""
+    import keras
+
+    step, learning_rate = 0.1, 1e-3
+    generator = build_generator(32, latent_dim=4, xi=10, variant="light", seed=0, base_multiplier=step / learning_rate)
+    layer = generator.get_layer("base_perturbation")
+    optimizer = keras.optimizers.Adam(learning_rate)
+    z = tf.random.stateless_uniform([4, 4], seed=[1, 2], minval=-1, maxval=1)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(generator(z, training=True))
+    gradients = tape.gradient(loss, generator.trainable_variables)
+    optimizer.apply(gradients, generator.trainable_variables)
+    b = layer.multiplier * layer.get_weights()[0]
+    # Descending sum(delta): every pixel of b with a gradient moves down by the step (Adam's first step is
+    # lr * sign); a pixel whose tanh is saturated in float32 (here under 1%) has none and stays.
+    moving = np.abs(gradients[-1].numpy()) > 1e-3
+    assert moving.mean() > 0.99
+    np.testing.assert_allclose(b[moving], -step, rtol=1e-2)

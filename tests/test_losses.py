@@ -137,6 +137,27 @@ def test_dual_ascent_raises_the_weight_above_the_target_and_never_goes_negative(
     assert float(losses.dual_ascent(0.1, 0.0, 0.4, 0.5)) == pytest.approx(0.0)
 
 
+def test_dual_ascent_cap_holds_the_weight_and_bounds_the_recovery_after_a_collapse():
+    assert float(losses.dual_ascent(1.9, 0.9, 0.4, 0.5, max_weight=2.0)) == pytest.approx(2.0)
+    assert float(losses.dual_ascent(1.0, 0.9, 0.4, 0.5, max_weight=0.0)) == pytest.approx(1.25)  # 0: no cap
+
+    def steps_to_recover(collapsed_steps, cap):
+        """mu after `collapsed_steps` at cosine 1, then the steps at cosine 0 (below the 0.4 target) until mu < 0.5."""
+        mu = 1.0
+        for _ in range(collapsed_steps):
+            mu = float(losses.dual_ascent(mu, 1.0, 0.4, 0.5, max_weight=cap))
+        steps = 0
+        while mu >= 0.5:
+            mu = float(losses.dual_ascent(mu, 0.0, 0.4, 0.5, max_weight=cap))
+            steps += 1
+        return steps
+
+    # Without a cap the weight winds up: the longer the collapse, the longer the overshoot lasts.
+    assert steps_to_recover(200, cap=0.0) > 5 * steps_to_recover(20, cap=0.0)
+    # With one the recovery is bounded by cap / (rate * gap) = 3 / 0.2 = 15 steps, however long the collapse.
+    assert steps_to_recover(200, cap=3.0) == steps_to_recover(20, cap=3.0) <= 15
+
+
 def test_cosine_diversity_loss_matches_hand_computation():
     a = tf.constant([[1.0, 0.0], [1.0, 1.0]])
     s = tf.constant([[0.0, 2.0], [2.0, 2.0]])

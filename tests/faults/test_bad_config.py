@@ -9,7 +9,7 @@ from nag_tf.errors import NAGError
 
 pytestmark = pytest.mark.faults
 
-BASE = TrainConfig(target="tiny_cnn", weights="none", data_dir="demo")
+BASE = TrainConfig(target="tiny_cnn", weights="none", data_dir="demo", perturbation_diversity_weight=1.0)
 NUMERIC = {
     "xi": [0.0, -1.0, 255.5, float("nan"), float("inf")],
     "holdout": [0.0, -0.5, float("nan")],
@@ -18,6 +18,8 @@ NUMERIC = {
     "perturbation_cosine_margin": [-1.5, 1.0, float("nan")],
     "target_pairwise_cosine": [-1.0, 1.5, float("nan")],
     "cosine_dual_rate": [0.0, -0.1, float("inf")],
+    "cosine_dual_max": [-1.0, float("nan"), 0.5],  # 0.5: below the starting weight (1 here)
+    "base_perturbation_step": [0.0, -0.1, 11.0, float("inf")],
     "selection_images": [0, -4],
     "select_max_cosine": [-2.0, 1.5, float("nan")],
     "learning_rate": [0.0, -1e-3, float("nan")],
@@ -88,6 +90,7 @@ def test_every_setting_has_a_bad_value_case():
         "logdir",
         "jit_compile",
         "clip",
+        "base_perturbation",
         "seed",
         "verbose",
         "diversity_layer",
