@@ -194,8 +194,8 @@ class TrainConfig:
             (self.cosine_dual_max >= 0, f"--cosine_dual_max={self.cosine_dual_max} must be >= 0 (0: no cap)"),
             (
                 self.cosine_dual_max == 0 or self.cosine_dual_max >= self.perturbation_diversity_weight,
-                f"--cosine_dual_max={self.cosine_dual_max} is below the starting weight "
-                f"--perturbation_diversity_weight={self.perturbation_diversity_weight}: raise the cap or lower the start",
+                f"--cosine_dual_max={self.cosine_dual_max} is below the starting weight --perturbation_diversity_weight="
+                f"{self.perturbation_diversity_weight}: raise the cap or lower the start",
             ),
             (
                 0 < self.base_perturbation_step <= 10,
