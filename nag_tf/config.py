@@ -63,6 +63,9 @@ class TrainConfig:
     diversity_weight: float = 1.0  # [10]
     perturbation_diversity_weight: float = 0.0  # ours: weight of a penalty on similar pairs of deltas
     perturbation_cosine_margin: float = -1.0  # ours: only pairs with cosine above this are penalised
+    # ours: what the penalty grows with: cosine | chord (2 - |unit delta_n - unit delta_pi(n)|, whose gradient
+    # does not vanish at a collapse; losses.similarity_penalty)
+    perturbation_similarity: str = "cosine"
     target_pairwise_cosine: float = 1.0  # ours: adapt the penalty weight so pairs sit at this cosine (1 = off)
     cosine_dual_rate: float = 0.5  # ours: step size of that adaptation (dual ascent)
     cosine_dual_max: float = 0.0  # ours: the largest mu the adaptation may reach (anti-windup; 0 = no cap)
@@ -194,8 +197,8 @@ class TrainConfig:
             (self.cosine_dual_max >= 0, f"--cosine_dual_max={self.cosine_dual_max} must be >= 0 (0: no cap)"),
             (
                 self.cosine_dual_max == 0 or self.cosine_dual_max >= self.perturbation_diversity_weight,
-                f"--cosine_dual_max={self.cosine_dual_max} is below the starting weight --perturbation_diversity_weight="
-                f"{self.perturbation_diversity_weight}: raise the cap or lower the start",
+                f"--cosine_dual_max={self.cosine_dual_max} is below the starting weight "
+                f"--perturbation_diversity_weight={self.perturbation_diversity_weight}: raise one or lower the other",
             ),
             (
                 0 < self.base_perturbation_step <= 10,
@@ -242,6 +245,11 @@ class TrainConfig:
                 self.diversity_distance in losses.DIVERSITY_DISTANCES,
                 f"--diversity_distance={self.diversity_distance!r}: expected one of "
                 f"{', '.join(losses.DIVERSITY_DISTANCES)}",
+            ),
+            (
+                self.perturbation_similarity in losses.PERTURBATION_SIMILARITIES,
+                f"--perturbation_similarity={self.perturbation_similarity!r}: expected one of "
+                f"{', '.join(losses.PERTURBATION_SIMILARITIES)}",
             ),
             (
                 self.shuffle in losses.SHUFFLE_MODES,

@@ -23,11 +23,14 @@ __all__ = [
     "dual_ascent",
     "DIVERSITY_DISTANCES",
     "SHUFFLE_MODES",
+    "PERTURBATION_SIMILARITIES",
 ]
 
 FOOLING_REDUCTIONS = ("per_sample", "batch_mean")
 DIVERSITY_DISTANCES = ("cosine", "squared_l2")
 SHUFFLE_MODES = ("derangement", "replacement")
+# What the similarity penalty on pairs of perturbations grows with (similarity_penalty).
+PERTURBATION_SIMILARITIES = ("cosine", "chord")
 
 FOOLING_LOSSES = ("paper", "clamped_ce", "logit_margin")
 # Clamp of the cross-entropy in the "clamped_ce" fooling loss (SGD-UAP uses 12, SGA 9).
@@ -199,16 +202,37 @@ def pair_cosines(perturbations, shuffled_perturbations):
     return tf.reduce_sum(a * s, axis=1)
 
 
-def similarity_penalty(perturbations, shuffled_perturbations, margin=-1.0):
-    """mean_n max(0, cos(delta_n, delta_pi(n)) - margin): penalises pairs of perturbations that point the same way.
+def similarity_penalty(perturbations, shuffled_perturbations, margin=-1.0, similarity="cosine"):
+    """Penalises pairs of perturbations (delta_n, delta_pi(n)) that point the same way; ours, not the paper's.
 
-    Ours, not the paper's. With margin = -1 it is 1 + mean cosine, the cosine
-    distance of Eq. (2) applied to the perturbations themselves (up to a
-    constant). A margin in (-1, 1) only penalises pairs more similar than it,
-    so a generator that is diverse enough spends all its effort on fooling
-    and gains nothing from antipodal pairs (delta, -delta).
+    "cosine": mean_n max(0, cos_n - margin). With margin = -1 it is 1 + mean
+    cosine, the cosine distance of Eq. (2) applied to the perturbations
+    themselves (up to a constant). A margin in (-1, 1) only penalises pairs
+    more similar than it, so a generator that is diverse enough spends all its
+    effort on fooling and gains nothing from antipodal pairs (delta, -delta).
+
+    "chord": mean_n [cos_n > margin] (2 - |u_n - u_pi(n)|), u = delta / |delta|,
+    the straight-line distance between the unit perturbations (sqrt(2 - 2 cos)).
+    Why: the cosine is at its maximum when the pair is identical, so its
+    gradient vanishes at a collapse (1 - cos ~ angle^2 / 2) and grows with the
+    difference: a collapsed generator feels almost nothing until mu is large,
+    then the pull feeds on itself and overshoots. The chord grows like the
+    angle, so its gradient has the same size (mu / |delta|) however close
+    the pair, and it does not grow as the pair separates.
     """
-    return tf.reduce_mean(tf.nn.relu(pair_cosines(perturbations, shuffled_perturbations) - margin))
+    cosines = pair_cosines(perturbations, shuffled_perturbations)
+    if similarity == "cosine":
+        return tf.reduce_mean(tf.nn.relu(cosines - margin))
+    if similarity != "chord":
+        raise ValueError(f"unknown similarity {similarity!r}; expected one of {PERTURBATION_SIMILARITIES}")
+    units = [
+        tf.math.l2_normalize(tf.reshape(tf.cast(d, tf.float32), [tf.shape(d)[0], -1]), axis=1, epsilon=1e-12)
+        for d in (perturbations, shuffled_perturbations)
+    ]
+    squared = tf.reduce_sum(tf.square(units[0] - units[1]), axis=1)
+    # Identical pairs have no direction to be pushed in: a floor keeps the gradient finite (0 there).
+    chord = tf.sqrt(tf.maximum(squared, 1e-12))
+    return tf.reduce_mean(tf.where(cosines > margin, 2.0 - chord, 0.0))
 
 
 def dual_ascent(weight, batch_cosine, target_cosine, rate, max_weight=0.0):

@@ -47,6 +47,7 @@ class LossConfig:
     # Ours (not in the paper): weight and margin of a penalty on similar pairs of perturbations.
     perturbation_diversity_weight: float = 0.0
     perturbation_cosine_margin: float = -1.0
+    perturbation_similarity: str = "cosine"
     # Ours: hold the mean pairwise cosine of delta pairs at this value by dual ascent on the penalty's
     # weight (starting from perturbation_diversity_weight); 1 = off (a fixed weight).
     target_pairwise_cosine: float = 1.0
@@ -247,7 +248,7 @@ class NAGModel(keras.Model):
             # one universal perturbation, which the feature-space term alone does not prevent.
             def spread_term():
                 spread = self.perturbation_diversity_weight * losses.similarity_penalty(
-                    delta, tf.gather(delta, shuffled), config.perturbation_cosine_margin
+                    delta, tf.gather(delta, shuffled), config.perturbation_cosine_margin, config.perturbation_similarity
                 )
                 return spread, spread
 

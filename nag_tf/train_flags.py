@@ -128,6 +128,14 @@ def define_train_flags(flag_values=flags.FLAGS):
         "Ours: only pairs with cosine above this margin are penalised (-1: every pair).",
         flag_values=flag_values,
     )
+    flags.DEFINE_enum(
+        "perturbation_similarity",
+        "cosine",
+        ["cosine", "chord"],
+        "Ours: what that penalty grows with: cosine, or chord (2 - |u - u'|, u = delta / |delta|: its gradient keeps "
+        "its size at a collapse, where the cosine's vanishes).",
+        flag_values=flag_values,
+    )
     flags.DEFINE_float(
         "target_pairwise_cosine",
         1.0,

@@ -116,6 +116,7 @@ def test_every_linf_output_is_a_flag_choice():
     values = flags.FlagValues()
     train_flags.define_train_flags(values)
     assert tuple(values["linf_output"].parser.enum_values) == LINF_OUTPUTS
+    assert tuple(values["perturbation_similarity"].parser.enum_values) == losses.PERTURBATION_SIMILARITIES
 
 
 def test_ensemble_labels_and_sizes(ensemble, cached40):

@@ -158,6 +158,32 @@ def test_dual_ascent_cap_holds_the_weight_and_bounds_the_recovery_after_a_collap
     assert steps_to_recover(200, cap=3.0) == steps_to_recover(20, cap=3.0) <= 15
 
 
+def test_chord_penalty_by_hand_and_its_gradient_keeps_its_size_at_a_collapse():
+    a = tf.constant([[1.0, 0.0], [1.0, 0.0]])
+    b = tf.constant([[0.0, 3.0], [2.0, 0.0]])
+    # chords: sqrt(2) (orthogonal) and 0 (parallel) -> mean of 2 - chord = (2 - sqrt(2) + 2) / 2
+    assert float(losses.similarity_penalty(a, b, similarity="chord")) == pytest.approx(2 - np.sqrt(2) / 2, abs=1e-6)
+    assert float(losses.similarity_penalty(a, b, margin=0.5, similarity="chord")) == pytest.approx(1.0, abs=1e-6)
+
+    def gradient_norm(gap, similarity):
+        base = tf.constant(np.random.default_rng(0).standard_normal([4, 64]), tf.float32)
+        other = base + gap * tf.constant(np.random.default_rng(1).standard_normal([4, 64]), tf.float32)
+        with tf.GradientTape() as tape:
+            tape.watch(base)
+            penalty = losses.similarity_penalty(base, other, similarity=similarity)
+        return float(tf.norm(tape.gradient(penalty, base)))
+
+    # Nearly collapsed pairs: the cosine's pull shrinks with the gap, the chord's does not.
+    assert gradient_norm(1e-3, "cosine") < 1e-2 * gradient_norm(1e-1, "cosine")
+    assert gradient_norm(1e-3, "chord") == pytest.approx(gradient_norm(1e-1, "chord"), rel=0.1)
+    assert gradient_norm(1e-3, "chord") > 100 * gradient_norm(1e-3, "cosine")
+    # Identical pairs: a finite (zero) gradient, never NaN.
+    with tf.GradientTape() as tape:
+        tape.watch(a)
+        penalty = losses.similarity_penalty(a, a, similarity="chord")
+    assert np.all(np.isfinite(tape.gradient(penalty, a).numpy()))
+
+
 def test_cosine_diversity_loss_matches_hand_computation():
     a = tf.constant([[1.0, 0.0], [1.0, 1.0]])
     s = tf.constant([[0.0, 2.0], [2.0, 2.0]])

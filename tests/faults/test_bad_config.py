@@ -51,6 +51,7 @@ ENUMS = [
     "mixed_precision",
     "norm",
     "linf_output",
+    "perturbation_similarity",
 ]
 TEXT = [
     ("preprocess", "bgr"),
