@@ -15,6 +15,7 @@ import tensorflow as tf
 from absl import logging
 
 from nag_tf import metrics
+from nag_tf.choices import LEARNING_RATE_SCHEDULES
 from nag_tf.errors import NAGError
 from nag_tf.model import perturb
 from nag_tf.signals import SignalCatcher
@@ -156,9 +157,6 @@ class StopAfterSeconds(keras.callbacks.Callback):
                 self.on_mark(mark)
         if self.seconds and self.spent >= self.seconds:
             self.model.stop_training = True
-
-
-LEARNING_RATE_SCHEDULES = ("constant", "cosine")
 
 
 class AnnealLearningRate(keras.callbacks.Callback):

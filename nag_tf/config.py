@@ -13,12 +13,22 @@ import os
 import keras_apps
 from keras_apps import model_file
 from keras_apps.class_names import class_index
-from nag_tf import losses
-from nag_tf.callbacks import LEARNING_RATE_SCHEDULES
-from nag_tf.data import RESIZE_MODES
-from nag_tf.distribute import STRATEGIES
+from nag_tf.choices import (
+    DIVERSITY_DISTANCES,
+    FOOLING_LOSSES,
+    FOOLING_REDUCTIONS,
+    GENERATOR_VARIANTS,
+    LEARNING_RATE_SCHEDULES,
+    LINF_OUTPUTS,
+    MIXED_PRECISION_POLICIES,
+    NORMS,
+    PERTURBATION_SIMILARITIES,
+    RESIZE_MODES,
+    SHUFFLE_MODES,
+    STRATEGIES,
+)
 from nag_tf.errors import NAGError
-from nag_tf.generator import GENERATOR_VARIANTS, LINF_OUTPUTS, NORMS, build_generator
+from nag_tf.generator import build_generator
 from nag_tf.model import LossConfig
 
 __all__ = ["TrainConfig", "generator_for"]
@@ -219,8 +229,8 @@ class TrainConfig:
                 "--label_entropy_weight spreads an untargeted attack's labels; with --target_class set it to 0",
             ),
             (
-                self.fooling_loss in losses.FOOLING_LOSSES,
-                f"--fooling_loss={self.fooling_loss!r}: expected one of {', '.join(losses.FOOLING_LOSSES)}",
+                self.fooling_loss in FOOLING_LOSSES,
+                f"--fooling_loss={self.fooling_loss!r}: expected one of {', '.join(FOOLING_LOSSES)}",
             ),
             (
                 self.fooling_loss == "paper" or self.fooling_reduction == "per_sample",
@@ -242,28 +252,27 @@ class TrainConfig:
                 f"--generator={self.generator!r}: expected one of {', '.join(GENERATOR_VARIANTS)}",
             ),
             (
-                self.diversity_distance in losses.DIVERSITY_DISTANCES,
-                f"--diversity_distance={self.diversity_distance!r}: expected one of "
-                f"{', '.join(losses.DIVERSITY_DISTANCES)}",
+                self.diversity_distance in DIVERSITY_DISTANCES,
+                f"--diversity_distance={self.diversity_distance!r}: expected one of {', '.join(DIVERSITY_DISTANCES)}",
             ),
             (
-                self.perturbation_similarity in losses.PERTURBATION_SIMILARITIES,
+                self.perturbation_similarity in PERTURBATION_SIMILARITIES,
                 f"--perturbation_similarity={self.perturbation_similarity!r}: expected one of "
-                f"{', '.join(losses.PERTURBATION_SIMILARITIES)}",
+                f"{', '.join(PERTURBATION_SIMILARITIES)}",
             ),
             (
-                self.shuffle in losses.SHUFFLE_MODES,
-                f"--shuffle={self.shuffle!r}: expected one of {', '.join(losses.SHUFFLE_MODES)}",
+                self.shuffle in SHUFFLE_MODES,
+                f"--shuffle={self.shuffle!r}: expected one of {', '.join(SHUFFLE_MODES)}",
             ),
             (
-                self.fooling_reduction in losses.FOOLING_REDUCTIONS,
-                f"--fooling_reduction={self.fooling_reduction!r}: expected one of "
-                f"{', '.join(losses.FOOLING_REDUCTIONS)}",
+                self.fooling_reduction in FOOLING_REDUCTIONS,
+                f"--fooling_reduction={self.fooling_reduction!r}: expected one of {', '.join(FOOLING_REDUCTIONS)}",
             ),
             (self.strategy in STRATEGIES, f"--strategy={self.strategy!r}: expected one of {', '.join(STRATEGIES)}"),
             (
-                self.mixed_precision in ("", "float32", "mixed_float16", "mixed_bfloat16"),
-                f"--mixed_precision={self.mixed_precision!r}: expected '', mixed_float16 or mixed_bfloat16",
+                self.mixed_precision in MIXED_PRECISION_POLICIES,
+                f"--mixed_precision={self.mixed_precision!r}: expected one of "
+                f"{', '.join(repr(p) for p in MIXED_PRECISION_POLICIES)}",
             ),
             (self.steps_per_execution >= 1, f"--steps_per_execution={self.steps_per_execution} must be at least 1"),
             (self.resize in RESIZE_MODES, f"--resize={self.resize!r}: expected one of {', '.join(RESIZE_MODES)}"),

@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from nag_tf.choices import RESIZE_MODES
 from nag_tf.errors import NAGError
 
 __all__ = [
@@ -66,7 +67,6 @@ def evaluation_folder(name):
     return resolve_folders(name, None)[1] if name == DEMO else name
 
 
-RESIZE_MODES = ("crop", "stretch")
 # An image whose shorter side is below this fraction of the crop would be
 # upscaled more than 2x: more blur than photo. It is skipped and counted.
 MIN_SIDE_FRACTION = 0.5

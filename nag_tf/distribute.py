@@ -14,11 +14,10 @@ import tempfile
 
 import tensorflow as tf
 
+from nag_tf.choices import STRATEGIES
 from nag_tf.errors import NAGError
 
 __all__ = ["STRATEGIES", "make_strategy", "is_chief", "worker_logdir", "use_logical_cpus"]
-
-STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 
 
 def use_logical_cpus(count):

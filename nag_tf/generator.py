@@ -16,6 +16,8 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from nag_tf.choices import GENERATOR_VARIANTS, LINF_OUTPUTS, NORMS
+
 __all__ = [
     "BasePerturbation",
     "build_generator",
@@ -29,11 +31,6 @@ __all__ = [
     "ScaleToLinfSphere",
 ]
 
-GENERATOR_VARIANTS = ("paper", "reference", "light", "light_resize")
-NORMS = ("linf", "l2")
-# How the raw output becomes a perturbation within the L-inf budget: the paper's xi * tanh, or ours
-# (the same tanh with a floor under its gradient, or a rescaling by the largest magnitude).
-LINF_OUTPUTS = ("tanh", "tanh_floor", "rescale")
 # tanh_floor's floor under tanh'(x) in training: tanh' at |x| ~ 1.3, a quarter of its peak (ours, untuned).
 TANH_GRADIENT_FLOOR = 0.25
 

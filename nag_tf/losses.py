@@ -8,6 +8,14 @@ perturbed image, c the label it gives the clean image.
 
 import tensorflow as tf
 
+from nag_tf.choices import (
+    DIVERSITY_DISTANCES,
+    FOOLING_LOSSES,
+    FOOLING_REDUCTIONS,
+    PERTURBATION_SIMILARITIES,
+    SHUFFLE_MODES,
+)
+
 __all__ = [
     "fooling_loss",
     "targeted_fooling_loss",
@@ -26,13 +34,6 @@ __all__ = [
     "PERTURBATION_SIMILARITIES",
 ]
 
-FOOLING_REDUCTIONS = ("per_sample", "batch_mean")
-DIVERSITY_DISTANCES = ("cosine", "squared_l2")
-SHUFFLE_MODES = ("derangement", "replacement")
-# What the similarity penalty on pairs of perturbations grows with (similarity_penalty).
-PERTURBATION_SIMILARITIES = ("cosine", "chord")
-
-FOOLING_LOSSES = ("paper", "clamped_ce", "logit_margin")
 # Clamp of the cross-entropy in the "clamped_ce" fooling loss (SGD-UAP uses 12, SGA 9).
 CLAMPED_CE_BETA = 9.0
 # Margin past which "logit_margin" stops pushing an image (Carlini & Wagner's kappa). Ours, set

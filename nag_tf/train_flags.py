@@ -8,6 +8,8 @@ import dataclasses
 
 from absl import flags
 
+from nag_tf import choices
+
 __all__ = ["define_train_flags", "config_from_flag_values", "config_from_flagfile"]
 
 
@@ -68,7 +70,7 @@ def define_train_flags(flag_values=flags.FLAGS):
     flags.DEFINE_enum(
         "resize",
         "crop",
-        ["crop", "stretch"],
+        list(choices.RESIZE_MODES),
         "crop: shorter side + centre crop; stretch: reference code.",
         flag_values=flag_values,
     )
@@ -76,14 +78,14 @@ def define_train_flags(flag_values=flags.FLAGS):
     flags.DEFINE_enum(
         "norm",
         "linf",
-        ["linf", "l2"],
+        list(choices.NORMS),
         "Budget norm: linf (paper; delta = xi tanh) or l2 (delta scaled onto the L2 ball of radius xi).",
         flag_values=flag_values,
     )
     flags.DEFINE_enum(
         "linf_output",
         "tanh",
-        ["tanh", "tanh_floor", "rescale"],
+        list(choices.LINF_OUTPUTS),
         "L-inf output: tanh (paper, xi tanh), tanh_floor (ours: the same output; in training, max(tanh', 0.25) "
         "for tanh', so saturated pixels can still flip) or rescale (ours, xi x / max|x|: no saturation).",
         flag_values=flag_values,
@@ -92,7 +94,7 @@ def define_train_flags(flag_values=flags.FLAGS):
     flags.DEFINE_enum(
         "generator",
         "paper",
-        ["paper", "reference", "light", "light_resize"],
+        list(choices.GENERATOR_VARIANTS),
         "Generator variant.",
         flag_values=flag_values,
     )
@@ -113,7 +115,11 @@ def define_train_flags(flag_values=flags.FLAGS):
         "diversity_layer", "default", "default/softmax, logits, reference, or a layer name.", flag_values=flag_values
     )
     flags.DEFINE_enum(
-        "diversity_distance", "cosine", ["cosine", "squared_l2"], "Diversity distance.", flag_values=flag_values
+        "diversity_distance",
+        "cosine",
+        list(choices.DIVERSITY_DISTANCES),
+        "Diversity distance.",
+        flag_values=flag_values,
     )
     flags.DEFINE_float("diversity_weight", 1.0, "lambda (paper: 1; reference code: 10).", flag_values=flag_values)
     flags.DEFINE_float(
@@ -131,7 +137,7 @@ def define_train_flags(flag_values=flags.FLAGS):
     flags.DEFINE_enum(
         "perturbation_similarity",
         "cosine",
-        ["cosine", "chord"],
+        list(choices.PERTURBATION_SIMILARITIES),
         "Ours: what that penalty grows with: cosine, or chord (2 - |u - u'|, u = delta / |delta|: its gradient keeps "
         "its size at a collapse, where the cosine's vanishes).",
         flag_values=flag_values,
@@ -156,7 +162,7 @@ def define_train_flags(flag_values=flags.FLAGS):
     flags.DEFINE_enum(
         "fooling_loss",
         "paper",
-        ["paper", "clamped_ce", "logit_margin"],
+        list(choices.FOOLING_LOSSES),
         "paper: -log(1 - q_c) (stable, from logits); clamped_ce: -min(CE, 9) as SGD-UAP/SGA; logit_margin: "
         "max(z_c - max_{j!=c} z_j, -5), Carlini & Wagner's margin (ours).",
         flag_values=flag_values,
@@ -164,14 +170,14 @@ def define_train_flags(flag_values=flags.FLAGS):
     flags.DEFINE_enum(
         "shuffle",
         "derangement",
-        ["derangement", "replacement"],
+        list(choices.SHUFFLE_MODES),
         "Shuffle of the perturbations.",
         flag_values=flag_values,
     )
     flags.DEFINE_enum(
         "fooling_reduction",
         "per_sample",
-        ["per_sample", "batch_mean"],
+        list(choices.FOOLING_REDUCTIONS),
         "Fooling loss reduction.",
         flag_values=flag_values,
     )
@@ -210,7 +216,7 @@ def define_train_flags(flag_values=flags.FLAGS):
     flags.DEFINE_enum(
         "learning_rate_schedule",
         "constant",
-        ["constant", "cosine"],
+        list(choices.LEARNING_RATE_SCHEDULES),
         "constant (paper, reference code) | cosine (ours): from --learning_rate to 0 over the run "
         "(its steps, or --time_budget_s when that ends it first).",
         flag_values=flag_values,
@@ -226,14 +232,14 @@ def define_train_flags(flag_values=flags.FLAGS):
     flags.DEFINE_enum(
         "strategy",
         "default",
-        ["default", "mirrored", "multi_worker", "tpu"],
+        list(choices.STRATEGIES),
         "tf.distribute strategy: one device, local GPUs, TF_CONFIG workers, TPU.",
         flag_values=flag_values,
     )
     flags.DEFINE_enum(
         "mixed_precision",
         "",
-        ["", "float32", "mixed_float16", "mixed_bfloat16"],
+        list(choices.MIXED_PRECISION_POLICIES),
         "Keras dtype policy: mixed_float16 on GPU (loss scaling; xi stays exact in float32), '' = float32.",
         flag_values=flag_values,
     )
@@ -270,7 +276,7 @@ def define_train_flags(flag_values=flags.FLAGS):
     flags.DEFINE_enum(
         "verbose",
         "1",
-        ["0", "1", "2"],
+        list(choices.VERBOSITY),
         "Keras progress: 1 = progress bar, 2 = a line per epoch, 0 = quiet.",
         flag_values=flag_values,
     )

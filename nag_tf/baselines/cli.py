@@ -9,6 +9,8 @@ import dataclasses
 
 from absl import flags
 
+from nag_tf import choices
+
 __all__ = ["CommonOptions", "run_baseline"]
 
 _TARGET = flags.DEFINE_string("target", "efficientnet_lite0", "Target classifier.")
@@ -24,7 +26,7 @@ _XI = flags.DEFINE_float("xi", 10.0, "Budget on the 0-255 scale: L-inf, or the L
 _NORM = flags.DEFINE_enum(
     "norm",
     "linf",
-    ["linf", "l2"],
+    list(choices.NORMS),
     "Budget norm: linf (signed steps, clip) or l2 (normalised steps, projection onto the ball).",
 )
 _CLIP = flags.DEFINE_bool("clip", True, "Clip x + v to [0, 255] (as NAG's --clip).")

@@ -1,0 +1,44 @@
+"""Each closed choice is defined once (nag_tf.choices): every enum flag offers exactly its tuple."""
+
+from absl import flags
+
+from nag_tf import choices, train_flags
+
+# Every training enum flag and the choices tuple it must offer.
+ENUM_FLAGS = {
+    "resize": choices.RESIZE_MODES,
+    "norm": choices.NORMS,
+    "linf_output": choices.LINF_OUTPUTS,
+    "generator": choices.GENERATOR_VARIANTS,
+    "diversity_distance": choices.DIVERSITY_DISTANCES,
+    "perturbation_similarity": choices.PERTURBATION_SIMILARITIES,
+    "fooling_loss": choices.FOOLING_LOSSES,
+    "shuffle": choices.SHUFFLE_MODES,
+    "fooling_reduction": choices.FOOLING_REDUCTIONS,
+    "learning_rate_schedule": choices.LEARNING_RATE_SCHEDULES,
+    "strategy": choices.STRATEGIES,
+    "mixed_precision": choices.MIXED_PRECISION_POLICIES,
+    "verbose": choices.VERBOSITY,
+}
+
+
+def test_every_enum_flag_offers_its_choices_tuple_and_none_is_left_out():
+    values = flags.FlagValues()
+    train_flags.define_train_flags(values)
+    enums = {name for name in values if isinstance(values[name].parser, flags.EnumParser)}
+    assert enums == set(ENUM_FLAGS)  # a new enum flag needs its tuple here
+    for name, expected in ENUM_FLAGS.items():
+        assert tuple(values[name].parser.enum_values) == expected, name
+
+
+def test_the_modules_that_act_on_a_choice_hold_the_same_object():
+    from nag_tf import callbacks, data, distribute, generator, losses
+
+    assert generator.GENERATOR_VARIANTS is choices.GENERATOR_VARIANTS
+    assert generator.LINF_OUTPUTS is choices.LINF_OUTPUTS and generator.NORMS is choices.NORMS
+    assert losses.FOOLING_LOSSES is choices.FOOLING_LOSSES
+    assert losses.PERTURBATION_SIMILARITIES is choices.PERTURBATION_SIMILARITIES
+    assert losses.SHUFFLE_MODES is choices.SHUFFLE_MODES
+    assert data.RESIZE_MODES is choices.RESIZE_MODES
+    assert distribute.STRATEGIES is choices.STRATEGIES
+    assert callbacks.LEARNING_RATE_SCHEDULES is choices.LEARNING_RATE_SCHEDULES
