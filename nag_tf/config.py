@@ -87,6 +87,8 @@ class TrainConfig:
     input_diversity_scale: float = 1.1  # ours: padded side / image side of that transform
     images_per_perturbation: int = 1  # ours: k images share each generated delta in a step (paper: 1)
     label_entropy_weight: float = 0.0  # ours: weight of -H(the batch's adversarial labels), against one label
+    inner_steps: int = 0  # ours (after SGA): K inner signed steps per delta, their gradients' sum flows back (0: off)
+    inner_batch: int = 8  # ours: images per delta in each inner step
     # Optimisation.
     batch_size: int = 32
     learning_rate: float = 1e-3
@@ -222,6 +224,15 @@ class TrainConfig:
             (
                 1 < self.input_diversity_scale <= 2,
                 f"--input_diversity_scale={self.input_diversity_scale} must be in (1, 2] (Xie et al.: 1.1)",
+            ),
+            (self.inner_steps >= 0, f"--inner_steps={self.inner_steps} must be >= 0 (0: off, the paper)"),
+            (
+                1 <= self.inner_batch <= self.batch_size,
+                f"--inner_batch={self.inner_batch} must be between 1 and --batch_size={self.batch_size}",
+            ),
+            (
+                self.inner_steps == 0 or self.norm == "linf",
+                "--inner_steps takes signed steps on the L-inf budget: use it with --norm=linf (or set it to 0)",
             ),
             (self.label_entropy_weight >= 0, f"--label_entropy_weight={self.label_entropy_weight} must be >= 0"),
             (

@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from keras_apps.registry import resize_for
 from nag_tf import losses
+from nag_tf.aggregate import aggregated_gradient
 from nag_tf.augment import input_diversity
 from nag_tf.generator import calibrate_batch_norm
 
@@ -68,6 +69,10 @@ class LossConfig:
     # Ours: weight gamma of -H, H the entropy of the batch's adversarial labels (losses.label_entropy),
     # against most images being pushed to one label; untargeted only. 0: off (the paper).
     label_entropy_weight: float = 0.0
+    # Ours (after SGA): K inner signed steps per delta on minibatches of m images, their gradients' sum
+    # added to what flows back through the generator (nag_tf.aggregate). 0: off (the paper).
+    inner_steps: int = 0
+    inner_batch: int = 8
 
     @property
     def adapts_diversity_weight(self):
@@ -151,7 +156,10 @@ class NAGModel(keras.Model):
     @property
     def target_images_per_step(self):
         """Images sent through the target (forward + backward) per training step, all members counted."""
-        per_member = 2 if self.loss_config.uses_shuffled_batch else 1
+        config = self.loss_config
+        per_member = 2 if config.uses_shuffled_batch else 1
+        # The inner steps: K passes of m images for each of the batch / k perturbations.
+        per_member += config.inner_steps * config.inner_batch / config.images_per_perturbation
         return per_member * len(self.target.members)
 
     def sample_latents(self, count, rng=None):
@@ -285,12 +293,11 @@ class NAGModel(keras.Model):
         outputs = member(resize_for(member, adversarial))
         adversarial_logits = outputs.logits[:batch]
         predicted = tf.argmax(adversarial_logits, axis=-1, output_type=tf.int32)
+        fooling = self._fooling_loss(adversarial_logits, labels)
         if config.target_class is None:
-            fooling = losses.fooling_loss(adversarial_logits, labels, config.fooling_reduction, config.fooling_loss)
             success = tf.not_equal(predicted, tf.cast(labels, tf.int32))
             entropy = losses.label_entropy(adversarial_logits, labels) if config.label_entropy_weight else 0.0
         else:
-            fooling = losses.targeted_fooling_loss(adversarial_logits, config.target_class, config.fooling_reduction)
             success = tf.equal(predicted, config.target_class)
             entropy = 0.0  # a targeted attack wants one label
         if config.uses_shuffled_batch:
@@ -300,6 +307,31 @@ class NAGModel(keras.Model):
         else:
             diversity = tf.constant(0.0)
         return fooling, diversity, tf.convert_to_tensor(entropy, tf.float32), success
+
+    def _fooling_loss(self, adversarial_logits, labels):
+        """The configured fooling loss: away from the clean label, or towards the target class."""
+        config = self.loss_config
+        if config.target_class is None:
+            return losses.fooling_loss(adversarial_logits, labels, config.fooling_reduction, config.fooling_loss)
+        return losses.targeted_fooling_loss(adversarial_logits, config.target_class, config.fooling_reduction)
+
+    def _inner_fooling_gradient(self, loss_scale):
+        """(delta [P, ...], images [P * m, ...], labels) -> d loss_scale(fooling) / d delta, the members summed."""
+        config = self.loss_config
+
+        def loss_gradient(delta, images, labels):
+            with tf.GradientTape(watch_accessed_variables=False) as tape:
+                tape.watch(delta)
+                adversarial = perturb(images, _per_image(delta, images), config.clip)
+                fooling = 0.0
+                for index, (member, weight) in enumerate(self.target.members):
+                    member_labels = labels if len(labels.shape) == 1 else labels[:, index]
+                    logits = member(resize_for(member, adversarial)).logits
+                    fooling += weight * self._fooling_loss(logits, member_labels)
+                scaled = loss_scale(fooling)
+            return tape.gradient(scaled, delta)
+
+        return loss_gradient
 
     def _unpack(self, data, rng):
         """(images, labels, z, shuffle seed) from ({"images", "z", "shuffle_seed"}, labels) or (images, labels).
@@ -323,9 +355,23 @@ class NAGModel(keras.Model):
         # Loss scaling under mixed_float16 (else unchanged); the mean over replicas' losses.
         scale = lambda loss: self.optimizer.scale_loss(loss / replica_count)  # noqa: E731
         values = self.compute_losses(images, clean_labels, delta, shuffle_seed, scale, augment=True)
+        delta_gradient = values.delta_gradient
+        if self.loss_config.inner_steps:
+            # SGA's exploration around each delta: its inner gradients' sum joins the batch's gradient.
+            inner_seed = tf.random.experimental.stateless_fold_in(tf.cast(shuffle_seed, tf.int64), 2)
+            delta_gradient += aggregated_gradient(
+                self._inner_fooling_gradient(scale),
+                delta,
+                images,
+                clean_labels,
+                self.generator.get_layer("perturbation").xi,  # the budget lives in the generator
+                self.loss_config.inner_steps,
+                self.loss_config.inner_batch,
+                tf.cast(inner_seed, tf.int32),
+            )
         variables = self.generator.trainable_variables
         # d loss / d weights = (d delta / d weights)^T (d loss / d delta): one pass back through the generator.
-        gradients = tape.gradient(delta, variables, output_gradients=values.delta_gradient)
+        gradients = tape.gradient(delta, variables, output_gradients=delta_gradient)
         finite = tf.reduce_all(tf.math.is_finite(images)) & tf.math.is_finite(values.total)
         if not isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
             # A LossScaleOptimizer expects overflowing gradients now and then and skips those steps itself.

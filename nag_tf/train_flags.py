@@ -167,6 +167,21 @@ def define_train_flags(flag_values=flags.FLAGS):
         "max(z_c - max_{j!=c} z_j, -5), Carlini & Wagner's margin (ours).",
         flag_values=flag_values,
     )
+    flags.DEFINE_integer(
+        "inner_steps",
+        0,
+        "Ours, after SGA (Liu et al., ICCV 2023): for each delta, K signed steps of 0.1 xi on random minibatches "
+        "of --inner_batch images, starting from it; the sum of those inner gradients is added to what flows back "
+        "through the generator. 0: off (the paper). Each step costs K * inner_batch / images_per_perturbation "
+        "more target passes per image.",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_integer(
+        "inner_batch",
+        8,
+        "Ours: images per delta in each of the --inner_steps (SGA's minibatch: 10).",
+        flag_values=flag_values,
+    )
     flags.DEFINE_enum(
         "shuffle",
         "derangement",

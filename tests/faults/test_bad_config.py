@@ -37,7 +37,9 @@ NUMERIC = {
     "input_diversity": [-0.1, 1.5, float("nan")],
     "input_diversity_scale": [1.0, 2.5, float("nan")],
     "label_entropy_weight": [-0.5, float("nan")],
-    "images_per_perturbation": [0, 3, 32],  # batch 32: 3 does not divide it, 32 leaves one delta
+    "images_per_perturbation": [0, 3, 32],
+    "inner_steps": [-1],
+    "inner_batch": [0, 33],  # batch 32  # batch 32: 3 does not divide it, 32 leaves one delta
 }
 ENUMS = [
     "generator",
