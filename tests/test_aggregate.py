@@ -48,12 +48,9 @@ def test_the_inner_walk_and_the_sum_of_its_gradients_on_a_quadratic():
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    from conftest import write_image_folder
-
-    folder = write_image_folder(__import__("pathlib").Path(__import__("tempfile").mkdtemp()), 32)
+def tiny(image_folder):
     target = keras_apps.load_target("tiny_cnn", "none")
-    records = data.read_image_folder(folder)
+    records = data.read_image_folder(image_folder)
     return target, data.cache_with_clean_labels(data.decode_records(records, 32), target, 16, records)
 
 
