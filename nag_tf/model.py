@@ -155,11 +155,15 @@ class NAGModel(keras.Model):
 
     @property
     def target_images_per_step(self):
-        """Images sent through the target (forward + backward) per training step, all members counted."""
+        """Target passes (forward + backward) per batch image and training step, all members counted.
+
+        An int, except with inner steps whose K * m is not a multiple of k (images per perturbation).
+        """
         config = self.loss_config
         per_member = 2 if config.uses_shuffled_batch else 1
-        # The inner steps: K passes of m images for each of the batch / k perturbations.
-        per_member += config.inner_steps * config.inner_batch / config.images_per_perturbation
+        if config.inner_steps:
+            # K passes of m images for each of the batch / k perturbations.
+            per_member += config.inner_steps * config.inner_batch / config.images_per_perturbation
         return per_member * len(self.target.members)
 
     def sample_latents(self, count, rng=None):

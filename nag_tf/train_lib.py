@@ -437,6 +437,6 @@ def train(config, budget_marks=(), on_budget_mark=None):
         best_weights=best_path,
         best_is_diverse=best_is_diverse,
         optimisation_seconds=budget.spent,
-        target_image_passes=(steps - steps_before) * config.batch_size * model.target_images_per_step,
+        target_image_passes=round((steps - steps_before) * config.batch_size * model.target_images_per_step),
         history=history,
     )

@@ -73,5 +73,5 @@ def test_inner_steps_add_their_direction_to_the_generators_update_and_are_counte
     assert any(not np.allclose(a, b, atol=1e-7) for a, b in zip(plain, inner))  # the update changed
     assert all(np.all(np.isfinite(g)) for g in inner)
     # Target passes per batch image: the batch once, plus K * m for each perturbation (one image each here).
-    assert plain_model.target_images_per_step == 1
+    assert plain_model.target_images_per_step == 1 and isinstance(plain_model.target_images_per_step, int)
     assert inner_model.target_images_per_step == 1 + 2 * 4
