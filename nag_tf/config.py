@@ -226,9 +226,10 @@ class TrainConfig:
                 f"--input_diversity_scale={self.input_diversity_scale} must be in (1, 2] (Xie et al.: 1.1)",
             ),
             (self.inner_steps >= 0, f"--inner_steps={self.inner_steps} must be >= 0 (0: off, the paper)"),
+            (self.inner_batch >= 1, f"--inner_batch={self.inner_batch} must be at least 1"),
             (
-                1 <= self.inner_batch <= self.batch_size,
-                f"--inner_batch={self.inner_batch} must be between 1 and --batch_size={self.batch_size}",
+                self.inner_steps == 0 or self.inner_batch <= self.batch_size,
+                f"--inner_batch={self.inner_batch} draws more photos than --batch_size={self.batch_size} holds",
             ),
             (
                 self.inner_steps == 0 or self.norm == "linf",

@@ -75,3 +75,13 @@ def test_inner_steps_add_their_direction_to_the_generators_update_and_are_counte
     # Target passes per batch image: the batch once, plus K * m for each perturbation (one image each here).
     assert plain_model.target_images_per_step == 1 and isinstance(plain_model.target_images_per_step, int)
     assert inner_model.target_images_per_step == 1 + 2 * 4
+
+
+def test_inner_batch_is_checked_against_the_batch_only_when_inner_steps_are_on():
+    from nag_tf.config import TrainConfig
+    from nag_tf.errors import NAGError
+
+    base = dict(target="tiny_cnn", weights="none", data_dir="demo", batch_size=4)
+    TrainConfig(**base).validate()  # the default inner_batch (8) with inner steps off: a batch of 4 is fine
+    with pytest.raises(NAGError, match="--inner_batch=8 draws more photos than --batch_size=4"):
+        TrainConfig(**base, inner_steps=2).validate()
