@@ -226,6 +226,9 @@ def similarity_penalty(perturbations, shuffled_perturbations, margin=-1.0, simil
         return tf.reduce_mean(tf.nn.relu(cosines - margin))
     if similarity != "chord":
         raise ValueError(f"unknown similarity {similarity!r}; expected one of {PERTURBATION_SIMILARITIES}")
+    # Not sqrt(2 - 2 cos), though equal in exact arithmetic: near a collapse, where this penalty matters,
+    # 2 - 2 cos cancels in float32 and its gradient turns to noise (tried: the collapse test's cosine
+    # then overshot to 0.07); the difference of the unit vectors keeps its precision.
     units = [
         tf.math.l2_normalize(tf.reshape(tf.cast(d, tf.float32), [tf.shape(d)[0], -1]), axis=1, epsilon=1e-12)
         for d in (perturbations, shuffled_perturbations)

@@ -91,6 +91,11 @@ def _per_image(delta, images):
     return tf.repeat(delta, tf.shape(images)[0] // tf.shape(delta)[0], axis=0)
 
 
+def _member_labels(clean_labels, index):
+    """An ensemble member's clean labels: column `index` of [B, M] labels, or the [B] labels of a single target."""
+    return clean_labels if len(clean_labels.shape) == 1 else clean_labels[:, index]
+
+
 def perturb(images, delta, clip=True):
     """x + delta on the 0-255 scale, clipped to the valid pixel range when `clip`."""
     adversarial = tf.cast(images, tf.float32) + delta
@@ -227,7 +232,7 @@ class NAGModel(keras.Model):
 
         fooling, diversity, label_entropy, fooled = 0.0, 0.0, 0.0, []
         for index, (member, weight) in enumerate(self.target.members):
-            labels = clean_labels if len(clean_labels.shape) == 1 else clean_labels[:, index]
+            labels = _member_labels(clean_labels, index)
 
             def member_term(member=member, weight=weight, labels=labels):
                 member_fooling, member_diversity, member_entropy, member_fooled = self._member_losses(
@@ -329,7 +334,7 @@ class NAGModel(keras.Model):
                 adversarial = perturb(images, _per_image(delta, images), config.clip)
                 fooling = 0.0
                 for index, (member, weight) in enumerate(self.target.members):
-                    member_labels = labels if len(labels.shape) == 1 else labels[:, index]
+                    member_labels = _member_labels(labels, index)
                     logits = member(resize_for(member, adversarial)).logits
                     fooling += weight * self._fooling_loss(logits, member_labels)
                 scaled = loss_scale(fooling)
