@@ -87,3 +87,8 @@ def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def short_target(name):
+    """'efficientnet_lite1' -> 'lite1': the suffix of the JSON's transfer keys."""
+    return name.replace("efficientnet_", "")

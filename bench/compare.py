@@ -147,11 +147,14 @@ def _main(argv):
             }
         )
         for t, value in zip(targets[1:], transfer):
-            summary[f"{run.name}_transfer_{t.replace('efficientnet_', '')}"] = round(value, 4)
+            name = f"{run.name}_transfer_{_common.short_target(t)}"
+            summary[name] = round(value, 4)
+            summary[f"{name}_per_photo"] = [round(float(x), 3) for x in result.per_target[t].per_image]
     if "nag" in results:
         summary["nag_pairwise_cos"] = round(results["nag"].pairwise_cosine, 4)
-    per_photo = {run.name: results[run.name].per_target[config.target_text].per_image for run in runs}
-    summary.update(stats.paired_to_best(per_photo))
+    summary.update(
+        stats.paired_summary(summary, [run.name for run in runs], [_common.short_target(t) for t in targets[1:]])
+    )
     summary["curve"] = curve
     summary.update(plots.crossing_keys(curve))
     print(f"curves: {curve_png}; report: {paths['md']}; runs in {workdir}")

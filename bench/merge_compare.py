@@ -60,8 +60,9 @@ def merge(summaries):
         merged.update({key: value for key, value in summary.items() if key != "curve"})
     merged["curve"] = curve
     merged.update(plots.crossing_keys(curve))
-    per_photo = {method: merged[f"{method}_per_photo"] for method in curve if f"{method}_per_photo" in merged}
-    merged.update(stats.paired_to_best(per_photo))
+    transfer_lists = [key for key in merged if key.endswith("_per_photo") and "_transfer_" in key]
+    transfer = sorted({key.split("_transfer_")[1][: -len("_per_photo")] for key in transfer_lists})
+    merged.update(stats.paired_summary(merged, list(curve), transfer))
     return merged
 
 

@@ -240,6 +240,8 @@ for _name, (_width, _depth, _size, _package, _class) in LITE_VARIANTS.items():
             preprocess_mode="lite",
             # The output of stage 5 (14x14x112 at 224 px), the layer of the reference-code study (docs/method.md).
             reference_layer=_stage_output_layer(_name, stage=4),
+            # The end of stage 3, stride 8 (28x28x40 at 224 px): the feature loss's default layer.
+            feature_layer=_stage_output_layer(_name, stage=2),
             offline_weights=_offline(_name),
             weights_file_loader=load_pytorch_weights,
         )

@@ -3,7 +3,9 @@
 Each entry says how to build the classifier (with logits out, so the softmax
 is computed in float32 by us), how it preprocesses 0-255 RGB images, its input
 size, and which layer the diversity loss reads: the softmax by default (the
-paper) and, where the authors' code used one, its intermediate layer.
+paper) and, where the authors' code used one, its intermediate layer; and the
+mid layer a feature loss reads by default (the end of the stride-8 stage, as BIA
+and FG-UAP take it), for the transfer of generative attacks.
 
 `load_target` returns a frozen `Target`: trainable=False and always called
 with training=False, so batch norm stays in inference mode.
@@ -73,6 +75,9 @@ class TargetSpec:
     weights_file_loader: Callable | None = None
     build_from_file: Callable | None = None
     num_classes: int = 1000
+    # The mid layer of `--feature_loss=... --feature_layer=default`: the end of the stride-8 stage (BIA: VGG16
+    # pool3, ResNet's layer2), where features are generic enough to transfer; None: no default.
+    feature_layer: str | None = None
     # A user's model file (keras_apps.model_file): its path, and whether its output was logits, the
     # logits before a final softmax, or log-probabilities (printed in the run's log).
     source_file: str | None = None
@@ -84,6 +89,8 @@ class TargetOutputs:
     logits: tf.Tensor
     probs: tf.Tensor
     features: tf.Tensor
+    # The feature layer's activations (Target's feature_layer), from the same forward pass; None without one.
+    mid_features: tf.Tensor | None = None
 
 
 _REGISTRY = {}
@@ -142,28 +149,41 @@ class Target:
     frozen and batch norm always runs in inference mode.
     """
 
-    def __init__(self, spec, classifier, diversity_layer=SOFTMAX):
+    def __init__(self, spec, classifier, diversity_layer=SOFTMAX, feature_layer=None):
         self.spec = spec
         self.name = spec.name
         self.image_size = spec.image_size
         self.classifier = classifier
         self.classifier.trainable = False
         self.diversity_layer = diversity_layer
+        self.feature_layer = feature_layer
         self._predict_labels = None
-        if diversity_layer in (SOFTMAX, LOGITS):
+        # One forward pass returns the logits and each requested intermediate layer.
+        outputs = [classifier.output]
+        if diversity_layer not in (SOFTMAX, LOGITS):
+            outputs.append(self._layer(diversity_layer, "the diversity loss").output)
+        self._clean_features = None
+        if feature_layer is not None:
+            feature_output = self._layer(feature_layer, "the feature loss").output
+            outputs.append(feature_output)
+            # The clean photos' features need only the layers up to this one, forward only.
+            self._clean_features = keras.Model(classifier.inputs, feature_output, name=f"{classifier.name}_to_layer")
+            self._clean_features.trainable = False
+        if len(outputs) == 1:
             self._network = classifier
         else:
-            try:
-                layer = classifier.get_layer(diversity_layer)
-            except ValueError:
-                raise NAGError(
-                    f"target {spec.name!r} has no layer {diversity_layer!r} for the diversity loss; "
-                    f"use 'softmax', 'logits' or one of its layer names (e.g. {classifier.layers[-2].name!r})"
-                ) from None
-            self._network = keras.Model(
-                classifier.inputs, [classifier.output, layer.output], name=f"{classifier.name}_with_features"
-            )
+            self._network = keras.Model(classifier.inputs, outputs, name=f"{classifier.name}_with_features")
             self._network.trainable = False
+
+    def _layer(self, name, use):
+        try:
+            return self.classifier.get_layer(name)
+        except ValueError:
+            raise NAGError(
+                f"target {self.spec.name!r} has no layer {name!r} for {use}; "
+                f"name one of its layers (e.g. {self.classifier.layers[-2].name!r})"
+                + (" or use 'softmax' or 'logits'" if use == "the diversity loss" else "")
+            ) from None
 
     @property
     def num_classes(self):
@@ -180,17 +200,23 @@ class Target:
     def __call__(self, images):
         """images: float [N, S, S, 3] RGB on the 0-255 scale."""
         outputs = self._network(self.preprocess(images), training=False)
-        if isinstance(outputs, (list, tuple)):
-            logits, features = outputs
-        else:
-            logits, features = outputs, None
-        logits = tf.cast(logits, tf.float32)
+        outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+        logits = tf.cast(outputs.pop(0), tf.float32)
+        features = outputs.pop(0) if self.diversity_layer not in (SOFTMAX, LOGITS) else None
+        mid_features = tf.cast(outputs.pop(0), tf.float32) if self.feature_layer is not None else None
         probs = tf.nn.softmax(logits)
         if self.diversity_layer == SOFTMAX:
             features = probs
         elif self.diversity_layer == LOGITS:
             features = logits
-        return TargetOutputs(logits=logits, probs=probs, features=features)
+        return TargetOutputs(logits=logits, probs=probs, features=features, mid_features=mid_features)
+
+    def clean_features(self, images):
+        """The feature layer's activations of 0-255 images, through the layers up to it only (no gradient)."""
+        if self._clean_features is None:
+            raise NAGError(f"target {self.name!r} was loaded without a feature layer")
+        features = self._clean_features(self.preprocess(images), training=False)
+        return tf.stop_gradient(tf.cast(features, tf.float32))
 
     def predict_labels(self, images):
         """Top-1 labels of 0-255 images (one compiled function per target, reused by every caller)."""
@@ -211,7 +237,21 @@ def _resolve_diversity_layer(spec, diversity_layer):
     return diversity_layer
 
 
-def load_target(name, weights="imagenet", diversity_layer="default"):
+def _resolve_feature_layer(spec, feature_layer):
+    """None (no feature loss), the spec's default layer, or the layer name given."""
+    if feature_layer in (None, "", "none"):
+        return None
+    if feature_layer == "default":
+        if spec.feature_layer is None:
+            raise NAGError(
+                f"target {spec.name!r} has no default feature layer; pass --feature_layer=NAME, a layer of the model "
+                "near a quarter of its depth (where the feature map is 1/8 of the input side)"
+            )
+        return spec.feature_layer
+    return feature_layer
+
+
+def load_target(name, weights="imagenet", diversity_layer="default", feature_layer=None):
     """Builds a frozen target.
 
     Args:
@@ -222,6 +262,8 @@ def load_target(name, weights="imagenet", diversity_layer="default"):
         file's own weights, a path for weights loaded into its graph (a hardened copy).
       diversity_layer: "default"/"softmax", "logits", "reference" (the
         authors' layer), or a layer name of the classifier.
+      feature_layer: None (no feature loss), "default" (the spec's stride-8 layer) or a layer name: the
+        target then also returns that layer's activations (TargetOutputs.mid_features).
 
     Raises:
       NAGError: unknown name, missing weights file, weights not downloadable.
@@ -253,7 +295,9 @@ def load_target(name, weights="imagenet", diversity_layer="default"):
                 ) from None
     else:
         classifier = _build_from_file(spec, weights)
-    return Target(spec, classifier, _resolve_diversity_layer(spec, diversity_layer))
+    return Target(
+        spec, classifier, _resolve_diversity_layer(spec, diversity_layer), _resolve_feature_layer(spec, feature_layer)
+    )
 
 
 def _build_from_file(spec, path):
@@ -361,16 +405,18 @@ def ensemble_image_size(text):
     return max(get_spec(name).image_size for name in parse_target_names(text))
 
 
-def load_targets(names, weights="imagenet", diversity_layer="default", target_weights=""):
+def load_targets(names, weights="imagenet", diversity_layer="default", target_weights="", feature_layer=None):
     """A `Target` for one name, an `EnsembleTarget` for a comma-separated list (model files by their canonical
     names, as a TrainConfig holds them)."""
     names = parse_target_names(names)
     member_weights = parse_target_weights(target_weights, len(names))
     if len(names) == 1 and member_weights == [1.0]:
-        return load_target(names[0], weights, diversity_layer)
+        return load_target(names[0], weights, diversity_layer, feature_layer)
     # --weights applies to every member: 'imagenet' or 'none' (a single file cannot fit several networks).
     if len(names) > 1 and str(weights).lower() not in ("imagenet", "none"):
         raise NAGError(
             f"--weights={weights!r} names one file but --target names {len(names)} classifiers; use imagenet or none"
         )
-    return EnsembleTarget([load_target(name, weights, diversity_layer) for name in names], member_weights)
+    return EnsembleTarget(
+        [load_target(name, weights, diversity_layer, feature_layer) for name in names], member_weights
+    )

@@ -61,6 +61,7 @@ for _name, _seed, _size in (
             image_size=_size,
             preprocess_mode="tf",
             reference_layer="conv2",
+            feature_layer="conv2",
             num_classes=TINY_CLASSES,
         )
     )

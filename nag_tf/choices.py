@@ -8,6 +8,7 @@ distribute, callbacks) all read these tuples; none keeps a copy of its own
 
 __all__ = [
     "DIVERSITY_DISTANCES",
+    "FEATURE_LOSSES",
     "FOOLING_LOSSES",
     "FOOLING_REDUCTIONS",
     "GENERATOR_VARIANTS",
@@ -36,6 +37,9 @@ DIVERSITY_DISTANCES = ("cosine", "squared_l2")
 SHUFFLE_MODES = ("derangement", "replacement")
 # What the similarity penalty on pairs of perturbations grows with (losses.similarity_penalty).
 PERTURBATION_SIMILARITIES = ("cosine", "chord")
+# A mid-layer feature loss beside the fooling loss (losses.feature_loss): none (the paper), or ours after
+# BIA / FG-UAP (cosine) and LTP (mse).
+FEATURE_LOSSES = ("none", "cosine", "mse")
 
 # Data (data.py): shorter side + centre crop, or the reference code's plain resize.
 RESIZE_MODES = ("crop", "stretch")

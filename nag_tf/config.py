@@ -15,6 +15,7 @@ from keras_apps import model_file
 from keras_apps.class_names import class_index
 from nag_tf.choices import (
     DIVERSITY_DISTANCES,
+    FEATURE_LOSSES,
     FOOLING_LOSSES,
     FOOLING_REDUCTIONS,
     GENERATOR_VARIANTS,
@@ -89,6 +90,11 @@ class TrainConfig:
     label_entropy_weight: float = 0.0  # ours: weight of -H(the batch's adversarial labels), against one label
     inner_steps: int = 0  # ours (after SGA): K inner signed steps per delta, their gradients' sum flows back (0: off)
     inner_batch: int = 8  # ours: images per delta in each inner step
+    # Ours (after BIA / FG-UAP / LTP): a mid-layer loss pushing f(x + delta) away from f(x), added to the fooling
+    # loss with its weight (losses.feature_loss); feature_layer "default" is the target's stride-8 layer.
+    feature_loss: str = "none"
+    feature_layer: str = "default"
+    feature_loss_weight: float = 1.0
     # Optimisation.
     batch_size: int = 32
     learning_rate: float = 1e-3
@@ -158,6 +164,7 @@ class TrainConfig:
             "input_diversity",
             "input_diversity_scale",
             "label_entropy_weight",
+            "feature_loss_weight",
         ):
             finite(name, getattr(self, name))
         model_file.normalise_preprocess(self.preprocess)  # a bad --preprocess is refused for any target
@@ -236,6 +243,19 @@ class TrainConfig:
                 "--inner_steps takes signed steps on the L-inf budget: use it with --norm=linf (or set it to 0)",
             ),
             (self.label_entropy_weight >= 0, f"--label_entropy_weight={self.label_entropy_weight} must be >= 0"),
+            (
+                self.feature_loss in FEATURE_LOSSES,
+                f"--feature_loss={self.feature_loss!r}: expected one of {', '.join(FEATURE_LOSSES)}",
+            ),
+            (
+                self.feature_loss_weight > 0,
+                f"--feature_loss_weight={self.feature_loss_weight} must be positive (turn the loss off with "
+                "--feature_loss=none)",
+            ),
+            (
+                self.feature_loss == "none" or bool(self.feature_layer) and self.feature_layer != "none",
+                "--feature_loss needs a layer: --feature_layer=default (the target's stride-8 layer) or a layer name",
+            ),
             (
                 self.label_entropy_weight == 0 or self.target_class is None,
                 "--label_entropy_weight spreads an untargeted attack's labels; with --target_class set it to 0",

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from nag_tf.choices import (
     DIVERSITY_DISTANCES,
+    FEATURE_LOSSES,
     FOOLING_LOSSES,
     FOOLING_REDUCTIONS,
     PERTURBATION_SIMILARITIES,
@@ -28,10 +29,12 @@ __all__ = [
     "FOOLING_LOSSES",
     "log_one_minus_softmax",
     "pair_cosines",
+    "feature_loss",
     "dual_ascent",
     "DIVERSITY_DISTANCES",
     "SHUFFLE_MODES",
     "PERTURBATION_SIMILARITIES",
+    "FEATURE_LOSSES",
 ]
 
 # Clamp of the cross-entropy in the "clamped_ce" fooling loss (SGD-UAP uses 12, SGA 9).
@@ -191,6 +194,34 @@ def diversity_loss(adversarial_features, shuffled_features, distance="cosine"):
     if distance == "squared_l2":
         return -tf.reduce_mean(tf.square(a - s))
     raise ValueError(f"unknown diversity distance {distance!r}; expected one of {DIVERSITY_DISTANCES}")
+
+
+def feature_loss(clean_features, adversarial_features, kind="cosine"):
+    """Pushes a mid layer's features of x + delta away from those of x; ours (after BIA, LTP, FG-UAP).
+
+    Why: the output's fooling loss stops once the label flips, and what flips one classifier's label is
+    specific to it; mid-layer features (edges, textures) are shared across networks, so wrecking them is
+    what transfers (BIA: Zhang et al., ICLR 2022; LTP: Nakka & Salzmann, NeurIPS 2021; FG-UAP, universal).
+
+    Args:
+      clean_features: float [B, ...] the layer's features of the clean images (no gradient needed).
+      adversarial_features: float [B, ...] the same layer's features of x + delta.
+      kind: "cosine" (BIA, FG-UAP): mean_n cos(f(x_n), f(x_n + delta_n)), each image's map flattened; in
+        [-1, 1], lower is further. "mse" (LTP's mean squared difference, made scale-free by us):
+        -mean_n |f(x_n + delta_n) - f(x_n)|^2 / |f(x_n)|^2, so one weight means the same at any layer.
+
+    Returns:
+      Scalar float32 loss to minimise (added to the fooling loss with its weight).
+    """
+    batch = tf.shape(adversarial_features)[0]
+    clean = tf.reshape(tf.cast(clean_features, tf.float32), [batch, -1])
+    adversarial = tf.reshape(tf.cast(adversarial_features, tf.float32), [batch, -1])
+    if kind == "cosine":
+        return tf.reduce_mean(pair_cosines(clean, adversarial))
+    if kind == "mse":
+        squared = tf.reduce_sum(tf.square(adversarial - clean), axis=1)
+        return -tf.reduce_mean(squared / tf.maximum(tf.reduce_sum(tf.square(clean), axis=1), 1e-12))
+    raise ValueError(f"unknown feature loss {kind!r}; expected one of {FEATURE_LOSSES[1:]}")
 
 
 def pair_cosines(perturbations, shuffled_perturbations):

@@ -22,7 +22,10 @@ from nag_tf.aggregate import aggregated_gradient
 from nag_tf.augment import input_diversity
 from nag_tf.generator import calibrate_batch_norm
 
-__all__ = ["LossConfig", "LossValues", "NAGModel", "perturb"]
+__all__ = ["LossConfig", "LossValues", "NAGModel", "perturb", "CLEAN_FEATURES_PASS"]
+
+# Target passes charged for the clean photos' forward pass to the feature layer (see target_images_per_step).
+CLEAN_FEATURES_PASS = 1 / 3
 
 
 class LossValues(NamedTuple):
@@ -73,10 +76,18 @@ class LossConfig:
     # added to what flows back through the generator (nag_tf.aggregate). 0: off (the paper).
     inner_steps: int = 0
     inner_batch: int = 8
+    # Ours (after BIA / FG-UAP / LTP): a mid-layer feature loss added to the fooling loss with its weight; the
+    # layer is the target's (loaded with it). "none": off (the paper).
+    feature_loss: str = "none"
+    feature_loss_weight: float = 1.0
 
     @property
     def adapts_diversity_weight(self):
         return self.target_pairwise_cosine < 1.0
+
+    @property
+    def uses_feature_loss(self):
+        return self.feature_loss != "none"
 
     @property
     def uses_shuffled_batch(self):
@@ -166,6 +177,10 @@ class NAGModel(keras.Model):
         """
         config = self.loss_config
         per_member = 2 if config.uses_shuffled_batch else 1
+        if config.uses_feature_loss:
+            # The clean photos' forward pass up to the feature layer: counted as a third of a pass (a forward
+            # is about a third of forward + backward), an upper bound since it stops at a mid layer.
+            per_member += CLEAN_FEATURES_PASS
         if config.inner_steps:
             # K passes of m images for each of the batch / k perturbations.
             per_member += config.inner_steps * config.inner_batch / config.images_per_perturbation
@@ -295,14 +310,23 @@ class NAGModel(keras.Model):
         if config.uses_shuffled_batch:
             shuffled_delta = _per_image(tf.gather(delta, shuffled), images)
             adversarial = tf.concat([adversarial, perturb(images, shuffled_delta, config.clip)], axis=0)
+        clean = images
         if transform_seed is not None:
             adversarial = input_diversity(
                 adversarial, transform_seed, config.input_diversity, config.input_diversity_scale
             )
+            # The same seed, the same transform: clean and adversarial features stay aligned pixel for pixel.
+            clean = input_diversity(images, transform_seed, config.input_diversity, config.input_diversity_scale)
         outputs = member(resize_for(member, adversarial))
         adversarial_logits = outputs.logits[:batch]
         predicted = tf.argmax(adversarial_logits, axis=-1, output_type=tf.int32)
         fooling = self._fooling_loss(adversarial_logits, labels)
+        if config.uses_feature_loss:
+            # Added to the fooling loss (and reported with it): the feature maps of x + delta come from the
+            # forward pass above; the clean photos' go through the layers up to the feature layer only.
+            fooling += config.feature_loss_weight * losses.feature_loss(
+                member.clean_features(resize_for(member, clean)), outputs.mid_features[:batch], config.feature_loss
+            )
         if config.target_class is None:
             success = tf.not_equal(predicted, tf.cast(labels, tf.int32))
             entropy = losses.label_entropy(adversarial_logits, labels) if config.label_entropy_weight else 0.0

@@ -9,7 +9,7 @@ package the project installs provides it for arrays of this kind.
 
 import numpy as np
 
-__all__ = ["per_image_attack", "bootstrap_interval", "paired_difference", "paired_to_best"]
+__all__ = ["per_image_attack", "bootstrap_interval", "paired_difference", "paired_to_best", "paired_summary"]
 
 
 def per_image_attack(clean_labels, adversarial_labels, target_class=None):
@@ -52,19 +52,33 @@ def paired_difference(a, b, level=0.95, resamples=2000, seed=0):
     return float(np.mean(a - b)), low, high
 
 
-def paired_to_best(per_photo, focus="nag"):
+def paired_to_best(per_photo, focus="nag", measure="fr"):
     """`focus` minus the best of the other methods (highest mean) on the same photos.
 
     per_photo: {method: per-photo values}. Returns {"best_baseline", "<focus>_minus_best_fr",
     "<focus>_minus_best_ci"} (empty when there is no other method): the keys of bench/compare.py's JSON.
+    Another `measure` (e.g. "transfer_lite1") gives "best_baseline_<measure>", "<focus>_minus_best_<measure>"
+    and "<focus>_minus_best_<measure>_ci".
     """
     others = {name: values for name, values in per_photo.items() if name != focus}
     if focus not in per_photo or not others:
         return {}
     best = max(others, key=lambda name: float(np.mean(others[name])))
     mean, low, high = paired_difference(per_photo[focus], others[best])
-    return {
-        "best_baseline": best,
-        f"{focus}_minus_best_fr": round(mean, 4),
-        f"{focus}_minus_best_ci": [round(low, 4), round(high, 4)],
-    }
+    if measure == "fr":
+        keys = ("best_baseline", f"{focus}_minus_best_fr", f"{focus}_minus_best_ci")
+    else:
+        keys = (f"best_baseline_{measure}", f"{focus}_minus_best_{measure}", f"{focus}_minus_best_{measure}_ci")
+    return {keys[0]: best, keys[1]: round(mean, 4), keys[2]: [round(low, 4), round(high, 4)]}
+
+
+def paired_summary(summary, methods, transfer_targets):
+    """NAG minus the best baseline on the same photos, white-box and for each transfer target, from the
+    JSON's per-photo lists (`<method>_per_photo`, `<method>_transfer_<t>_per_photo`); older runs without the
+    transfer lists give the white-box keys only."""
+    paired = paired_to_best({m: summary[f"{m}_per_photo"] for m in methods if f"{m}_per_photo" in summary})
+    for t in transfer_targets:
+        key = f"_transfer_{t}_per_photo"
+        per_photo = {m: summary[m + key] for m in methods if m + key in summary}
+        paired.update(paired_to_best(per_photo, measure=f"transfer_{t}"))
+    return paired

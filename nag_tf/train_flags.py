@@ -183,6 +183,29 @@ def define_train_flags(flag_values=flags.FLAGS):
         flag_values=flag_values,
     )
     flags.DEFINE_enum(
+        "feature_loss",
+        "none",
+        list(choices.FEATURE_LOSSES),
+        "Ours, for transfer (after BIA, ICLR 2022; FG-UAP; LTP, NeurIPS 2021): a loss at a mid layer that pushes "
+        "f(x + delta) away from f(x), added to the fooling loss: cosine (mean cos of the two feature maps) or mse "
+        "(minus their squared distance over |f(x)|^2). none: off (the paper). Costs a forward pass of the clean "
+        "photos up to the layer.",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_string(
+        "feature_layer",
+        "default",
+        "Ours: the layer of --feature_loss: default (the target's stride-8 layer: EfficientNet-Lite's stage 3, "
+        "VGG's block3_pool, ResNet's conv3 output) or a layer name of the classifier.",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_float(
+        "feature_loss_weight",
+        1.0,
+        "Ours: the weight of --feature_loss beside the fooling loss.",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_enum(
         "shuffle",
         "derangement",
         list(choices.SHUFFLE_MODES),

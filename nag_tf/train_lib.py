@@ -166,7 +166,11 @@ def _load_inputs(config, strategy, logdir):
     try:
         with strategy.scope():
             target = keras_apps.load_targets(
-                config.target, config.weights, config.diversity_layer, config.target_weights
+                config.target,
+                config.weights,
+                config.diversity_layer,
+                config.target_weights,
+                config.feature_layer if config.feature_loss != "none" else None,
             )
         datasets = load_datasets(config, target)
     except NAGError:

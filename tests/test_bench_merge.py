@@ -49,8 +49,23 @@ def _merge(*args, out):
 
 
 def test_merges_two_runs_with_the_crossing_and_a_plot(tmp_path):
-    nag = _write_run(tmp_path, "nag", "nag", [[300.0, 0.50, 0.02], [600.0, 0.81, 0.01]], nag_pairwise_cos=0.4)
-    sga = _write_run(tmp_path, "sga", "sga", [[300.0, 0.70, 0.0], [600.0, 0.80, 0.0]])
+    nag = _write_run(
+        tmp_path,
+        "nag",
+        "nag",
+        [[300.0, 0.50, 0.02], [600.0, 0.81, 0.01]],
+        nag_pairwise_cos=0.4,
+        nag_per_photo=[1.0, 1.0, 0.5, 0.0],
+        nag_transfer_lite1_per_photo=[1.0, 1.0, 1.0, 0.0],
+    )
+    sga = _write_run(
+        tmp_path,
+        "sga",
+        "sga",
+        [[300.0, 0.70, 0.0], [600.0, 0.80, 0.0]],
+        sga_per_photo=[1.0, 0.0, 1.0, 0.0],
+        sga_transfer_lite1_per_photo=[0.0, 1.0, 0.0, 0.0],
+    )
     result = _merge(nag, sga, out=tmp_path / "merged")
     assert result.returncode == 0, result.stderr[-2000:]
     merged = json.loads(result.stdout.strip().splitlines()[-1])
@@ -58,6 +73,9 @@ def test_merges_two_runs_with_the_crossing_and_a_plot(tmp_path):
     assert set(merged["curve"]) == {"nag", "sga"}
     # NAG is below SGA at 300 s and reaches it at 600 s.
     assert merged["nag_crosses_sga_at_s"] == 600.0
+    # Paired on the same photos: white-box (0.625 - 0.5) and transfer to Lite1 (0.75 - 0.25), with intervals.
+    assert merged["nag_minus_best_fr"] == 0.125 and merged["nag_minus_best_transfer_lite1"] == 0.5
+    assert merged["best_baseline_transfer_lite1"] == "sga" and len(merged["nag_minus_best_transfer_lite1_ci"]) == 2
     assert (tmp_path / "merged" / "curves.png").stat().st_size > 0
 
 

@@ -13,6 +13,7 @@ ENUM_FLAGS = {
     "diversity_distance": choices.DIVERSITY_DISTANCES,
     "perturbation_similarity": choices.PERTURBATION_SIMILARITIES,
     "fooling_loss": choices.FOOLING_LOSSES,
+    "feature_loss": choices.FEATURE_LOSSES,
     "shuffle": choices.SHUFFLE_MODES,
     "fooling_reduction": choices.FOOLING_REDUCTIONS,
     "learning_rate_schedule": choices.LEARNING_RATE_SCHEDULES,
@@ -38,6 +39,7 @@ def test_the_modules_that_act_on_a_choice_hold_the_same_object():
     assert generator.LINF_OUTPUTS is choices.LINF_OUTPUTS and generator.NORMS is choices.NORMS
     assert losses.FOOLING_LOSSES is choices.FOOLING_LOSSES
     assert losses.PERTURBATION_SIMILARITIES is choices.PERTURBATION_SIMILARITIES
+    assert losses.FEATURE_LOSSES is choices.FEATURE_LOSSES
     assert losses.SHUFFLE_MODES is choices.SHUFFLE_MODES
     assert data.RESIZE_MODES is choices.RESIZE_MODES
     assert distribute.STRATEGIES is choices.STRATEGIES

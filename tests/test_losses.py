@@ -184,6 +184,33 @@ def test_chord_penalty_by_hand_and_its_gradient_keeps_its_size_at_a_collapse():
     assert np.all(np.isfinite(tape.gradient(penalty, a).numpy()))
 
 
+def test_cosine_feature_loss_by_hand_and_its_gradient():
+    clean = tf.constant([[[1.0, 0.0]], [[1.0, 0.0]]])  # [B, 1, 2]: maps are flattened per image
+    adversarial = tf.constant([[[0.0, 2.0]], [[1.0, 1.0]]])
+    with tf.GradientTape() as tape:
+        tape.watch(adversarial)
+        loss = losses.feature_loss(clean, adversarial, "cosine")
+    # Mean of cos = 0 and 1/sqrt(2).
+    np.testing.assert_allclose(float(loss), (0.0 + 1 / np.sqrt(2)) / 2, rtol=1e-6)
+    # d cos(c, a) / da = c / (|c||a|) - cos * a / |a|^2, halved by the mean over 2 images.
+    expected = np.array([[[1 / 2, 0.0]], [[1 / np.sqrt(2) - 0.5 / np.sqrt(2), -0.5 / np.sqrt(2)]]]) / 2
+    np.testing.assert_allclose(tape.gradient(loss, adversarial).numpy(), expected, atol=1e-6)
+
+
+def test_mse_feature_loss_by_hand_is_scale_free_and_its_gradient():
+    clean = tf.constant([[3.0, 4.0]])
+    adversarial = tf.constant([[3.0, 0.0]])
+    with tf.GradientTape() as tape:
+        tape.watch(adversarial)
+        loss = losses.feature_loss(clean, adversarial, "mse")
+    np.testing.assert_allclose(float(loss), -16.0 / 25.0, rtol=1e-6)  # -|a - c|^2 / |c|^2
+    # d/da = -2 (a - c) / |c|^2 = (0, 8/25): descending it moves a further from c.
+    np.testing.assert_allclose(tape.gradient(loss, adversarial).numpy(), [[0.0, 8.0 / 25.0]], atol=1e-6)
+    np.testing.assert_allclose(float(losses.feature_loss(10 * clean, 10 * adversarial, "mse")), -16.0 / 25.0, rtol=1e-6)
+    with pytest.raises(ValueError, match="unknown feature loss"):
+        losses.feature_loss(clean, adversarial, "none")
+
+
 def test_cosine_diversity_loss_matches_hand_computation():
     a = tf.constant([[1.0, 0.0], [1.0, 1.0]])
     s = tf.constant([[0.0, 2.0], [2.0, 2.0]])

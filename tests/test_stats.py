@@ -55,3 +55,8 @@ def test_paired_to_best_picks_the_strongest_other_method():
     low, high = result["nag_minus_best_ci"]
     assert low < 0.0 < high
     assert stats.paired_to_best({"nag": [1.0]}) == {}
+    transfer = stats.paired_to_best(
+        {"nag": [1.0, 1.0], "sga": [0.0, 1.0], "dm_uap": [0.0, 0.0]}, measure="transfer_lite1"
+    )
+    assert transfer["best_baseline_transfer_lite1"] == "sga" and transfer["nag_minus_best_transfer_lite1"] == 0.5
+    assert len(transfer["nag_minus_best_transfer_lite1_ci"]) == 2

@@ -39,6 +39,7 @@ NUMERIC = {
     "label_entropy_weight": [-0.5, float("nan")],
     "images_per_perturbation": [0, 3, 32],
     "inner_steps": [-1],
+    "feature_loss_weight": [0.0, -1.0, float("nan")],
     "inner_batch": [0],  # batch 32: 3 does not divide it, 32 leaves one delta
 }
 ENUMS = [
@@ -54,6 +55,7 @@ ENUMS = [
     "norm",
     "linf_output",
     "perturbation_similarity",
+    "feature_loss",
 ]
 TEXT = [
     ("preprocess", "bgr"),
@@ -97,6 +99,7 @@ def test_every_setting_has_a_bad_value_case():
         "seed",
         "verbose",
         "diversity_layer",
+        "feature_layer",  # a layer name: checked when the target is built (the last test here)
     }
     covered = set(NUMERIC) | set(ENUMS) | {name for name, _ in TEXT} | {"target"}
     assert {f.name for f in dataclasses.fields(TrainConfig)} - free_form - covered == set()
@@ -117,3 +120,16 @@ def test_label_entropy_is_refused_for_a_targeted_attack():
     with pytest.raises(NAGError, match="--label_entropy_weight.*--target_class"):
         dataclasses.replace(BASE, label_entropy_weight=0.5, target_class="9").validate()
     dataclasses.replace(BASE, label_entropy_weight=0.5).validate()
+
+
+def test_a_feature_loss_without_a_layer_is_refused_and_an_absent_layer_fails_before_training(tmp_path):
+    with pytest.raises(NAGError, match="--feature_loss needs a layer"):
+        dataclasses.replace(BASE, feature_loss="cosine", feature_layer="none").validate()
+    from nag_tf import train_lib
+
+    config = dataclasses.replace(
+        BASE, feature_loss="mse", feature_layer="conv9", logdir=str(tmp_path / "run"), epochs=1
+    ).validate()
+    with pytest.raises(NAGError, match="no layer 'conv9' for the feature loss"):
+        train_lib.train(config)
+    assert not (tmp_path / "run").exists()  # a failed start leaves no log directory
