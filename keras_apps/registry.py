@@ -159,20 +159,22 @@ class Target:
         self.feature_layer = feature_layer
         self._predict_labels = None
         # One forward pass returns the logits and each requested intermediate layer.
-        outputs = [classifier.output]
+        extra = []
         if diversity_layer not in (SOFTMAX, LOGITS):
-            outputs.append(self._layer(diversity_layer, "the diversity loss").output)
+            extra.append(self._layer(diversity_layer, "the diversity loss").output)
         self._clean_features = None
         if feature_layer is not None:
-            feature_output = self._layer(feature_layer, "the feature loss").output
-            outputs.append(feature_output)
+            extra.append(self._layer(feature_layer, "the feature loss").output)
             # The clean photos' features need only the layers up to this one, forward only.
-            self._clean_features = keras.Model(classifier.inputs, feature_output, name=f"{classifier.name}_to_layer")
+            self._clean_features = keras.Model(classifier.inputs, extra[-1], name=f"{classifier.name}_to_layer")
             self._clean_features.trainable = False
-        if len(outputs) == 1:
-            self._network = classifier
-        else:
-            self._network = keras.Model(classifier.inputs, outputs, name=f"{classifier.name}_with_features")
+        # Without extra layers the classifier runs as it is (a user's Sequential may never have been called,
+        # so it has no symbolic output to build a new model from).
+        self._network = classifier
+        if extra:
+            self._network = keras.Model(
+                classifier.inputs, [classifier.output, *extra], name=f"{classifier.name}_with_features"
+            )
             self._network.trainable = False
 
     def _layer(self, name, use):
