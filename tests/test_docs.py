@@ -20,7 +20,7 @@ ABSL_FLAGS = {"flagfile", "help", "helpfull", "helpshort", "undefok", "only_chec
 # Files whose flags a command also takes when its own file uses them (by the name it imports).
 SHARED = {
     "define_train_flags": "nag_tf/train_flags.py",
-    "from nag_tf.baselines import cli": "nag_tf/baselines/cli.py",
+    "from nag_tf.baselines import baseline_flags": "nag_tf/baselines/baseline_flags.py",
     "import _common": "bench/_common.py",
     "import _methods": "bench/_methods.py",
 }

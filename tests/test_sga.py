@@ -119,3 +119,29 @@ def test_the_sga_binary_trains_saves_and_shows_progress(image_folder, tmp_path):
         env=dict(os.environ, PYTHONPATH=os.path.abspath(root)),
     )
     assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith("error: --minibatch=300 is larger")
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--xi=300"], "--xi=300.0 is outside"),
+        (["--norm=l2", "--xi=-1"], "must be a positive L2 radius"),
+        (["--steps=0"], "--steps=0 must be positive"),
+        (["--time_budget_s=-1"], "--time_budget_s=-1.0 >= 0"),
+        (["--out=runs/uap.txt"], "must end with .npy"),
+    ],
+)
+def test_the_shared_baseline_flags_become_one_checked_run(argv, message):
+    from absl import flags
+
+    from nag_tf.baselines import baseline_flags
+    from nag_tf.errors import NAGError
+
+    values = flags.FlagValues()
+    baseline_flags.define_shared_flags(values)
+    values(["prog", "--target=tiny_cnn"])
+    run = baseline_flags.run_from_flags(values, "sga")
+    assert run.out == "runs/sga/uap.npy" and run.target == "tiny_cnn" and run.verbose
+    values(["prog", *argv])
+    with pytest.raises(NAGError, match=message.replace("(", r"\(")):
+        baseline_flags.run_from_flags(values, "sga")

@@ -11,11 +11,14 @@ and fewer inner steps buy more steps. The saved `.npy` (with its `.json`) is a s
 `python -m nag_tf.evaluate --sources=...`.
 """
 
+import functools
+
 from absl import app, flags
 
-from nag_tf.baselines import cli
+from nag_tf.baselines import baseline_flags
 from nag_tf.flags_util import parse_flags_or_exit, run_or_exit
 
+baseline_flags.define_shared_flags()
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 125, "Images per step (the authors': 125).")
 _RHO = flags.DEFINE_float(
     "rho",
@@ -33,12 +36,11 @@ _BETA = flags.DEFINE_float("beta", 9.0, "Clamp of the cross-entropy (the authors
 _LEARNING_RATE = flags.DEFINE_float("learning_rate", 25.5, "AdamW step on the 0-255 scale (0.1 on [0, 1]).")
 
 
-def _train(target, cached, options, progress, should_stop):
-    from nag_tf.baselines import dm_uap_lib
+def _main(argv):
+    del argv
+    from nag_tf.baselines import dm_uap_lib, run_lib
 
-    return dm_uap_lib.train_dm_uap(
-        target,
-        cached,
+    own = dict(
         batch_size=_BATCH_SIZE.value,
         rho=_RHO.value,
         image_radius=_IMAGE_RADIUS.value,
@@ -47,25 +49,10 @@ def _train(target, cached, options, progress, should_stop):
         smoothing=_SMOOTHING.value,
         beta=_BETA.value,
         learning_rate=_LEARNING_RATE.value,
-        **options.train_arguments(progress, should_stop),
     )
-
-
-def _main(argv):
-    del argv
-    from nag_tf.baselines import dm_uap_lib
-
-    dm_uap_lib.check_options(
-        _BATCH_SIZE.value,
-        _RHO.value,
-        _IMAGE_RADIUS.value,
-        _WEIGHT_STEPS.value,
-        _IMAGE_STEPS.value,
-        _SMOOTHING.value,
-        _BETA.value,
-        _LEARNING_RATE.value,
-    )
-    cli.run_baseline("dm_uap", _train, min(_BATCH_SIZE.value, 64))
+    dm_uap_lib.check_options(**own)
+    run = baseline_flags.run_from_flags(flags.FLAGS, "dm_uap")
+    run_lib.run_baseline(run, functools.partial(dm_uap_lib.train_dm_uap, **own), min(_BATCH_SIZE.value, 64))
 
 
 if __name__ == "__main__":

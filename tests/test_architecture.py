@@ -1,0 +1,73 @@
+"""The house rules a reader relies on, checked on the source (no TensorFlow): flags are read only in main.
+
+A library function that reads absl flags cannot be called from another program or a test without
+defining and parsing those flags first (../STYLE: "thin binaries"). Binaries read their flags in
+`main`/`_main` and may hand the parsed FlagValues to a converter that returns a typed config
+(`train_flags.config_from_flag_values`, `baseline_flags.run_from_flags`); a `*_flags.py` module is such a
+converter (its reason to exist).
+"""
+
+import ast
+import pathlib
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+PACKAGES = ("nag_tf", "export", "keras_apps")
+MAIN_FUNCTIONS = {"main", "_main"}
+
+
+def _flag_holders(tree):
+    """Module-level names bound to flags.DEFINE_*(...): their `.value` is a flag read."""
+    holders = set()
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+            function = node.value.func
+            if isinstance(function, ast.Attribute) and function.attr.startswith("DEFINE"):
+                holders |= {target.id for target in node.targets if isinstance(target, ast.Name)}
+    return holders
+
+
+def flag_reads_outside_main(path):
+    """['path:line in function'] for each `HOLDER.value` or `FLAGS.name` read outside a binary's main."""
+    tree = ast.parse(path.read_text(), str(path))
+    holders = _flag_holders(tree)
+    found = []
+
+    def visit(node, function):
+        for child in ast.iter_child_nodes(node):
+            inside = child.name if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) else function
+            if isinstance(child, ast.Attribute) and inside not in MAIN_FUNCTIONS:
+                owner = child.value
+                holder_read = isinstance(owner, ast.Name) and owner.id in holders and child.attr == "value"
+                # FLAGS.xi or flags.FLAGS.xi; passing the FLAGS object itself (to a converter, a parser) is fine.
+                flags_read = (isinstance(owner, ast.Name) and owner.id == "FLAGS") or (
+                    isinstance(owner, ast.Attribute) and owner.attr == "FLAGS"
+                )
+                if holder_read or flags_read:
+                    found.append(f"{path.relative_to(ROOT)}:{child.lineno} in {inside or 'module level'}")
+            visit(child, inside)
+
+    visit(tree, None)
+    return found
+
+
+def test_flags_are_read_only_in_a_binarys_main_or_a_flags_module():
+    offences = [
+        offence
+        for package in PACKAGES
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if not path.name.endswith("_flags.py")
+        for offence in flag_reads_outside_main(path)
+    ]
+    assert offences == [], "read these flags in main and pass the values:\n" + "\n".join(offences)
+
+
+def test_the_check_finds_a_library_function_that_reads_a_flag(tmp_path, monkeypatch):
+    monkeypatch.setattr(__import__(__name__), "ROOT", tmp_path)
+    source = tmp_path / "lib.py"
+    source.write_text(
+        "from absl import flags\n_XI = flags.DEFINE_float('xi', 1.0, '')\n"
+        "def train():\n    return _XI.value\n"
+        "def _main(argv):\n    return _XI.value, flags.FLAGS.xi\n"
+        "def helper():\n    return flags.FLAGS.xi, convert(flags.FLAGS)\n"
+    )
+    assert flag_reads_outside_main(source) == ["lib.py:4 in train", "lib.py:8 in helper"]
