@@ -103,14 +103,24 @@ def register(spec):
 
 
 _BUILTIN_MODULES = ("keras_apps.applications", "keras_apps.efficientnet_lite")
+# Modules of one's own that register more targets when imported (comma-separated, importable names): how a
+# lab adds its architectures by name, with their preprocessing and layers (docs/training.md), and how the
+# tests add their tiny CNNs (tests/helpers/tiny_targets.py).
+TARGET_MODULES_VARIABLE = "NAG_TF_TARGET_MODULES"
 
 
 def _load_builtin_targets():
-    """Registers the built-in targets once (their modules call `register` when imported); the tests' tiny
-    targets (keras_apps.testing) too when NAG_TF_TEST_TARGETS=1."""
-    modules = _BUILTIN_MODULES + (("keras_apps.testing",) if os.environ.get("NAG_TF_TEST_TARGETS") == "1" else ())
-    for module in modules:
-        importlib.import_module(module)
+    """Registers the built-in targets once (their modules call `register` when imported), then those of the
+    modules named in NAG_TF_TARGET_MODULES."""
+    extra = [name.strip() for name in os.environ.get(TARGET_MODULES_VARIABLE, "").split(",") if name.strip()]
+    for module in _BUILTIN_MODULES + tuple(extra):
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            raise NAGError(
+                f"{TARGET_MODULES_VARIABLE} names {module!r}, which cannot be imported ({error}); put its folder "
+                "on PYTHONPATH or fix the name"
+            ) from None
 
 
 def known_targets():

@@ -2,9 +2,13 @@
 
 import os
 
+from helpers.cli import CHILD_PYTHONPATH
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# The tiny test targets (keras_apps.testing) are registered only on request, here and in every binary a test starts.
-os.environ["NAG_TF_TEST_TARGETS"] = "1"
+# The tests' tiny targets (tests/helpers/tiny_targets.py) join the registry as a user's own target module would,
+# here and in every binary a test starts (tests/ is on their PYTHONPATH).
+os.environ["NAG_TF_TARGET_MODULES"] = "helpers.tiny_targets"
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [CHILD_PYTHONPATH, os.environ.get("PYTHONPATH")]))
 
 import numpy as np
 import pytest

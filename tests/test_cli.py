@@ -5,13 +5,13 @@ import subprocess
 import sys
 
 import pytest
-from helpers.cli import error_line
+from helpers.cli import CHILD_PYTHONPATH, error_line
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 
 
 def _run(*args, cwd=ROOT):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=os.path.abspath(ROOT))
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=CHILD_PYTHONPATH)
     return subprocess.run(
         [sys.executable, "-m", "nag_tf.train", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
     )
@@ -126,7 +126,7 @@ def test_the_first_line_a_user_reads_is_ours():
     # Without TF_CPP_MIN_LOG_LEVEL (the user did not ask for TensorFlow's logging): no C++ start-up chatter;
     # and outside the tests the known targets are the product's, not the tests' tiny ones.
     env = {
-        key: value for key, value in os.environ.items() if key not in ("TF_CPP_MIN_LOG_LEVEL", "NAG_TF_TEST_TARGETS")
+        key: value for key, value in os.environ.items() if key not in ("TF_CPP_MIN_LOG_LEVEL", "NAG_TF_TARGET_MODULES")
     }
     env["PYTHONPATH"] = os.path.abspath(ROOT)
     result = subprocess.run(

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers.cli import CHILD_PYTHONPATH
 
 import keras_apps
 from nag_tf import data
@@ -104,7 +105,7 @@ def test_the_sga_binary_trains_saves_and_shows_progress(image_folder, tmp_path):
         text=True,
         cwd=root,
         timeout=300,
-        env=dict(os.environ, PYTHONPATH=os.path.abspath(root)),
+        env=dict(os.environ, PYTHONPATH=CHILD_PYTHONPATH),
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "2/2" in result.stdout  # the progress bar reached its end
@@ -116,7 +117,7 @@ def test_the_sga_binary_trains_saves_and_shows_progress(image_folder, tmp_path):
         text=True,
         cwd=root,
         timeout=300,
-        env=dict(os.environ, PYTHONPATH=os.path.abspath(root)),
+        env=dict(os.environ, PYTHONPATH=CHILD_PYTHONPATH),
     )
     assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith("error: --minibatch=300 is larger")
 

@@ -65,3 +65,12 @@ def test_every_registered_targets_default_feature_layer_exists_at_an_eighth_of_t
     classifier = spec.build(None)
     side = classifier.get_layer(spec.feature_layer).output.shape[1]
     assert side == -(-spec.image_size // 8) or (name == "inception_v3" and side == 35), (name, side)
+
+
+def test_a_target_module_of_ones_own_joins_the_registry_and_a_bad_name_is_one_clear_error(monkeypatch):
+    from keras_apps.errors import NAGError
+
+    assert "tiny_cnn" in keras_apps.known_targets()  # tests/helpers/tiny_targets.py, named by conftest
+    monkeypatch.setenv("NAG_TF_TARGET_MODULES", "helpers.tiny_targets, no_such_lab.targets")
+    with pytest.raises(NAGError, match="names 'no_such_lab.targets', which cannot be imported"):
+        keras_apps.get_spec("vgg19")

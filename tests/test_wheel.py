@@ -58,7 +58,7 @@ def installed(tmp_path_factory):
 
 def _run(installed, *args, timeout=900):
     python, cwd = installed
-    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "NAG_TF_TEST_TARGETS")}
+    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "NAG_TF_TARGET_MODULES")}
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
     result = subprocess.run([python, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout)
     assert result.returncode == 0, (args, result.stdout[-2000:], result.stderr[-3000:])

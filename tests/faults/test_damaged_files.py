@@ -18,6 +18,7 @@ import urllib.request
 import numpy as np
 import pytest
 from helpers.artifacts import XI, scaled_generator, write_run_dir
+from helpers.cli import CHILD_PYTHONPATH
 from helpers.server import running_server
 
 from export import saved_model_lib
@@ -56,7 +57,7 @@ def _run_binary(module, *flags):
     return subprocess.run(
         [sys.executable, "-m", module, *flags],
         cwd=ROOT,
-        env=dict(env, PYTHONPATH=ROOT),
+        env=dict(env, PYTHONPATH=CHILD_PYTHONPATH),
         capture_output=True,
         text=True,
         timeout=300,

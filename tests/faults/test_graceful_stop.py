@@ -18,6 +18,7 @@ import urllib.request
 import numpy as np
 import pytest
 from helpers.artifacts import write_run_dir
+from helpers.cli import CHILD_PYTHONPATH
 from helpers.server import running_server
 
 from export import saved_model_lib
@@ -33,7 +34,7 @@ def _start(module, *flags):
     return subprocess.Popen(
         [sys.executable, "-m", module, *flags],
         cwd=ROOT,
-        env=dict(env, PYTHONPATH=ROOT),
+        env=dict(env, PYTHONPATH=CHILD_PYTHONPATH),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

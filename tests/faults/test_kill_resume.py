@@ -17,6 +17,7 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers.cli import CHILD_PYTHONPATH
 
 pytestmark = pytest.mark.faults
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -44,7 +45,7 @@ def _command(image_folder, logdir):
 
 
 def _env():
-    return dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
+    return dict(os.environ, PYTHONPATH=CHILD_PYTHONPATH, TF_CPP_MIN_LOG_LEVEL="3")
 
 
 def _final_weights(logdir):

@@ -6,11 +6,13 @@ import subprocess
 import sys
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+# The PYTHONPATH of a binary a test starts: the repository, and tests/ for helpers.tiny_targets.
+CHILD_PYTHONPATH = os.pathsep.join([ROOT, os.path.join(ROOT, "tests")])
 
 
 def run_module(module, *args, timeout=600):
     """`python -m module args...` from the repository root, quiet TensorFlow, output captured as text."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=CHILD_PYTHONPATH)
     return subprocess.run(
         [sys.executable, "-m", module, *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=timeout
     )

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+from helpers.cli import CHILD_PYTHONPATH
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
@@ -34,7 +36,7 @@ def running_server(model_dir, log_path, *flags):
                 *flags,
             ],
             cwd=ROOT,
-            env=dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3"),
+            env=dict(os.environ, PYTHONPATH=CHILD_PYTHONPATH, TF_CPP_MIN_LOG_LEVEL="3"),
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -1,9 +1,8 @@
-"""Test-only targets: tiny CNNs that a generator learns to fool in a few CPU steps.
+"""The tests' targets: tiny CNNs that a generator learns to fool in a few CPU steps.
 
-Not part of the product's registry: they are registered when this module is
-imported, which keras_apps does only when the environment variable
-NAG_TF_TEST_TARGETS=1 is set (tests/conftest.py sets it, so the binaries the
-tests start see them too).
+Not part of the product: registered when this module is imported, which keras_apps does for the modules
+named in NAG_TF_TARGET_MODULES (the way a user adds targets of their own). tests/conftest.py sets it to
+`helpers.tiny_targets` and puts tests/ on PYTHONPATH, so the binaries the tests start see them too.
 """
 
 import keras
