@@ -29,14 +29,14 @@ def _main(argv):
 
     import keras_apps
     from export import saved_model_lib, tflite_lib
-    from nag_tf import data, metrics, sources
+    from nag_tf import data, latent, metrics, sources
 
     source = sources.load_source(_CHECKPOINT.value)
     version = saved_model_lib.export_saved_model(source.generator, tempfile.mkdtemp(), source.xi, source.target_name)
     runner = Interpreter(model_content=tflite_lib.convert(version, _QUANTIZE.value)).get_signature_runner(
         "serving_default"
     )
-    z = tf.random.stateless_uniform([_SAMPLES.value, source.latent_dim], seed=[3, 3], minval=-1.0, maxval=1.0).numpy()
+    z = latent.stateless([_SAMPLES.value, source.latent_dim], [3, 3]).numpy()
     saved = tf.saved_model.load(version).signatures["serving_default"](z=tf.constant(z))["perturbation"].numpy()
     lite = np.concatenate([runner(z=z[i : i + 1])["perturbation"] for i in range(len(z))])
     target = keras_apps.load_target(source.target_name, "imagenet")

@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from nag_tf import latent
 from nag_tf.choices import RESIZE_MODES
 from nag_tf.errors import NAGError
 
@@ -446,9 +447,7 @@ def training_batches(cached, batch_size, seed, start_step=0, latent_dim=None):
         indices = order[position * batch_size : (position + 1) * batch_size]
         if latent_dim is None:
             return tf.data.Dataset.from_tensor_slices(indices)
-        z = tf.random.stateless_uniform(
-            [batch_size, latent_dim], seed=tf.stack([seed + 1, step]), minval=-1.0, maxval=1.0
-        )
+        z = latent.stateless([batch_size, latent_dim], tf.stack([seed + 1, step]))
         shuffle_seed = tf.tile(tf.cast(tf.stack([seed + 2, step]), tf.int32)[tf.newaxis], [batch_size, 1])
         return tf.data.Dataset.from_tensor_slices((indices, z, shuffle_seed))
 
@@ -478,9 +477,7 @@ def evaluation_batches(cached, batch_size, latent_dim=None, seed=0):
     def example(index):
         if latent_dim is None:
             return tf.gather(images, index), tf.gather(labels, index)
-        z = tf.random.stateless_uniform(
-            [latent_dim], seed=tf.stack([tf.constant(seed, tf.int64), index]), minval=-1.0, maxval=1.0
-        )
+        z = latent.stateless([latent_dim], tf.stack([tf.constant(seed, tf.int64), index]))
         shuffle_seed = tf.cast(tf.stack([tf.constant(seed, tf.int64), index]), tf.int32)
         return {"images": tf.gather(images, index), "z": z, "shuffle_seed": shuffle_seed}, tf.gather(labels, index)
 

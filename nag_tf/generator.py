@@ -16,6 +16,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from nag_tf import latent
 from nag_tf.choices import GENERATOR_VARIANTS, LINF_OUTPUTS, NORMS
 
 __all__ = [
@@ -313,7 +314,7 @@ def calibrate_batch_norm(generator, samples=256, batch_size=32, seed=0):
         for chunk in range(max(1, samples // batch_size)):
             for layer in norms:
                 layer.momentum = chunk / (chunk + 1.0)
-            z = tf.random.stateless_uniform([batch_size, latent_dim], seed=[seed, chunk], minval=-1.0, maxval=1.0)
+            z = latent.stateless([batch_size, latent_dim], [seed, chunk])
             generator(z, training=True)
     finally:
         for layer, momentum in zip(norms, saved):

@@ -21,7 +21,7 @@ import tensorflow as tf
 import keras_apps
 from keras_apps.registry import Target
 from nag_tf import callbacks as nag_callbacks
-from nag_tf import metrics, sources, train_lib
+from nag_tf import latent, metrics, sources, train_lib
 from nag_tf.baselines import sgd_uap_lib
 from nag_tf.errors import NAGError
 from nag_tf.model import perturb
@@ -95,7 +95,7 @@ class HardeningModel(keras.Model):
         images, labels = data
         images = tf.cast(images, tf.float32)
         batch = tf.shape(images)[0]
-        delta = self.generator(self.rng.uniform([batch, self.latent_dim], -1.0, 1.0), training=False)
+        delta = self.generator(latent.draw(self.rng, batch, self.latent_dim), training=False)
         perturbed = self.rng.uniform([batch]) < self.adversarial_fraction  # a fresh mix each batch
         mixed = tf.where(perturbed[:, None, None, None], perturb(images, delta, self.clip), images)
         with tf.GradientTape() as tape:

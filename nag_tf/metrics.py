@@ -7,6 +7,7 @@ evaluation image; the clean labels are the cached ones, never recomputed.
 import numpy as np
 import tensorflow as tf
 
+from nag_tf import latent
 from nag_tf.model import perturb
 
 __all__ = [
@@ -65,22 +66,8 @@ def coverage(clean_labels, adversarial_labels):
     return float(np.mean(fooled_mask(clean_labels, adversarial_labels).any(axis=0)))
 
 
-def latent_vectors(numbers, latent_dim):
-    """z number k ~ U[-1, 1]^d, drawn statelessly from the seed (k, 0), for each k in `numbers`.
-
-    The one definition of "perturbation number k": evaluation, training
-    reports and pictures, the collapse check and every exported signature
-    (`sample`, `perturb` with seed k) draw their z here, so perturbation k of
-    a generator is the same perturbation everywhere.
-    """
-    numbers = tf.cast(numbers, tf.int64)
-    return tf.map_fn(
-        lambda k: tf.random.stateless_uniform(
-            [latent_dim], seed=tf.stack([k, tf.constant(0, tf.int64)]), minval=-1.0, maxval=1.0
-        ),
-        numbers,
-        fn_output_signature=tf.TensorSpec([latent_dim], tf.float32),
-    )
+# The one numbering of perturbations (nag_tf.latent), under the name its readers know.
+latent_vectors = latent.numbered
 
 
 def sample_latents(count, latent_dim, seed=0):

@@ -17,7 +17,7 @@ import keras
 import tensorflow as tf
 
 from keras_apps.registry import resize_for
-from nag_tf import losses
+from nag_tf import latent, losses
 from nag_tf.aggregate import aggregated_gradient
 from nag_tf.augment import input_diversity
 from nag_tf.generator import calibrate_batch_norm
@@ -188,7 +188,7 @@ class NAGModel(keras.Model):
 
     def sample_latents(self, count, rng=None):
         """z ~ U[-1, 1]^d, drawn from the model's checkpointed generator."""
-        return (rng or self.rng).uniform([count, self.latent_dim], minval=-1.0, maxval=1.0)
+        return latent.draw(rng or self.rng, count, self.latent_dim)
 
     def prepare_for_inference(self):
         """Before evaluation or saving: batch-norm statistics of the z distribution, evaluation RNG reset.
