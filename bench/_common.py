@@ -5,6 +5,7 @@ when a script in it runs); nag_tf itself comes from the installed package. A hel
 bench: it prints nothing (the benches print their figures as a last line of JSON, json.dumps).
 """
 
+import csv
 import os
 import platform
 import socket
@@ -41,7 +42,7 @@ def folders(workdir):
     images carved out of the training folder (--selection_images).
     """
     if SPLIT.value:
-        return data.write_split_folders(SPLIT.value, HOLDOUT.value, SPLIT_SEED.value, os.path.join(workdir, "split"))
+        return write_split_folders(SPLIT.value, HOLDOUT.value, SPLIT_SEED.value, os.path.join(workdir, "split"))
     return data.training_folder(TRAIN.value), data.evaluation_folder(EVAL.value)
 
 
@@ -92,3 +93,25 @@ def free_port():
 def short_target(name):
     """'efficientnet_lite1' -> 'lite1': the suffix of the JSON's transfer keys."""
     return name.replace("efficientnet_", "")
+
+
+def write_split_folders(folder, holdout, seed, out_dir):
+    """Splits an image folder into train/ and holdout/ folders under `out_dir` without copying images.
+
+    Each gets a labels.csv listing absolute paths (read_image_folder accepts
+    them), so a benchmark can train on one part of a read-only folder and
+    evaluate on the other. Returns (train folder, holdout folder).
+    """
+    records = data.read_image_folder(folder)
+    train, held_out = data.split_records(records, holdout, seed)
+    folders = []
+    for name, part in (("train", train), ("holdout", held_out)):
+        directory = os.path.join(out_dir, name)
+        os.makedirs(directory, exist_ok=True)
+        with open(os.path.join(directory, "labels.csv"), "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["file", "class_index"])
+            for path, label in zip(part.paths, part.true_labels):
+                writer.writerow([os.path.abspath(path), label])
+        folders.append(directory)
+    return tuple(folders)

@@ -32,6 +32,7 @@ import tempfile
 
 import _common
 import _methods
+import _summary
 from absl import app, flags
 
 from nag_tf.flags_util import parse_flags_or_exit, run_or_exit
@@ -45,7 +46,7 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seed of every method (the split has its
 
 def _main(argv):
     del argv
-    from nag_tf import evaluate_lib, plots, report, stats
+    from nag_tf import evaluate_lib, plots, report
     from nag_tf.errors import NAGError
 
     unknown = set(_METHODS.value) - set(_methods.METHODS)
@@ -153,10 +154,10 @@ def _main(argv):
     if "nag" in results:
         summary["nag_pairwise_cos"] = round(results["nag"].pairwise_cosine, 4)
     summary.update(
-        stats.paired_summary(summary, [run.name for run in runs], [_common.short_target(t) for t in targets[1:]])
+        _summary.paired_summary(summary, [run.name for run in runs], [_common.short_target(t) for t in targets[1:]])
     )
     summary["curve"] = curve
-    summary.update(plots.crossing_keys(curve))
+    summary.update(_summary.crossing_keys(curve))
     print(f"curves: {curve_png}; report: {paths['md']}; runs in {workdir}")
     print(json.dumps(summary))
 

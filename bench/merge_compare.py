@@ -15,6 +15,7 @@ on the same photos with its 95% bootstrap interval, `nag_minus_best_fr` /
 import json
 import os
 
+import _summary
 from absl import app, flags
 
 from nag_tf.flags_util import parse_flags_or_exit, run_or_exit
@@ -45,7 +46,6 @@ def _last_json(path):
 
 def merge(summaries):
     """The merged summary; raises NAGError when the runs were not on the same images, target, budget or samples."""
-    from nag_tf import plots, stats
     from nag_tf.errors import NAGError
 
     merged, curve = {}, {}
@@ -59,10 +59,10 @@ def merge(summaries):
             curve[method] = points
         merged.update({key: value for key, value in summary.items() if key != "curve"})
     merged["curve"] = curve
-    merged.update(plots.crossing_keys(curve))
+    merged.update(_summary.crossing_keys(curve))
     transfer_lists = [key for key in merged if key.endswith("_per_photo") and "_transfer_" in key]
     transfer = sorted({key.split("_transfer_")[1][: -len("_per_photo")] for key in transfer_lists})
-    merged.update(stats.paired_summary(merged, list(curve), transfer))
+    merged.update(_summary.paired_summary(merged, list(curve), transfer))
     return merged
 
 

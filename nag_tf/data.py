@@ -33,7 +33,6 @@ __all__ = [
     "split_records",
     "carve",
     "resize_to_square",
-    "write_split_folders",
     "decode_records",
     "read_tfds",
     "cache_with_clean_labels",
@@ -219,28 +218,6 @@ def _decode_and_crop(contents, image_size, resize):
     shape = tf.shape(image)
     big_enough = tf.cast(tf.minimum(shape[0], shape[1]), tf.float32) >= MIN_SIDE_FRACTION * image_size
     return tf.ensure_shape(resize_to_square(image, image_size, resize), [image_size, image_size, 3]), big_enough
-
-
-def write_split_folders(folder, holdout, seed, out_dir):
-    """Splits an image folder into train/ and holdout/ folders under `out_dir` without copying images.
-
-    Each gets a labels.csv listing absolute paths (read_image_folder accepts
-    them), so a benchmark can train on one part of a read-only folder and
-    evaluate on the other. Returns (train folder, holdout folder).
-    """
-    records = read_image_folder(folder)
-    train, held_out = split_records(records, holdout, seed)
-    folders = []
-    for name, part in (("train", train), ("holdout", held_out)):
-        directory = os.path.join(out_dir, name)
-        os.makedirs(directory, exist_ok=True)
-        with open(os.path.join(directory, "labels.csv"), "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["file", "class_index"])
-            for path, label in zip(part.paths, part.true_labels):
-                writer.writerow([os.path.abspath(path), label])
-        folders.append(directory)
-    return tuple(folders)
 
 
 def decode_records(records, image_size, resize="crop"):

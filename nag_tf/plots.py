@@ -19,7 +19,6 @@ __all__ = [
     "dominant_labels",
     "interpolation_strip",
     "learning_curves",
-    "crossing_keys",
     "coverage_at_k",
 ]
 
@@ -91,24 +90,6 @@ def learning_curves(curves, path, title):
     figure.savefig(path, dpi=90)
     plt.close(figure)
     return path
-
-
-def crossing_keys(curves):
-    """{"nag_crosses_<method>_at_s": seconds} for each baseline in curves, as the benches' JSON spells it.
-
-    curves: {method: [(seconds, rate, std), ...]}, as `learning_curves` draws them. The value is the
-    first common point where NAG's fooling rate reaches the baseline's there; None where NAG never
-    does (or the two curves share no point). Empty without a NAG curve.
-    """
-    nag = {seconds: rate for seconds, rate, _ in curves.get("nag", [])}
-    found = {}
-    for method, points in curves.items():
-        if method == "nag" or not nag:
-            continue
-        theirs = {seconds: rate for seconds, rate, _ in points}
-        at = next((s for s in sorted(set(nag) & set(theirs)) if nag[s] >= theirs[s]), None)
-        found[f"nag_crosses_{method}_at_s"] = at
-    return found
 
 
 def perturbation_crops(deltas, xi, path, crop=64, columns=4):

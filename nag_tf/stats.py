@@ -9,7 +9,7 @@ package the project installs provides it for arrays of this kind.
 
 import numpy as np
 
-__all__ = ["per_image_attack", "bootstrap_interval", "paired_difference", "paired_to_best", "paired_summary"]
+__all__ = ["per_image_attack", "bootstrap_interval", "paired_difference", "paired_to_best"]
 
 
 def per_image_attack(clean_labels, adversarial_labels, target_class=None):
@@ -70,15 +70,3 @@ def paired_to_best(per_photo, focus="nag", measure="fr"):
     else:
         keys = (f"best_baseline_{measure}", f"{focus}_minus_best_{measure}", f"{focus}_minus_best_{measure}_ci")
     return {keys[0]: best, keys[1]: round(mean, 4), keys[2]: [round(low, 4), round(high, 4)]}
-
-
-def paired_summary(summary, methods, transfer_targets):
-    """NAG minus the best baseline on the same photos, white-box and for each transfer target, from the
-    JSON's per-photo lists (`<method>_per_photo`, `<method>_transfer_<t>_per_photo`); older runs without the
-    transfer lists give the white-box keys only."""
-    paired = paired_to_best({m: summary[f"{m}_per_photo"] for m in methods if f"{m}_per_photo" in summary})
-    for t in transfer_targets:
-        key = f"_transfer_{t}_per_photo"
-        per_photo = {m: summary[m + key] for m in methods if m + key in summary}
-        paired.update(paired_to_best(per_photo, measure=f"transfer_{t}"))
-    return paired
