@@ -36,15 +36,19 @@ __all__ = ["TrainConfig", "generator_for"]
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """Every choice of a training run; defaults are the paper's (docs/method.md)."""
+class TrainConfig(LossConfig):
+    """Every choice of a training run; defaults are the paper's (docs/method.md).
+
+    The loss choices are `model.LossConfig`'s fields, inherited: defined there once, flat here as the flags
+    name them (and as config.json stores them).
+    """
 
     # Target classifier(s): several are an ensemble, their losses summed with target_weights. The
     # constructor also takes the flags' text ("a,b", "1,0.5", a class name) and parses it, once.
     target: tuple[str, ...] = ("vgg19",)
     weights: str = "imagenet"  # imagenet | none | a weights file, for every target
     target_weights: tuple[float, ...] = ()  # () = 1 for every target
-    target_class: int | None = None  # None = untargeted (paper); a class index = targeted NAG
+    # target_class (LossConfig's: None = untargeted, the paper; a class index or name = targeted NAG).
     # A model-file target's input scale (keras_apps.model_file.PREPROCESS_MODES); registered targets know theirs.
     preprocess: str = ""
     # Data: an image folder, or a tfds dataset.
@@ -68,33 +72,9 @@ class TrainConfig:
     # (generator.BasePerturbation), moved about base_perturbation_step a step (in tanh units, 0.1 = xi / 10).
     base_perturbation: bool = False
     base_perturbation_step: float = 0.1
-    # Losses (paper defaults; the reference code's choices in brackets).
+    # Losses: model.LossConfig's fields, inherited; here only what the target is loaded with.
     diversity_layer: str = "default"  # softmax [resnet50: reference = conv4_block6_out]
-    diversity_distance: str = "cosine"  # [squared_l2]
-    diversity_weight: float = 1.0  # [10]
-    perturbation_diversity_weight: float = 0.0  # ours: weight of a penalty on similar pairs of deltas
-    perturbation_cosine_margin: float = -1.0  # ours: only pairs with cosine above this are penalised
-    # ours: what the penalty grows with: cosine | chord (2 - |unit delta_n - unit delta_pi(n)|, whose gradient
-    # does not vanish at a collapse; losses.similarity_penalty)
-    perturbation_similarity: str = "cosine"
-    target_pairwise_cosine: float = 1.0  # ours: adapt the penalty weight so pairs sit at this cosine (1 = off)
-    cosine_dual_rate: float = 0.5  # ours: step size of that adaptation (dual ascent)
-    cosine_dual_max: float = 0.0  # ours: the largest mu the adaptation may reach (anti-windup; 0 = no cap)
-    shuffle: str = "derangement"  # [replacement]
-    fooling_reduction: str = "per_sample"  # [batch_mean]
-    fooling_loss: str = "paper"  # paper: -log(1 - q_c) | clamped_ce (ours, as SGD-UAP/SGA) | logit_margin (ours)
-    clip: bool = True  # [False]
-    input_diversity: float = 0.0  # ours: probability of a random resize-and-pad of x + delta (Xie et al. 2019)
-    input_diversity_scale: float = 1.1  # ours: padded side / image side of that transform
-    images_per_perturbation: int = 1  # ours: k images share each generated delta in a step (paper: 1)
-    label_entropy_weight: float = 0.0  # ours: weight of -H(the batch's adversarial labels), against one label
-    inner_steps: int = 0  # ours (after SGA): K inner signed steps per delta, their gradients' sum flows back (0: off)
-    inner_batch: int = 8  # ours: images per delta in each inner step
-    # Ours (after BIA / FG-UAP / LTP): a mid-layer loss pushing f(x + delta) away from f(x), added to the fooling
-    # loss with its weight (losses.feature_loss); feature_layer "default" is the target's stride-8 layer.
-    feature_loss: str = "none"
-    feature_layer: str = "default"
-    feature_loss_weight: float = 1.0
+    feature_layer: str = "default"  # the feature loss's layer: the target's stride-8 layer, or a layer name
     # Optimisation.
     batch_size: int = 32
     learning_rate: float = 1e-3
@@ -335,7 +315,7 @@ class TrainConfig:
             return cls.from_json(handle.read())
 
     def loss_config(self):
-        """The LossConfig of this run: every LossConfig field is read from the field of the same name."""
+        """The LossConfig part of this run (its inherited fields), as the model takes it."""
         return LossConfig(**{field.name: getattr(self, field.name) for field in dataclasses.fields(LossConfig)})
 
     def resolved_select_max_cosine(self):

@@ -42,15 +42,20 @@ class LossValues(NamedTuple):
 
 @dataclasses.dataclass(frozen=True)
 class LossConfig:
-    """The loss choices where the paper and the reference code differ (defaults: paper)."""
+    """The loss choices, defined once: defaults are the paper's, the reference code's in brackets, ours
+    marked. `TrainConfig` inherits these fields (the flags of the same names), so a run's config holds them
+    without a copy; the model receives them as this class (`TrainConfig.loss_config()`)."""
 
-    diversity_weight: float = 1.0
-    diversity_distance: str = "cosine"
+    diversity_weight: float = 1.0  # lambda [10]
+    diversity_distance: str = "cosine"  # [squared_l2]
     # None: untargeted (push away from the clean label); a class index: targeted NAG (-log q'_t).
     target_class: int | None = None
-    # Ours (not in the paper): weight and margin of a penalty on similar pairs of perturbations.
+    # Ours (not in the paper): weight and margin of a penalty on similar pairs of perturbations (only pairs
+    # with cosine above the margin count).
     perturbation_diversity_weight: float = 0.0
     perturbation_cosine_margin: float = -1.0
+    # Ours: what the penalty grows with: cosine | chord (2 - |unit delta_n - unit delta_pi(n)|, whose gradient
+    # does not vanish at a collapse; losses.similarity_penalty).
     perturbation_similarity: str = "cosine"
     # Ours: hold the mean pairwise cosine of delta pairs at this value by dual ascent on the penalty's
     # weight (starting from perturbation_diversity_weight); 1 = off (a fixed weight).
@@ -58,11 +63,13 @@ class LossConfig:
     cosine_dual_rate: float = 0.5
     # Ours: the largest mu the dual ascent may reach (0 = no cap), against windup (losses.dual_ascent).
     cosine_dual_max: float = 0.0
-    shuffle: str = "derangement"
-    fooling_reduction: str = "per_sample"
+    shuffle: str = "derangement"  # [replacement]
+    fooling_reduction: str = "per_sample"  # [batch_mean]
+    # paper: -log(1 - q_c) | clamped_ce (ours, as SGD-UAP/SGA) | logit_margin (ours).
     fooling_loss: str = "paper"
-    clip: bool = True
-    # Ours: probability of a random resize-and-pad of x + delta before the target (nag_tf.augment), for transfer.
+    clip: bool = True  # [False]
+    # Ours: probability of a random resize-and-pad of x + delta before the target (nag_tf.augment, Xie et al.
+    # 2019), for transfer; and the padded side / image side of that transform.
     input_diversity: float = 0.0
     input_diversity_scale: float = 1.1
     # Ours: training images per generated perturbation (paper: 1). k > 1 generates B / k perturbations
@@ -76,8 +83,8 @@ class LossConfig:
     # added to what flows back through the generator (nag_tf.aggregate). 0: off (the paper).
     inner_steps: int = 0
     inner_batch: int = 8
-    # Ours (after BIA / FG-UAP / LTP): a mid-layer feature loss added to the fooling loss with its weight; the
-    # layer is the target's (loaded with it). "none": off (the paper).
+    # Ours (after BIA / FG-UAP / LTP): a mid-layer feature loss added to the fooling loss with its weight
+    # (losses.feature_loss); the layer is the target's (TrainConfig.feature_layer, loaded with it). "none": off.
     feature_loss: str = "none"
     feature_loss_weight: float = 1.0
 

@@ -133,3 +133,14 @@ def test_a_feature_loss_without_a_layer_is_refused_and_an_absent_layer_fails_bef
     with pytest.raises(NAGError, match="no layer 'conv9' for the feature loss"):
         train_lib.train(config)
     assert not (tmp_path / "run").exists()  # a failed start leaves no log directory
+
+
+def test_the_loss_choices_are_defined_once_and_the_model_gets_them_all():
+    from nag_tf.model import LossConfig
+
+    assert issubclass(TrainConfig, LossConfig)
+    assert set(TrainConfig.__annotations__) & set(LossConfig.__annotations__) == set()  # no field declared twice
+    config = dataclasses.replace(BASE, fooling_loss="clamped_ce", feature_loss="mse", inner_steps=2)
+    assert config.loss_config() == LossConfig(
+        perturbation_diversity_weight=1.0, fooling_loss="clamped_ce", feature_loss="mse", inner_steps=2
+    )
