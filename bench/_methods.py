@@ -117,11 +117,11 @@ class SingleTrainer:
 
     def __init__(self, config, train_folder):
         import keras_apps
-        from nag_tf import data
+        from nag_tf import batches
 
         self.config = config
         self.target = keras_apps.load_target(config.target_text, config.weights)
-        self.cached = data.load_folder(train_folder, self.target, config.batch_size, "training images")
+        self.cached = batches.load_folder(train_folder, self.target, config.batch_size, "training images")
 
     def train(self, method, budget_s, seed, out, marks=(), name=None, reuse=False):
         """With reuse, a perturbation already at `out` from a finished run (its .json holds the run's

@@ -28,10 +28,10 @@ def _main(argv):
     import tensorflow as tf
 
     import keras_apps
-    from nag_tf import data, metrics
+    from nag_tf import batches, data, metrics
 
     target = keras_apps.load_target(_TARGET.value, _WEIGHTS.value)
-    cached = data.load_folder(data.evaluation_folder(_DATA.value), target, _BATCH.value)
+    cached = batches.load_folder(data.evaluation_folder(_DATA.value), target, _BATCH.value)
     delta = tf.random.uniform([1, target.image_size, target.image_size, 3], -10, 10, seed=0)
 
     def bare():

@@ -29,7 +29,7 @@ def _main(argv):
     import tensorflow as tf
 
     import keras_apps
-    from nag_tf import data
+    from nag_tf import batches, data
     from nag_tf.generator import build_generator
     from nag_tf.model import LossConfig, NAGModel
 
@@ -44,11 +44,11 @@ def _main(argv):
         .unbatch()
     )
     decode_ips = decoded / (time.perf_counter() - start)
-    cached = data.cache_with_clean_labels(
+    cached = batches.cache_with_clean_labels(
         data.decode_records(records, target.image_size), target, _BATCH.value, records, "images"
     )
 
-    batches = data.training_batches(cached, _BATCH.value, seed=0, latent_dim=10)
+    batches = batches.training_batches(cached, _BATCH.value, seed=0, latent_dim=10)
     iterator = iter(batches)
     next(iterator)
     count = 50

@@ -29,7 +29,7 @@ def _main(argv):
 
     import keras_apps
     from export import saved_model_lib, tflite_lib
-    from nag_tf import data, latent, metrics, sources
+    from nag_tf import batches, data, latent, metrics, sources
 
     source = sources.load_source(_CHECKPOINT.value)
     version = saved_model_lib.export_saved_model(source.generator, tempfile.mkdtemp(), source.xi, source.target_name)
@@ -40,7 +40,7 @@ def _main(argv):
     saved = tf.saved_model.load(version).signatures["serving_default"](z=tf.constant(z))["perturbation"].numpy()
     lite = np.concatenate([runner(z=z[i : i + 1])["perturbation"] for i in range(len(z))])
     target = keras_apps.load_target(source.target_name, "imagenet")
-    cached = data.load_folder(data.evaluation_folder(_DATA.value), target)
+    cached = batches.load_folder(data.evaluation_folder(_DATA.value), target)
     saved_rates, _ = metrics.fooling_rates(tf.constant(saved), target, cached)
     lite_rates, _ = metrics.fooling_rates(tf.constant(lite), target, cached)
     difference = 100 * abs(lite_rates.mean() - saved_rates.mean())

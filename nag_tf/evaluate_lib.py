@@ -22,7 +22,7 @@ import tensorflow as tf
 
 import keras_apps
 from keras_apps.class_names import class_name
-from nag_tf import data, metrics, stats
+from nag_tf import batches, data, metrics, stats
 
 __all__ = ["classes_covering", "label_histogram", "evaluate", "EvaluationReport", "TargetResult", "SourceResult"]
 
@@ -161,7 +161,7 @@ def evaluate(
         cached = {}  # resize mode -> the decoded images with their clean labels
         for source in sources:
             if source.resize not in cached:
-                cached[source.resize] = data.load_folder(
+                cached[source.resize] = batches.load_folder(
                     folder, target, batch_size, "evaluation images", resize=source.resize
                 )
             images = cached[source.resize]

@@ -17,8 +17,8 @@ import tensorflow as tf
 from absl import logging
 
 import keras_apps
+from nag_tf import batches, data, distribute, metrics, stats
 from nag_tf import callbacks as nag_callbacks
-from nag_tf import data, distribute, metrics, stats
 from nag_tf.config import generator_for
 from nag_tf.errors import NAGError, TrainingStopped
 from nag_tf.model import NAGModel
@@ -52,9 +52,9 @@ class Datasets(NamedTuple):
     """train: optimised on; selection: carved out of the training images, chooses the best epoch;
     report: the held-out images the final figure is measured on (never read while training)."""
 
-    train: data.CachedImages
-    selection: data.CachedImages
-    report: data.CachedImages
+    train: batches.CachedImages
+    selection: batches.CachedImages
+    report: batches.CachedImages
 
 
 def check_logdir_writable(logdir):
@@ -108,14 +108,14 @@ def load_datasets(config, target):
         holdout_ds = data.read_tfds(
             config.tfds_name, config.tfds_holdout_split, size, data_dir=config.tfds_data_dir, resize=config.resize
         )
-    train = data.cache_with_clean_labels(train_ds, target, config.batch_size, train_records, "training images")
-    report = data.cache_with_clean_labels(holdout_ds, target, config.batch_size, holdout_records, "held-out images")
+    train = batches.cache_with_clean_labels(train_ds, target, config.batch_size, train_records, "training images")
+    report = batches.cache_with_clean_labels(holdout_ds, target, config.batch_size, holdout_records, "held-out images")
     if config.selection_images + config.batch_size > len(train):
         raise NAGError(
             f"--selection_images={config.selection_images} leaves fewer than --batch_size={config.batch_size} of the "
             f"{len(train)} usable training images to train on; lower --selection_images"
         )
-    train, selection = data.carve(train, config.selection_images, config.seed + 3)
+    train, selection = batches.carve(train, config.selection_images, config.seed + 3)
     return Datasets(train, selection, report)
 
 
@@ -309,7 +309,7 @@ def _fit(config, state, datasets, strategy, logdir, chief, budget, stop):
     step as in an uninterrupted run, and so does the final generator.
     """
     model = state.model
-    steps_per_epoch = config.steps_per_epoch or data.steps_per_epoch(datasets.train, config.batch_size)
+    steps_per_epoch = config.steps_per_epoch or batches.steps_per_epoch(datasets.train, config.batch_size)
     total_steps = config.epochs * steps_per_epoch
     if int(model.step.numpy()) >= total_steps:
         print(f"already trained for {int(model.step.numpy())} steps ({config.epochs} epochs); nothing to do")
@@ -326,14 +326,14 @@ def _fit(config, state, datasets, strategy, logdir, chief, budget, stop):
         model.logs_as_vectors = True
     # The datasets' image variables are made outside the strategy scope: they stay plain CPU variables.
     selection_batches = _for_strategy(
-        data.evaluation_batches(datasets.selection, config.batch_size, config.latent_dim, config.seed + 1), strategy
+        batches.evaluation_batches(datasets.selection, config.batch_size, config.latent_dim, config.seed + 1), strategy
     )
     history = {}
     while int(model.step.numpy()) < total_steps:
         step = int(model.step.numpy())
         epoch, done_in_epoch = divmod(step, steps_per_epoch)
         train_batches = _for_strategy(
-            data.training_batches(datasets.train, config.batch_size, config.seed, step, config.latent_dim), strategy
+            batches.training_batches(datasets.train, config.batch_size, config.seed, step, config.latent_dim), strategy
         )
         with strategy.scope():
             fit = model.fit(

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 import keras_apps
-from nag_tf import data
+from nag_tf import batches, data
 from nag_tf.aggregate import INNER_STEP_FRACTION, aggregated_gradient, inner_minibatches
 from nag_tf.generator import build_generator
 from nag_tf.model import LossConfig, NAGModel
@@ -51,7 +51,7 @@ def test_the_inner_walk_and_the_sum_of_its_gradients_on_a_quadratic():
 def tiny(image_folder):
     target = keras_apps.load_target("tiny_cnn", "none")
     records = data.read_image_folder(image_folder)
-    return target, data.cache_with_clean_labels(data.decode_records(records, 32), target, 16, records)
+    return target, batches.cache_with_clean_labels(data.decode_records(records, 32), target, 16, records)
 
 
 def _step_gradient(target, cached, **loss):
@@ -62,7 +62,7 @@ def _step_gradient(target, cached, **loss):
     model.compile(optimizer=keras.optimizers.SGD(1.0))
     model.optimizer.build(generator.trainable_variables)
     before = [w.numpy().copy() for w in generator.trainable_variables]
-    model.fit(data.training_batches(cached, 8, seed=0), steps_per_epoch=1, epochs=1, verbose=0)
+    model.fit(batches.training_batches(cached, 8, seed=0), steps_per_epoch=1, epochs=1, verbose=0)
     return [b - w.numpy() for b, w in zip(before, generator.trainable_variables)], model
 
 

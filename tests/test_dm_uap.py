@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 import keras_apps
-from nag_tf import data, metrics
+from nag_tf import batches, metrics
 from nag_tf.baselines import dm_uap_lib
 from nag_tf.dynamic_pairs import DynamicPairs, model_parameters, smoothed_cross_entropy
 from nag_tf.errors import NAGError
@@ -83,7 +83,7 @@ def test_every_weight_is_restored_bit_identically_also_on_an_error(target):
 
 def test_a_dm_uap_run_and_a_stopped_one_leave_the_target_as_it_was(target, image_folder):
     before = _weights(target)
-    cached = data.load_folder(image_folder, target, 8, "images")
+    cached = batches.load_folder(image_folder, target, 8, "images")
     common = dict(xi=10.0, batch_size=8, weight_steps=2, image_steps=2, image_radius=500.0, seed=0)
     perturbation, steps, _ = dm_uap_lib.train_dm_uap(target, cached, steps=4, **common)
     assert steps == 4 and np.abs(perturbation).max() <= 10.0 + 1e-5 and np.abs(perturbation).max() > 1.0
@@ -102,7 +102,7 @@ def test_dm_uap_fools_more_than_its_starting_point(tmp_path):
     path = str(tmp_path / "own.keras")
     train_own_classifier(epochs=6).save(path)
     target = keras_apps.load_target(keras_apps.canonical_target_name(path, "tf"))
-    cached = data.load_folder(write_grating_folder(tmp_path / "gratings", 60, seed=3), target, 20, "images")
+    cached = batches.load_folder(write_grating_folder(tmp_path / "gratings", 60, seed=3), target, 20, "images")
     perturbation, _, _ = dm_uap_lib.train_dm_uap(
         target, cached, xi=16.0, batch_size=20, steps=15, weight_steps=2, image_steps=2, image_radius=300.0, seed=0
     )

@@ -8,7 +8,7 @@ import tensorflow as tf
 from conftest import tiny_train_config
 
 import keras_apps
-from nag_tf import data, evaluate_lib, metrics, sources, train_lib
+from nag_tf import batches, data, evaluate_lib, metrics, sources, train_lib
 from nag_tf.baselines import sgd_uap_lib
 
 
@@ -44,7 +44,7 @@ def test_sgd_uap_projection_and_training_keep_the_budget(image_folder):
     np.testing.assert_allclose(projected, [-10.0, -3.0, 0.0, 9.9, 10.0], rtol=1e-6)
     target = keras_apps.load_target("tiny_cnn", "none")
     records = data.read_image_folder(image_folder)
-    cached = data.cache_with_clean_labels(data.decode_records(records, 32), target, 16, records)
+    cached = batches.cache_with_clean_labels(data.decode_records(records, 32), target, 16, records)
     perturbation, steps, _ = sgd_uap_lib.train_sgd_uap(target, cached, xi=10.0, batch_size=8, steps=5)
     assert steps == 5 and perturbation.shape == (32, 32, 3)
     assert np.max(np.abs(perturbation)) <= 10.0 and np.max(np.abs(perturbation)) == pytest.approx(

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 import keras_apps
-from nag_tf import data, losses, metrics, train_lib
+from nag_tf import batches, data, losses, metrics, train_lib
 from nag_tf.errors import NAGError
 from nag_tf.generator import build_generator
 from nag_tf.model import LossConfig, NAGModel
@@ -31,7 +31,7 @@ def ensemble():
 @pytest.fixture(scope="module")
 def cached40(image_folder, ensemble):
     records = data.read_image_folder(image_folder)
-    return data.cache_with_clean_labels(data.decode_records(records, 40), ensemble, 16, records)
+    return batches.cache_with_clean_labels(data.decode_records(records, 40), ensemble, 16, records)
 
 
 def test_targeted_loss_by_hand():
@@ -179,7 +179,7 @@ def test_member_by_member_gradient_equals_the_joint_gradient(ensemble, cached40)
 def test_targeted_training_raises_the_success_rate(image_folder):
     target = keras_apps.load_target("tiny_cnn", "none")
     records = data.read_image_folder(image_folder)
-    cached = data.cache_with_clean_labels(data.decode_records(records, 32), target, 16, records)
+    cached = batches.cache_with_clean_labels(data.decode_records(records, 32), target, 16, records)
     # The class the clean images give most probability after their own: reachable by a tiny random CNN
     # (which reads almost every image as one class) within a large budget.
     probs = target(tf.cast(cached.images, tf.float32)).probs.numpy()
@@ -198,7 +198,7 @@ def test_targeted_training_raises_the_success_rate(image_folder):
         return float(fooling)
 
     before = targeted_loss()
-    model.fit(data.training_batches(cached, 8, seed=0), steps_per_epoch=40, epochs=1, verbose=0)
+    model.fit(batches.training_batches(cached, 8, seed=0), steps_per_epoch=40, epochs=1, verbose=0)
     after = targeted_loss()
     model.prepare_for_inference()
     deltas = metrics.sample_perturbations(model.generator, 3, seed=1)

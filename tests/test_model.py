@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 import keras_apps
-from nag_tf import data, losses
+from nag_tf import batches, data, losses
 from nag_tf.callbacks import StopOnPersistentNaN
 from nag_tf.generator import build_generator
 from nag_tf.model import LossConfig, NAGModel, perturb
@@ -20,7 +20,7 @@ def tiny_target():
 @pytest.fixture
 def cached(image_folder, tiny_target):
     records = data.read_image_folder(image_folder)
-    return data.cache_with_clean_labels(data.decode_records(records, 32), tiny_target, 16, records)
+    return batches.cache_with_clean_labels(data.decode_records(records, 32), tiny_target, 16, records)
 
 
 def _model(target, seed=0, **loss):
@@ -44,7 +44,7 @@ def test_thirty_steps_lower_the_fooling_loss_and_leave_the_target_frozen(tiny_ta
     z = tf.random.stateless_uniform([16, 4], seed=[5, 5], minval=-1, maxval=1)
     before = _fooling_loss_on(model, cached, z)
     target_weights = [w.copy() for w in tiny_target.classifier.get_weights()]
-    model.fit(data.training_batches(cached, 8, seed=0), steps_per_epoch=30, epochs=1, verbose=0)
+    model.fit(batches.training_batches(cached, 8, seed=0), steps_per_epoch=30, epochs=1, verbose=0)
     after = _fooling_loss_on(model, cached, z)
     assert int(model.step.numpy()) == 30
     assert after < 0.9 * before, (before, after)
@@ -64,12 +64,12 @@ def test_clean_labels_are_computed_once_and_never_per_step(image_folder, tiny_ta
 
     tiny_target._network = Counting()
     records = data.read_image_folder(image_folder)
-    cached = data.cache_with_clean_labels(data.decode_records(records, 32), tiny_target, 16, records)
+    cached = batches.cache_with_clean_labels(data.decode_records(records, 32), tiny_target, 16, records)
     assert int(seen.numpy()) == len(records)  # one pass over the clean images
     np.testing.assert_array_equal(cached.clean_labels, tiny_target.predict_labels(cached.images).numpy())
     seen.assign(0)
     model = _model(tiny_target)
-    model.fit(data.training_batches(cached, 8, seed=0), steps_per_epoch=3, epochs=1, verbose=0)
+    model.fit(batches.training_batches(cached, 8, seed=0), steps_per_epoch=3, epochs=1, verbose=0)
     assert int(seen.numpy()) == 3 * 2 * 8  # only X_A and X_S: 2B images a step, no benign pass
 
 
@@ -105,12 +105,12 @@ def test_call_returns_perturbed_images_within_budget(tiny_target, cached):
 
 
 def test_training_batches_are_a_function_of_the_step(cached):
-    full = [b[1].numpy() for b in data.training_batches(cached, 8, seed=3).take(9)]
-    resumed = [b[1].numpy() for b in data.training_batches(cached, 8, seed=3, start_step=5).take(4)]
+    full = [b[1].numpy() for b in batches.training_batches(cached, 8, seed=3).take(9)]
+    resumed = [b[1].numpy() for b in batches.training_batches(cached, 8, seed=3, start_step=5).take(4)]
     for a, b in zip(full[5:], resumed):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(Exception, match="larger than"):
-        data.training_batches(cached, len(cached) + 1, seed=0)
+        batches.training_batches(cached, len(cached) + 1, seed=0)
 
 
 def test_dual_ascent_moves_the_penalty_weight_towards_the_target_cosine(tiny_target, cached):
@@ -120,7 +120,7 @@ def test_dual_ascent_moves_the_penalty_weight_towards_the_target_cosine(tiny_tar
     callback = keras.callbacks.LambdaCallback(
         on_train_batch_end=lambda batch, logs: weights.append(float(model.perturbation_diversity_weight.numpy()))
     )
-    model.fit(data.training_batches(cached, 8, seed=0), steps_per_epoch=5, epochs=1, verbose=0, callbacks=[callback])
+    model.fit(batches.training_batches(cached, 8, seed=0), steps_per_epoch=5, epochs=1, verbose=0, callbacks=[callback])
     assert weights[0] > 0.0 and all(b > a for a, b in zip(weights, weights[1:])), weights
     # A target above any batch's (0.999: only a collapsed generator reaches it) lets mu fall.
     relaxed = _model(
@@ -130,7 +130,7 @@ def test_dual_ascent_moves_the_penalty_weight_towards_the_target_cosine(tiny_tar
         perturbation_diversity_weight=0.2,
         diversity_weight=0.0,
     )
-    relaxed.fit(data.training_batches(cached, 8, seed=0), steps_per_epoch=5, epochs=1, verbose=0)
+    relaxed.fit(batches.training_batches(cached, 8, seed=0), steps_per_epoch=5, epochs=1, verbose=0)
     assert float(relaxed.perturbation_diversity_weight.numpy()) < 0.2
 
 
@@ -176,7 +176,7 @@ def test_training_with_shared_perturbations_generates_batch_over_k_deltas(tiny_t
         return generator_call(z, *args, **kwargs)
 
     model.generator.call = counting_call
-    model.fit(data.training_batches(cached, 8, seed=0), steps_per_epoch=2, epochs=1, verbose=0)
+    model.fit(batches.training_batches(cached, 8, seed=0), steps_per_epoch=2, epochs=1, verbose=0)
     assert int(model.step.numpy()) == 2
     assert seen and set(seen) == {2}  # 8 images, 2 deltas (traced once)
 
@@ -201,11 +201,11 @@ def test_the_target_sees_the_input_diversity_transform_in_training(tiny_target, 
 def test_validation_scores_the_plain_perturbed_images_under_input_diversity(tiny_target, cached):
     # The epoch is chosen on the selection images' val_fooling_rate: it must score x + delta as the
     # report does, not the resize-and-pad training sees (which made the selection noisy and biased).
-    batches = data.evaluation_batches(cached, 8, latent_dim=4, seed=1)
+    selection = batches.evaluation_batches(cached, 8, latent_dim=4, seed=1)
 
     def validation(**loss):
         model = _model(tiny_target, diversity_weight=0.0, **loss)
-        return model.evaluate(batches, verbose=0, return_dict=True)
+        return model.evaluate(selection, verbose=0, return_dict=True)
 
     plain = validation()
     transformed = validation(input_diversity=1.0, input_diversity_scale=1.5)
@@ -262,7 +262,9 @@ def _collapse_trace(target, cached, similarity, steps=30):
         on_train_batch_end=lambda batch, logs: cosines.append(float(logs["pair_cosine"]))
     )
     # One step an epoch: the logged (epoch-mean) cosine is the step's own.
-    model.fit(data.training_batches(cached, 8, seed=0), steps_per_epoch=1, epochs=steps, verbose=0, callbacks=[record])
+    model.fit(
+        batches.training_batches(cached, 8, seed=0), steps_per_epoch=1, epochs=steps, verbose=0, callbacks=[record]
+    )
     return np.array(cosines)
 
 
@@ -302,6 +304,6 @@ def test_the_feature_loss_joins_the_fooling_loss_by_its_weight_is_counted_and_tr
     assert model.target_images_per_step == pytest.approx(1 + 1 / 3)  # the clean pass to the layer, charged
     assert plain.target_images_per_step == 1
     for trained in (plain, model):
-        trained.fit(data.training_batches(cached, 16, seed=0), steps_per_epoch=20, epochs=1, verbose=0)
+        trained.fit(batches.training_batches(cached, 16, seed=0), steps_per_epoch=20, epochs=1, verbose=0)
     # From the same start, 20 steps: the feature loss moves the features about twice as far (0.012 vs 0.006 here).
     assert 1 - feature_cosine(model) > 1.5 * (1 - feature_cosine(plain)), (feature_cosine(model), feature_cosine(plain))

@@ -16,7 +16,7 @@ from helpers.server import running_server
 import keras_apps
 from export.client import RestClient
 from keras_apps import model_file
-from nag_tf import data, metrics
+from nag_tf import batches, metrics
 from nag_tf.config import TrainConfig
 from nag_tf.errors import NAGError
 
@@ -189,7 +189,7 @@ def test_attack_own_classifier_end_to_end_through_the_cli(own):
 
     # Above chance: a random-sign perturbation of the same budget fools (almost) none of these images.
     target = keras_apps.load_target(keras_apps.canonical_target_name(own["keras"], "tf"))
-    images = data.load_folder(own["data"], target, 32, "images")
+    images = batches.load_folder(own["data"], target, 32, "images")
     signs = np.sign(np.random.default_rng(0).normal(size=(4, SIZE, SIZE, 3))).astype(np.float32)
     chance, _ = metrics.fooling_rates(tf.constant(16.0 * signs), target, images, batch_size=32)
     assert row["fooling_rate"] >= float(np.mean(chance)) + 0.15, (row["fooling_rate"], np.mean(chance))

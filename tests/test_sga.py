@@ -6,7 +6,7 @@ import tensorflow as tf
 from helpers.cli import CHILD_PYTHONPATH
 
 import keras_apps
-from nag_tf import data
+from nag_tf import batches, data
 from nag_tf.baselines import sga_lib
 
 
@@ -61,7 +61,7 @@ def test_inner_steps_and_the_outer_step_stay_in_the_ball():
 def test_sga_training_keeps_the_budget_and_counts_steps(image_folder):
     target = keras_apps.load_target("tiny_cnn", "none")
     records = data.read_image_folder(image_folder)
-    cached = data.cache_with_clean_labels(data.decode_records(records, 32), target, 16, records)
+    cached = batches.cache_with_clean_labels(data.decode_records(records, 32), target, 16, records)
     marks = []
     perturbation, steps, seconds = sga_lib.train_sga(
         target,

@@ -16,7 +16,7 @@ the pixel range; nag_tf clips by default (--clip), as it does for every method i
 import keras
 import tensorflow as tf
 
-from nag_tf import data
+from nag_tf import batches
 from nag_tf.baselines.sgd_uap_lib import project, run_budgeted
 from nag_tf.dynamic_pairs import AUTHORS_IMAGE_RADIUS, DynamicPairs, pair_image_passes
 from nag_tf.errors import NAGError
@@ -80,10 +80,10 @@ def train_dm_uap(
         with pairs.defended(images, labels, ramp_fraction(taken, steps, spent, time_budget_s)) as moved:
             perturbation_step(moved, tf.convert_to_tensor(labels, tf.int32))
 
-    batches = data.training_batches(cached, batch_size, seed)
+    stream = batches.training_batches(cached, batch_size, seed)
     return run_budgeted(
         one_step,
-        batches,
+        stream,
         perturbation,
         steps,
         time_budget_s=time_budget_s,

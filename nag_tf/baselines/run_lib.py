@@ -72,12 +72,12 @@ def run_baseline(run, train, batch_size):
     import keras
 
     import keras_apps
-    from nag_tf import data
+    from nag_tf import batches, data
     from nag_tf.baselines import sgd_uap_lib
     from nag_tf.signals import SignalCatcher
 
     target = keras_apps.load_target(keras_apps.canonical_target_name(run.target, run.preprocess), run.weights)
-    cached = data.load_folder(data.training_folder(run.data_dir), target, batch_size, "training images")
+    cached = batches.load_folder(data.training_folder(run.data_dir), target, batch_size, "training images")
     by_time = bool(run.time_budget_s)
     bar = keras.utils.Progbar(
         run.time_budget_s if by_time else run.steps,

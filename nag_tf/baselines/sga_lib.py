@@ -14,7 +14,7 @@ gradient of those small, noisy minibatches is what generalises.
 
 import tensorflow as tf
 
-from nag_tf import data
+from nag_tf import batches
 from nag_tf.baselines.sgd_uap_lib import ascent_direction, clamped_cross_entropy_gradient, project, run_budgeted
 
 __all__ = ["train_sga", "sga_outer_step"]
@@ -101,10 +101,10 @@ def train_sga(
         )
         perturbation.assign(updated)
 
-    batches = data.training_batches(cached, batch_size, seed)
+    stream = batches.training_batches(cached, batch_size, seed)
     return run_budgeted(
         lambda taken, images, labels, spent: step(images, labels, tf.constant([seed, taken], tf.int32)),
-        batches,
+        stream,
         perturbation,
         steps,
         time_budget_s=time_budget_s,

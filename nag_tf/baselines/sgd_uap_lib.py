@@ -17,7 +17,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from nag_tf import data
+from nag_tf import batches
 from nag_tf.model import perturb
 
 __all__ = [
@@ -81,7 +81,7 @@ def train_sgd_uap(
     size = target.image_size
     perturbation = tf.Variable(tf.zeros([size, size, 3]), name="uap")
     step_size = tf.Variable(step_fraction * xi, trainable=False)
-    steps_per_epoch = data.steps_per_epoch(cached, batch_size)
+    steps_per_epoch = batches.steps_per_epoch(cached, batch_size)
 
     @tf.function(reduce_retracing=True)
     def step(images, labels):
@@ -93,10 +93,10 @@ def train_sgd_uap(
         step_size.assign(step_fraction * xi * step_decay ** (taken // steps_per_epoch))
         step(images, labels)
 
-    batches = data.training_batches(cached, batch_size, seed)
+    stream = batches.training_batches(cached, batch_size, seed)
     return run_budgeted(
         one_step,
-        batches,
+        stream,
         perturbation,
         steps,
         time_budget_s=time_budget_s,
@@ -109,7 +109,7 @@ def train_sgd_uap(
 
 def run_budgeted(
     one_step,
-    batches,
+    stream,
     perturbation,
     steps,
     time_budget_s=0.0,
@@ -128,7 +128,7 @@ def run_budgeted(
     """
     marks = sorted(marks)
     spent, taken = 0.0, 0
-    for images, labels in batches:
+    for images, labels in stream:
         if taken >= steps or (time_budget_s and spent >= time_budget_s):
             break
         if should_stop is not None and should_stop():

@@ -9,7 +9,7 @@ import tensorflow as tf
 from conftest import tiny_train_config, write_image_folder
 
 import keras_apps
-from nag_tf import data, train_lib
+from nag_tf import batches, data, train_lib
 from nag_tf.errors import NAGError
 
 pytestmark = pytest.mark.faults
@@ -44,7 +44,7 @@ def test_each_broken_kind_is_skipped_and_counted(tmp_path):
     folder = _broken_folder(str(tmp_path / "broken"))
     target = keras_apps.load_target("tiny_cnn", "none")
     records = data.read_image_folder(folder, target.spec.num_classes)
-    cached = data.cache_with_clean_labels(data.decode_records(records, 32), target, 8, records)
+    cached = batches.cache_with_clean_labels(data.decode_records(records, 32), target, 8, records)
     assert cached.skipped == collections.Counter(
         {
             "file listed in labels.csv is missing": 2,
@@ -86,4 +86,4 @@ def test_a_folder_without_one_usable_image_is_a_clear_error(tmp_path):
     target = keras_apps.load_target("tiny_cnn", "none")
     records = data.read_image_folder(str(folder))
     with pytest.raises(NAGError, match="no usable image among the training images"):
-        data.cache_with_clean_labels(data.decode_records(records, 32), target, 8, records, "training images")
+        batches.cache_with_clean_labels(data.decode_records(records, 32), target, 8, records, "training images")
