@@ -145,6 +145,8 @@ class TrainConfig(LossConfig):
             "input_diversity_scale",
             "label_entropy_weight",
             "feature_loss_weight",
+            "pair_rho",
+            "pair_image_radius",
         ):
             finite(name, getattr(self, name))
         model_file.normalise_preprocess(self.preprocess)  # a bad --preprocess is refused for any target
@@ -223,6 +225,25 @@ class TrainConfig(LossConfig):
                 "--inner_steps takes signed steps on the L-inf budget: use it with --norm=linf (or set it to 0)",
             ),
             (self.label_entropy_weight >= 0, f"--label_entropy_weight={self.label_entropy_weight} must be >= 0"),
+            (self.pair_rho >= 0, f"--pair_rho={self.pair_rho} must be >= 0 (0: the weights stay)"),
+            (
+                self.pair_image_radius >= 0,
+                f"--pair_image_radius={self.pair_image_radius} must be >= 0 (0: the photos stay)",
+            ),
+            (
+                self.pair_weight_steps >= 0 and self.pair_image_steps >= 0,
+                f"--pair_weight_steps={self.pair_weight_steps} and --pair_image_steps={self.pair_image_steps} "
+                "must be >= 0",
+            ),
+            (
+                not self.dynamic_pairs or len(self.target) == 1,
+                "--dynamic_pairs moves one classifier's weights: use it with a single --target",
+            ),
+            (
+                not self.dynamic_pairs or self.strategy == "default",
+                f"--dynamic_pairs moves the target's weights in place, on one device: use --strategy=default, "
+                f"not {self.strategy}",
+            ),
             (
                 self.feature_loss in FEATURE_LOSSES,
                 f"--feature_loss={self.feature_loss!r}: expected one of {', '.join(FEATURE_LOSSES)}",

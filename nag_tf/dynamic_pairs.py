@@ -11,7 +11,7 @@ rho and the radius ramp up linearly with training's progress (the authors: rho 0
 on the [0, 1] scale, 10 steps each). `DynamicPairs.defended` is a context: inside it the classifier
 carries the moved weights; on leaving it, normally, on an error or on a stop, every parameter gets its
 saved value back, bit for bit, so nothing leaks into the frozen target. One implementation serves the
-DM-UAP baseline (nag_tf.baselines.dm_uap_lib).
+DM-UAP baseline (nag_tf.baselines.dm_uap_lib) and NAG's `--dynamic_pairs` (nag_tf.model).
 
 Differences from the authors' PyTorch code, on purpose: batch norm stays in inference mode during the
 weight steps (nag_tf's targets always run with training=False; the authors' code switched the model to
@@ -106,20 +106,23 @@ class DynamicPairs:
     def defended(self, images, labels, ramp=1.0):
         """Moves the weights, yields the moved photos (float32 0-255), and restores every parameter on exit.
 
-        ramp: the share of rho and of the radius in force now (the authors' linear curriculum), in [0, 1].
+        ramp: the share of rho and of the radius in force now (the authors' linear curriculum), in [0, 1]: a
+          number (eagerly, the DM-UAP baseline: a zero ramp skips the steps) or a tensor (inside NAG's
+          compiled train_step: the steps always run, of size 0 at a zero ramp).
         """
         images = tf.cast(images, tf.float32)
         labels = tf.convert_to_tensor(labels, tf.int32)
+        known = isinstance(ramp, (int, float))
         saved = [tf.identity(v) for v in self._variables]
         try:
             rho, radius = self.rho * ramp, self.image_radius * ramp
-            if rho > 0:
+            if self.rho > 0 and (not known or rho > 0):
                 for _ in range(self.weight_steps):
-                    self._weight_step(images, labels, tf.constant(rho / self.weight_steps, tf.float32))
+                    self._weight_step(images, labels, tf.cast(rho / self.weight_steps, tf.float32))
             moved = images
-            if radius > 0:
+            if self.image_radius > 0 and (not known or radius > 0):
                 for _ in range(self.image_steps):
-                    moved = self._image_step(moved, images, labels, tf.constant(radius, tf.float32))
+                    moved = self._image_step(moved, images, labels, tf.cast(radius, tf.float32))
             yield moved
         finally:
             for variable, value in zip(self._variables, saved):

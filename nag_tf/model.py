@@ -20,6 +20,7 @@ from keras_apps.registry import resize_for
 from nag_tf import latent, losses
 from nag_tf.aggregate import aggregated_gradient
 from nag_tf.augment import input_diversity
+from nag_tf.dynamic_pairs import DynamicPairs, pair_image_passes
 from nag_tf.generator import calibrate_batch_norm
 
 __all__ = ["LossConfig", "LossValues", "NAGModel", "perturb", "CLEAN_FEATURES_PASS"]
@@ -87,6 +88,15 @@ class LossConfig:
     # (losses.feature_loss); the layer is the target's (TrainConfig.feature_layer, loaded with it). "none": off.
     feature_loss: str = "none"
     feature_loss_weight: float = 1.0
+    # Ours (after DM-UAP, AAAI 2025): each step, the target's weights move up to pair_rho (L2, normalised
+    # steps down its clean-label loss) and the photos up to pair_image_radius (L2 PGD towards more confident
+    # clean predictions), both ramped with the run's progress; the losses are taken there and the weights
+    # restored (nag_tf.dynamic_pairs). Off: the paper.
+    dynamic_pairs: bool = False
+    pair_rho: float = 0.73
+    pair_image_radius: float = 6375.0
+    pair_weight_steps: int = 3
+    pair_image_steps: int = 3
 
     @property
     def adapts_diversity_weight(self):
@@ -158,6 +168,18 @@ class NAGModel(keras.Model):
         # Under MultiWorkerMirroredStrategy Keras 3.15 reduces step logs with a mean along axis 0,
         # which fails for scalars: train_lib sets this to return them as [1] vectors there.
         self.logs_as_vectors = False
+        # Dynamic model-data pairs: the share of their radii in force (set before each step from the run's
+        # progress by train_lib; 1 when a model is used alone).
+        self.pairs = None
+        if loss_config.dynamic_pairs:
+            self.pairs = DynamicPairs(
+                target,
+                loss_config.pair_rho,
+                loss_config.pair_image_radius,
+                loss_config.pair_weight_steps,
+                loss_config.pair_image_steps,
+            )
+            self.pair_ramp = tf.Variable(1.0, name="pair_ramp", **{**counter, "dtype": tf.float32})
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.fooling_loss_tracker = keras.metrics.Mean(name="fooling_loss")
         self.diversity_loss_tracker = keras.metrics.Mean(name="diversity_loss")
@@ -191,6 +213,10 @@ class NAGModel(keras.Model):
         if config.inner_steps:
             # K passes of m images for each of the batch / k perturbations.
             per_member += config.inner_steps * config.inner_batch / config.images_per_perturbation
+        if config.dynamic_pairs:
+            per_member += pair_image_passes(
+                1, config.pair_rho, config.pair_image_radius, config.pair_weight_steps, config.pair_image_steps
+            )
         return per_member * len(self.target.members)
 
     def sample_latents(self, count, rng=None):
@@ -394,21 +420,15 @@ class NAGModel(keras.Model):
         replica_count = tf.cast(tf.distribute.get_strategy().num_replicas_in_sync, tf.float32)
         # Loss scaling under mixed_float16 (else unchanged); the mean over replicas' losses.
         scale = lambda loss: self.optimizer.scale_loss(loss / replica_count)  # noqa: E731
-        values = self.compute_losses(images, clean_labels, delta, shuffle_seed, scale, augment=True)
-        delta_gradient = values.delta_gradient
-        if self.loss_config.inner_steps:
-            # SGA's exploration around each delta: its inner gradients' sum joins the batch's gradient.
-            inner_seed = tf.random.experimental.stateless_fold_in(tf.cast(shuffle_seed, tf.int64), 2)
-            delta_gradient += aggregated_gradient(
-                self._inner_fooling_gradient(scale),
-                delta,
-                images,
-                clean_labels,
-                self.generator.get_layer("perturbation").xi,  # the budget lives in the generator
-                self.loss_config.inner_steps,
-                self.loss_config.inner_batch,
-                tf.cast(inner_seed, tf.int32),
-            )
+        if self.pairs is None:
+            values, delta_gradient = self._losses_and_gradient(images, clean_labels, delta, shuffle_seed, scale)
+        else:
+            # The perturbations must beat the target and photos where they defend best; the weights are
+            # restored on leaving, before the generator's update.
+            with self.pairs.defended(images, clean_labels, self.pair_ramp) as defended_images:
+                values, delta_gradient = self._losses_and_gradient(
+                    defended_images, clean_labels, delta, shuffle_seed, scale
+                )
         variables = self.generator.trainable_variables
         # d loss / d weights = (d delta / d weights)^T (d loss / d delta): one pass back through the generator.
         gradients = tape.gradient(delta, variables, output_gradients=delta_gradient)
@@ -442,6 +462,25 @@ class NAGModel(keras.Model):
         self._count(finite)
         self.step.assign_add(1)
         return self._logs()
+
+    def _losses_and_gradient(self, images, clean_labels, delta, shuffle_seed, scale):
+        """The batch's LossValues and d(scaled loss)/d delta, SGA's inner directions added when configured."""
+        values = self.compute_losses(images, clean_labels, delta, shuffle_seed, scale, augment=True)
+        delta_gradient = values.delta_gradient
+        if self.loss_config.inner_steps:
+            # SGA's exploration around each delta: its inner gradients' sum joins the batch's gradient.
+            inner_seed = tf.random.experimental.stateless_fold_in(tf.cast(shuffle_seed, tf.int64), 2)
+            delta_gradient += aggregated_gradient(
+                self._inner_fooling_gradient(scale),
+                delta,
+                images,
+                clean_labels,
+                self.generator.get_layer("perturbation").xi,  # the budget lives in the generator
+                self.loss_config.inner_steps,
+                self.loss_config.inner_batch,
+                tf.cast(inner_seed, tf.int32),
+            )
+        return values, delta_gradient
 
     def _logs(self):
         if self.logs_as_vectors:

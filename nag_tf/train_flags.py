@@ -205,6 +205,34 @@ def define_train_flags(flag_values=flags.FLAGS):
         "Ours: the weight of --feature_loss beside the fooling loss.",
         flag_values=flag_values,
     )
+    flags.DEFINE_bool(
+        "dynamic_pairs",
+        False,
+        "Ours, after DM-UAP (Zhang et al., AAAI 2025): before each step the target's weights move up to --pair_rho "
+        "towards lower clean-label loss and the photos up to --pair_image_radius towards more confident clean "
+        "predictions (both ramped with the run's progress); the losses are taken there, then the weights are "
+        "restored bit for bit. Off: the paper. Single target, one device.",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_float(
+        "pair_rho",
+        0.73,
+        "Ours: the largest L2 move of all the target's weights at full ramp (DM-UAP's authors: 4 for VGG-19's 143M "
+        "parameters; 0.73 keeps the move per parameter for EfficientNet-Lite0's 4.7M, the baseline's screened value).",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_float(
+        "pair_image_radius",
+        6375.0,
+        "Ours: the largest L2 move of each photo on the 0-255 scale at full ramp (DM-UAP: 25 on [0, 1]).",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_integer(
+        "pair_weight_steps", 3, "Ours: normalised-gradient steps of the weights (DM-UAP: 10).", flag_values=flag_values
+    )
+    flags.DEFINE_integer(
+        "pair_image_steps", 3, "Ours: L2 PGD steps of the photos (DM-UAP: 10).", flag_values=flag_values
+    )
     flags.DEFINE_enum(
         "shuffle",
         "derangement",

@@ -260,13 +260,20 @@ def _callbacks(config, state, datasets, logdir, chief, budget, total_steps):
         guard,
         keras.callbacks.LambdaCallback(on_test_begin=lambda logs: model.prepare_for_inference()),
     ]
+
+    def progress():
+        """The run's progress p in [0, 1]: the larger of steps done / planned and seconds spent / budgeted."""
+        by_steps = int(model.step.numpy()) / total_steps
+        return min(1.0, max(by_steps, budget.spent / budget.seconds) if budget.seconds else by_steps)
+
     if config.learning_rate_schedule == "cosine":
-
-        def progress():
-            by_steps = int(model.step.numpy()) / total_steps
-            return max(by_steps, budget.spent / budget.seconds) if budget.seconds else by_steps
-
         callbacks.insert(1, nag_callbacks.AnnealLearningRate(config.learning_rate, progress))
+    if config.dynamic_pairs:
+        # DM-UAP's curriculum: the pairs' radii grow linearly with the run's progress (this step's share).
+        callbacks.insert(
+            1,
+            keras.callbacks.LambdaCallback(on_train_batch_begin=lambda batch, logs: model.pair_ramp.assign(progress())),
+        )
     if chief:
         selection = datasets.selection
         board = nag_callbacks.NAGTensorBoard(

@@ -145,3 +145,92 @@ def test_every_dm_uap_flag_has_a_bad_value_case(bad, message):
     values.update(bad)
     with pytest.raises(NAGError, match=message.replace(".", r"\.")):
         dm_uap_lib.check_options(**values)
+
+
+def _nag(target, seed=0, **loss):
+    from nag_tf.generator import build_generator
+    from nag_tf.model import LossConfig, NAGModel
+
+    keras.utils.set_random_seed(seed)
+    generator = build_generator(32, latent_dim=4, xi=10.0, variant="light", seed=seed)
+    model = NAGModel(generator, target, LossConfig(diversity_weight=0.0, fooling_loss="clamped_ce", **loss), seed=seed)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    model.optimizer.build(generator.trainable_variables)
+    return model
+
+
+PAIRS = dict(dynamic_pairs=True, pair_rho=2.0, pair_image_radius=800.0, pair_weight_steps=2, pair_image_steps=2)
+
+
+def test_nag_with_dynamic_pairs_leaves_the_target_bit_identical_also_on_a_stop_and_counts_the_steps(
+    target, image_folder
+):
+    before = _weights(target)
+    cached = batches.load_folder(image_folder, target, 8, "images")
+    model = _nag(target, **PAIRS)
+    assert model.target_images_per_step == 1 + 2 + 2  # the step's pass, then the weights' and the photos' steps
+    model.fit(batches.training_batches(cached, 8, seed=0), steps_per_epoch=3, epochs=1, verbose=0)
+    assert int(model.step.numpy()) == 3
+    for a, b in zip(before, _weights(target)):
+        np.testing.assert_array_equal(a, b)
+    stop = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: setattr(model, "stop_training", True))
+    model.fit(batches.training_batches(cached, 8, seed=1), steps_per_epoch=5, epochs=1, verbose=0, callbacks=[stop])
+    assert int(model.step.numpy()) == 4  # stopped after one more step
+    for a, b in zip(before, _weights(target)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_the_pairs_change_the_step_only_as_far_as_their_ramp_allows(target, image_folder):
+    """Ramp 0: the step's losses and delta-gradient are the plain model's; ramp 1: they differ."""
+    cached = batches.load_folder(image_folder, target, 8, "images")
+    images, labels = tf.cast(cached.images[:8], tf.float32), tf.constant(cached.clean_labels[:8])
+    plain, paired = _nag(target), _nag(target, **PAIRS)
+    delta = plain.generator(plain.sample_latents(8), training=False)
+    seed = tf.constant([0, 0])
+    reference_values, reference = plain._losses_and_gradient(images, labels, delta, seed, lambda loss: loss)
+
+    def paired_step(ramp):
+        paired.pair_ramp.assign(ramp)
+        step = tf.function(
+            lambda: _defended_losses(paired, images, labels, delta, seed), reduce_retracing=True
+        )  # compiled, as inside fit
+        return step()
+
+    values, gradient = paired_step(0.0)
+    np.testing.assert_allclose(float(values.total), float(reference_values.total), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(gradient.numpy(), reference.numpy(), rtol=1e-4, atol=1e-7)
+    values, gradient = paired_step(1.0)
+    assert abs(float(values.total) - float(reference_values.total)) > 1e-3
+    assert not np.allclose(gradient.numpy(), reference.numpy(), rtol=1e-2, atol=1e-6)
+
+
+def _defended_losses(model, images, labels, delta, seed):
+    with model.pairs.defended(images, labels, model.pair_ramp) as moved:
+        return model._losses_and_gradient(moved, labels, delta, seed, lambda loss: loss)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(pair_rho=-1.0), "--pair_rho=-1.0 must be >= 0"),
+        (dict(pair_image_radius=float("nan")), "--pair_image_radius=nan is not a finite number"),
+        (dict(pair_weight_steps=-1), "--pair_weight_steps=-1 and --pair_image_steps=3 must be >= 0"),
+        (dict(target="tiny_cnn,tiny_cnn_b"), "use it with a single --target"),
+        (dict(strategy="mirrored"), "use --strategy=default, not mirrored"),
+    ],
+)
+def test_every_dynamic_pairs_setting_has_a_bad_value_case(overrides, message):
+    from nag_tf.config import TrainConfig
+
+    with pytest.raises(NAGError, match=message.replace("(", r"\(")):
+        settings = dict(target="tiny_cnn", weights="none", data_dir="demo", dynamic_pairs=True)
+        TrainConfig(**{**settings, **overrides}).validate()
+
+
+def test_a_training_run_with_dynamic_pairs_completes_and_charges_their_passes(tiny_config):
+    from nag_tf import train_lib
+
+    result = train_lib.train(tiny_config(**PAIRS, diversity_weight=0.0, epochs=2, steps_per_epoch=3))
+    assert result.steps == 6
+    assert result.target_image_passes == 6 * 8 * (1 + 2 + 2)
+    assert 0.0 <= result.heldout_fooling_rate <= 1.0

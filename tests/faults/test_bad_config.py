@@ -40,6 +40,10 @@ NUMERIC = {
     "images_per_perturbation": [0, 3, 32],
     "inner_steps": [-1],
     "feature_loss_weight": [0.0, -1.0, float("nan")],
+    "pair_rho": [-1.0, float("nan")],
+    "pair_image_radius": [-1.0, float("inf")],
+    "pair_weight_steps": [-1],
+    "pair_image_steps": [-2],
     "inner_batch": [0],  # batch 32: 3 does not divide it, 32 leaves one delta
 }
 ENUMS = [
@@ -100,6 +104,7 @@ def test_every_setting_has_a_bad_value_case():
         "verbose",
         "diversity_layer",
         "feature_layer",  # a layer name: checked when the target is built (the last test here)
+        "dynamic_pairs",  # a switch; what it cannot be combined with: tests/test_dm_uap.py
     }
     covered = set(NUMERIC) | set(ENUMS) | {name for name, _ in TEXT} | {"target"}
     assert {f.name for f in dataclasses.fields(TrainConfig)} - free_form - covered == set()
