@@ -47,7 +47,8 @@ def _main(argv):
 
     import keras_apps
     from nag_tf.generator import build_generator
-    from nag_tf.model import LossConfig, NAGModel
+    from nag_tf.loss_config import LossConfig
+    from nag_tf.model import NAGModel
 
     if _MIXED.value:
         keras.mixed_precision.set_global_policy(_MIXED.value)

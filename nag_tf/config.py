@@ -30,7 +30,7 @@ from nag_tf.choices import (
 )
 from nag_tf.errors import NAGError
 from nag_tf.generator import build_generator
-from nag_tf.model import LossConfig
+from nag_tf.loss_config import LossConfig
 
 __all__ = ["TrainConfig", "generator_for"]
 

@@ -10,7 +10,6 @@ Perturbations are added to 0-255 RGB images *before* the target's own
 preprocessing, so xi means the same on every target.
 """
 
-import dataclasses
 from typing import NamedTuple
 
 import keras
@@ -22,9 +21,12 @@ from nag_tf.aggregate import aggregated_gradient
 from nag_tf.augment import input_diversity
 from nag_tf.dynamic_pairs import DynamicPairs, pair_image_passes
 from nag_tf.generator import calibrate_batch_norm
+from nag_tf.loss_config import LossConfig
 
-__all__ = ["LossConfig", "LossValues", "NAGModel", "perturb", "CLEAN_FEATURES_PASS"]
+__all__ = ["LossValues", "NAGModel", "perturb", "CLEAN_FEATURES_PASS"]
 
+# The paper's losses: a model built without a LossConfig trains with them.
+PAPER_LOSSES = LossConfig()
 # Target passes charged for the clean photos' forward pass to the feature layer (see target_images_per_step).
 CLEAN_FEATURES_PASS = 1 / 3
 
@@ -39,77 +41,6 @@ class LossValues(NamedTuple):
     fooled: tf.Tensor
     pair_cosine: tf.Tensor
     delta_gradient: tf.Tensor | None
-
-
-@dataclasses.dataclass(frozen=True)
-class LossConfig:
-    """The loss choices, defined once: defaults are the paper's, the reference code's in brackets, ours
-    marked. `TrainConfig` inherits these fields (the flags of the same names), so a run's config holds them
-    without a copy; the model receives them as this class (`TrainConfig.loss_config()`)."""
-
-    diversity_weight: float = 1.0  # lambda [10]
-    diversity_distance: str = "cosine"  # [squared_l2]
-    # None: untargeted (push away from the clean label); a class index: targeted NAG (-log q'_t).
-    target_class: int | None = None
-    # Ours (not in the paper): weight and margin of a penalty on similar pairs of perturbations (only pairs
-    # with cosine above the margin count).
-    perturbation_diversity_weight: float = 0.0
-    perturbation_cosine_margin: float = -1.0
-    # Ours: what the penalty grows with: cosine | chord (2 - |unit delta_n - unit delta_pi(n)|, whose gradient
-    # does not vanish at a collapse; losses.similarity_penalty).
-    perturbation_similarity: str = "cosine"
-    # Ours: hold the mean pairwise cosine of delta pairs at this value by dual ascent on the penalty's
-    # weight (starting from perturbation_diversity_weight); 1 = off (a fixed weight).
-    target_pairwise_cosine: float = 1.0
-    cosine_dual_rate: float = 0.5
-    # Ours: the largest mu the dual ascent may reach (0 = no cap), against windup (losses.dual_ascent).
-    cosine_dual_max: float = 0.0
-    shuffle: str = "derangement"  # [replacement]
-    fooling_reduction: str = "per_sample"  # [batch_mean]
-    # paper: -log(1 - q_c) | clamped_ce (ours, as SGD-UAP/SGA) | logit_margin (ours).
-    fooling_loss: str = "paper"
-    clip: bool = True  # [False]
-    # Ours: probability of a random resize-and-pad of x + delta before the target (nag_tf.augment, Xie et al.
-    # 2019), for transfer; and the padded side / image side of that transform.
-    input_diversity: float = 0.0
-    input_diversity_scale: float = 1.1
-    # Ours: training images per generated perturbation (paper: 1). k > 1 generates B / k perturbations
-    # a step, each added to k images: the generator's share of a step shrinks by k, and each delta's
-    # gradient aggregates k images (as a universal perturbation's does).
-    images_per_perturbation: int = 1
-    # Ours: weight gamma of -H, H the entropy of the batch's adversarial labels (losses.label_entropy),
-    # against most images being pushed to one label; untargeted only. 0: off (the paper).
-    label_entropy_weight: float = 0.0
-    # Ours (after SGA): K inner signed steps per delta on minibatches of m images, their gradients' sum
-    # added to what flows back through the generator (nag_tf.aggregate). 0: off (the paper).
-    inner_steps: int = 0
-    inner_batch: int = 8
-    # Ours (after BIA / FG-UAP / LTP): a mid-layer feature loss added to the fooling loss with its weight
-    # (losses.feature_loss); the layer is the target's (TrainConfig.feature_layer, loaded with it). "none": off.
-    feature_loss: str = "none"
-    feature_loss_weight: float = 1.0
-    # Ours (after DM-UAP, AAAI 2025): each step, the target's weights move up to pair_rho (L2, normalised
-    # steps down its clean-label loss) and the photos up to pair_image_radius (L2 PGD towards more confident
-    # clean predictions), both ramped with the run's progress; the losses are taken there and the weights
-    # restored (nag_tf.dynamic_pairs). Off: the paper.
-    dynamic_pairs: bool = False
-    pair_rho: float = 0.73
-    pair_image_radius: float = 6375.0
-    pair_weight_steps: int = 3
-    pair_image_steps: int = 3
-
-    @property
-    def adapts_diversity_weight(self):
-        return self.target_pairwise_cosine < 1.0
-
-    @property
-    def uses_feature_loss(self):
-        return self.feature_loss != "none"
-
-    @property
-    def uses_shuffled_batch(self):
-        """Whether the target must see X_S = x + delta[pi]: only the feature-diversity term needs it."""
-        return bool(self.diversity_weight)
 
 
 def _per_image(delta, images):
@@ -139,7 +70,7 @@ class NAGModel(keras.Model):
     run draws the same numbers as an uninterrupted one.
     """
 
-    def __init__(self, generator, target, loss_config=LossConfig(), seed=0, **kwargs):
+    def __init__(self, generator, target, loss_config=PAPER_LOSSES, seed=0, **kwargs):
         super().__init__(**kwargs)
         self.generator = generator
         self.target = target

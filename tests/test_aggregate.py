@@ -9,7 +9,8 @@ import keras_apps
 from nag_tf import batches, data
 from nag_tf.aggregate import INNER_STEP_FRACTION, aggregated_gradient, inner_minibatches
 from nag_tf.generator import build_generator
-from nag_tf.model import LossConfig, NAGModel
+from nag_tf.loss_config import LossConfig
+from nag_tf.model import NAGModel
 
 
 def test_each_perturbation_gets_its_own_minibatch_of_distinct_images():

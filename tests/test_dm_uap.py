@@ -149,7 +149,8 @@ def test_every_dm_uap_flag_has_a_bad_value_case(bad, message):
 
 def _nag(target, seed=0, **loss):
     from nag_tf.generator import build_generator
-    from nag_tf.model import LossConfig, NAGModel
+    from nag_tf.loss_config import LossConfig
+    from nag_tf.model import NAGModel
 
     keras.utils.set_random_seed(seed)
     generator = build_generator(32, latent_dim=4, xi=10.0, variant="light", seed=seed)

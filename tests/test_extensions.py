@@ -9,7 +9,8 @@ import keras_apps
 from nag_tf import batches, data, losses, metrics, train_lib
 from nag_tf.errors import NAGError
 from nag_tf.generator import build_generator
-from nag_tf.model import LossConfig, NAGModel
+from nag_tf.loss_config import LossConfig
+from nag_tf.model import NAGModel
 
 
 def _model(target, size, loss=None, seed=0, norm="linf", linf_output="tanh", xi=10.0):

@@ -9,7 +9,8 @@ import keras_apps
 from nag_tf import batches, data, losses
 from nag_tf.callbacks import StopOnPersistentNaN
 from nag_tf.generator import build_generator
-from nag_tf.model import LossConfig, NAGModel, perturb
+from nag_tf.loss_config import LossConfig
+from nag_tf.model import NAGModel, perturb
 
 
 @pytest.fixture

@@ -141,7 +141,7 @@ def test_a_feature_loss_without_a_layer_is_refused_and_an_absent_layer_fails_bef
 
 
 def test_the_loss_choices_are_defined_once_and_the_model_gets_them_all():
-    from nag_tf.model import LossConfig
+    from nag_tf.loss_config import LossConfig
 
     assert issubclass(TrainConfig, LossConfig)
     assert set(TrainConfig.__annotations__) & set(LossConfig.__annotations__) == set()  # no field declared twice
