@@ -3,6 +3,9 @@
 Library code takes a `TrainConfig` and never reads absl FLAGS, which keeps it
 testable. `validate()` names every bad value and how to fix it before any
 file is written or any model is built.
+
+Long (over 300 lines) because of that table of checks, one line and one message a setting; the
+fields themselves are short (the loss choices are inherited from `loss_config.LossConfig`).
 """
 
 import dataclasses

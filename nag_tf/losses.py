@@ -4,6 +4,10 @@ Notation of the paper: benign batch X = {x_n}, adversarial batch
 X_A = {x_n + delta_n}, shuffled batch X_S = {x_n + delta_pi(n)} where pi
 permutes the *perturbations* only. q' is the classifier's softmax on a
 perturbed image, c the label it gives the clean image.
+
+Long (over 300 lines) because every loss the run can be configured with lives here, each a pure
+function with its hand-checked formula in its docstring (tests/test_losses.py); none calls the others'
+internals.
 """
 
 import tensorflow as tf
