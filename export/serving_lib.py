@@ -20,34 +20,22 @@ and the server keeps serving.
 """
 
 import asyncio
-import base64
 import dataclasses
 import functools
 import json
-import os
-import re
-import threading
 
 import grpc
-import numpy as np
 import tensorflow as tf
 from aiohttp import web
 from google.protobuf import any_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2, prediction_service_pb2_grpc
 
-from nag_tf.errors import NAGError
-from nag_tf.sources import load_saved_model
+from export import request_lib
+from export.model_repository import ModelRepository
+from export.request_lib import RequestError
 
 __all__ = ["ServerConfig", "ModelRepository", "RequestError", "run_predict", "build_rest_app", "build_grpc_server"]
-
-SEED_MAX = 2**31 - 1
-MAX_IMAGE_SIDE = 4096
-OPTIONAL_SEED_SIGNATURES = ("perturb", "perturb_png")  # their seed may be empty: seeds 0..N-1
-
-
-class RequestError(ValueError):
-    """A client error: HTTP 400 / gRPC INVALID_ARGUMENT, with the message sent back."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,211 +50,12 @@ class ServerConfig:
     poll_seconds: float = 2.0
 
 
-class ModelRepository:
-    """The loaded versions of one model; `refresh()` picks up new version folders.
-
-    A version that fails to load is remembered with its files' sizes and times and
-    tried again only when they change (a copy still in progress, a repaired export).
-    """
-
-    def __init__(self, base_dir):
-        self.base_dir = base_dir
-        self._versions = {}
-        self._failed = {}  # version -> (files' fingerprint, reason)
-        self._lock = threading.Lock()
-
-    def _fingerprint(self, version_dir):
-        entries = []
-        for folder, _, files in os.walk(version_dir):
-            for name in files:
-                path = os.path.join(folder, name)
-                try:
-                    info = os.stat(path)
-                except OSError:
-                    continue
-                entries.append((os.path.relpath(path, version_dir), info.st_size, info.st_mtime_ns))
-        return tuple(sorted(entries))
-
-    def refresh(self):
-        """Loads new versions; returns messages about versions refused (empty when all is well)."""
-        if not os.path.isdir(self.base_dir):
-            return []
-        found = sorted(
-            int(n)
-            for n in os.listdir(self.base_dir)
-            if re.fullmatch(r"\d+", n) and os.path.exists(os.path.join(self.base_dir, n, "saved_model.pb"))
-        )
-        messages = []
-        for version in found:
-            if version in self._versions:
-                continue
-            version_dir = os.path.join(self.base_dir, str(version))
-            fingerprint = self._fingerprint(version_dir)
-            if version in self._failed and self._failed[version][0] == fingerprint:
-                continue
-            try:
-                loaded = load_saved_model(version_dir)
-            except NAGError as problem:
-                with self._lock:  # failed() reads it from the request threads
-                    self._failed[version] = (fingerprint, str(problem))
-                messages.append(f"version {version} not loaded: {problem}; still serving versions {self.versions()}")
-                continue
-            with self._lock:
-                self._versions[version] = loaded
-                self._failed.pop(version, None)
-        return messages
-
-    def failed(self):
-        """{version: reason} for versions present on disk that could not be loaded."""
-        with self._lock:
-            return {version: reason for version, (_, reason) in self._failed.items()}
-
-    def versions(self):
-        with self._lock:
-            return sorted(self._versions)
-
-    def get(self, version=None):
-        with self._lock:
-            if not self._versions:
-                raise RequestError("no version of the model is loaded yet")
-            if version is None:
-                return max(self._versions), self._versions[max(self._versions)]
-            if version not in self._versions:
-                raise RequestError(f"version {version} is not available; available: {sorted(self._versions)}")
-            return version, self._versions[version]
-
-
-def _signature(model, name):
-    name = name or "serving_default"
-    if name not in model.signatures:
-        raise RequestError(f"signature_name {name!r} unknown; available: {sorted(model.signatures)}")
-    return name, model.signatures[name]
-
-
-def _validate(signature_name, signature, inputs, max_batch):
-    """Converts and checks named numpy inputs against the signature; returns tensors."""
-    specs = signature.structured_input_signature[1]
-    unknown = set(inputs) - set(specs)
-    if unknown:
-        raise RequestError(
-            f"unknown input(s) {sorted(unknown)} for signature {signature_name!r}; expected {sorted(specs)}"
-        )
-    missing = set(specs) - set(inputs)
-    if missing:
-        raise RequestError(f"missing input(s) {sorted(missing)} for signature {signature_name!r}")
-    tensors = {}
-    for name, spec in specs.items():
-        value = inputs[name]
-        try:
-            array = np.asarray(value)
-        except (ValueError, TypeError, RecursionError):
-            raise RequestError(f"input {name!r} is not a rectangular array") from None
-        if array.dtype == object or array.dtype.kind not in "biuf":
-            raise RequestError(f"input {name!r} must be numeric ({spec.dtype.name}), got {array.dtype}")
-        if array.ndim != len(spec.shape):
-            raise RequestError(
-                f"input {name!r} must have rank {len(spec.shape)} (shape {spec.shape}), got shape {list(array.shape)}"
-            )
-        for axis, (want, got) in enumerate(zip(spec.shape, array.shape)):
-            if want is not None and want != got:
-                raise RequestError(f"input {name!r} dimension {axis} must be {want}, got {got}")
-        if spec.dtype.is_integer:
-            if array.dtype.kind == "f" and (not np.all(np.isfinite(array)) or np.any(array != np.round(array))):
-                raise RequestError(f"input {name!r} must hold integers")
-            low, high = (0, 255) if spec.dtype == tf.uint8 else (0, SEED_MAX)
-            if array.size and (array.min() < low or array.max() > high):
-                raise RequestError(f"input {name!r} values must be in [{low}, {high}]")
-        elif array.size and not np.all(np.isfinite(array.astype(np.float64))):
-            raise RequestError(f"input {name!r} must be finite")
-        if (
-            name == "images"
-            and array.ndim == 4
-            and (min(array.shape[1:3]) < 1 or max(array.shape[1:3]) > MAX_IMAGE_SIDE)
-        ):
-            raise RequestError(
-                f"input 'images' height and width must be in [1, {MAX_IMAGE_SIDE}], got {list(array.shape[1:3])}"
-            )
-        if array.shape[0] > max_batch:
-            raise RequestError(f"input {name!r} has batch {array.shape[0]}, above the maximum {max_batch}")
-        optional = signature_name in OPTIONAL_SEED_SIGNATURES and name == "seed"
-        if array.shape[0] == 0 and not optional:
-            raise RequestError(f"input {name!r} is an empty batch")
-        tensors[name] = tf.convert_to_tensor(array.astype(spec.dtype.as_numpy_dtype))
-    if signature_name in OPTIONAL_SEED_SIGNATURES and tensors["seed"].shape[0] not in (0, tensors["images"].shape[0]):
-        raise RequestError("input 'seed' must have one entry per image, or none")
-    return tensors
-
-
 def run_predict(repository, signature_name, inputs, version=None, max_batch=64):
-    """Validates and runs one prediction; returns (version, signature name, {output: numpy})."""
+    """Resolves the version and signature, validates and runs one prediction; returns (version, signature
+    name, {output: numpy})."""
     version, model = repository.get(version)
-    signature_name, signature = _signature(model, signature_name)
-    tensors = _validate(signature_name, signature, inputs, max_batch)
-    outputs = signature(**tensors)
-    return version, signature_name, {name: value.numpy() for name, value in outputs.items()}
-
-
-def _metadata(model, version, name):
-    metadata = {
-        "model_spec": {"name": name, "signature_name": "", "version": str(version)},
-        "metadata": {"signature_def": {"signature_def": {}}},
-    }
-    for key, signature in model.signatures.items():
-        metadata["metadata"]["signature_def"]["signature_def"][key] = {
-            "inputs": {
-                k: {"dtype": s.dtype.name, "shape": [-1 if d is None else d for d in s.shape]}
-                for k, s in signature.structured_input_signature[1].items()
-            },
-            "outputs": {
-                k: {"dtype": s.dtype.name, "shape": [-1 if d is None else d for d in s.shape]}
-                for k, s in signature.structured_outputs.items()
-            },
-            "method_name": "tensorflow/serving/predict",
-        }
-    return metadata
-
-
-def _json_value(name, array):
-    """An output as JSON: numbers as they are; strings as text, or {"b64": ...} when the alias ends in `_bytes`."""
-    if array.dtype.kind not in "OSU":
-        return array.tolist()
-    if name.endswith("_bytes"):
-        encode = lambda item: {"b64": base64.b64encode(item).decode("ascii")}  # noqa: E731
-    else:
-        encode = lambda item: item.decode("utf-8", "replace") if isinstance(item, bytes) else item  # noqa: E731
-    return np.vectorize(encode, otypes=[object])(array).tolist() if array.size else array.tolist()
-
-
-def _reject_constant(name):
-    """Standard JSON has no NaN or Infinity (Python's json module accepts them)."""
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _rest_inputs(body):
-    """TF Serving's REST request: row format ("instances") or columnar ("inputs")."""
-    if not isinstance(body, dict):
-        raise RequestError("request body must be a JSON object with 'instances' or 'inputs'")
-    if ("instances" in body) == ("inputs" in body):
-        raise RequestError("give exactly one of 'instances' (row format) or 'inputs' (columnar format)")
-    signature_name = body.get("signature_name")
-    if signature_name is not None and not isinstance(signature_name, str):
-        raise RequestError("'signature_name' must be a string")
-    if "inputs" in body:
-        inputs = body["inputs"]
-        if not isinstance(inputs, dict):
-            raise RequestError("'inputs' must be an object of named inputs")
-        return signature_name, inputs, False
-    instances = body["instances"]
-    if not isinstance(instances, list) or not instances:
-        raise RequestError("'instances' must be a non-empty list")
-    if all(isinstance(row, dict) for row in instances):
-        names = set(instances[0])
-        if any(set(row) != names for row in instances):
-            raise RequestError("every instance must name the same inputs")
-        return signature_name, {name: [row[name] for row in instances] for name in names}, True
-    if any(isinstance(row, dict) for row in instances):
-        raise RequestError("instances mix named and unnamed inputs")
-    return signature_name, {None: instances}, True
+    signature_name, signature = request_lib.resolve_signature(model, signature_name)
+    return version, signature_name, request_lib.predict(signature_name, signature, inputs, max_batch)
 
 
 def build_rest_app(repository, config, executor=None):
@@ -295,26 +84,26 @@ def build_rest_app(repository, config, executor=None):
         try:
             version = parse_version(request)
             try:
-                body = json.loads(await request.read(), parse_constant=_reject_constant)
+                body = json.loads(await request.read(), parse_constant=request_lib.reject_constant)
             except (UnicodeDecodeError, ValueError, RecursionError):
                 raise RequestError("request body is not valid JSON") from None
-            signature_name, inputs, rows = _rest_inputs(body)
-            version, model = repository.get(version)  # one version for the whole request
-            name, signature = _signature(model, signature_name)
+            signature_name, inputs, rows = request_lib.rest_inputs(body)
+            version, model = repository.get(version)  # one version and signature for the whole request
+            name, signature = request_lib.resolve_signature(model, signature_name)
             if None in inputs:
                 specs = signature.structured_input_signature[1]
                 if len(specs) != 1:
                     raise RequestError(f"signature {name!r} takes inputs {sorted(specs)}: name them in each instance")
                 inputs = {next(iter(specs)): inputs[None]}
             loop = asyncio.get_running_loop()
-            predict = functools.partial(run_predict, version=version, max_batch=config.max_batch)
-            _, _, outputs = await loop.run_in_executor(executor, predict, repository, name, inputs)
+            run = functools.partial(request_lib.predict, name, signature, inputs, config.max_batch)
+            outputs = await loop.run_in_executor(executor, run)
         except RequestError as problem:
             return error(400, str(problem))
         except (tf.errors.InvalidArgumentError, ValueError, TypeError) as problem:
             return error(400, f"invalid request: {str(problem).splitlines()[0][:200]}")
         headers = {"X-Model-Version": str(version)}
-        values = {k: _json_value(k, v) for k, v in outputs.items()}
+        values = {k: request_lib.json_value(k, v) for k, v in outputs.items()}
         if rows:
             if len(values) == 1:
                 return web.json_response({"predictions": next(iter(values.values()))}, headers=headers)
@@ -354,7 +143,7 @@ def build_rest_app(repository, config, executor=None):
             version, model = repository.get(parse_version(request))
         except RequestError as problem:
             return error(400, str(problem))
-        return web.json_response(_metadata(model, version, config.model_name))
+        return web.json_response(request_lib.rest_metadata(model, version, config.model_name))
 
     app = web.Application(client_max_size=config.max_request_bytes)
     app.add_routes(
@@ -405,13 +194,13 @@ def build_grpc_server(repository, config, executor=None):
             except RequestError as problem:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(problem))
             signature_map = get_model_metadata_pb2.SignatureDefMap()
-            for key, signature in model.signatures.items():
+            for key, (inputs, outputs) in request_lib.signature_specs(model).items():
                 definition = meta_graph_pb2.SignatureDef(method_name="tensorflow/serving/predict")
-                for name, spec in signature.structured_input_signature[1].items():
+                for name, spec in inputs.items():
                     definition.inputs[name].name = name
                     definition.inputs[name].dtype = spec.dtype.as_datatype_enum
                     definition.inputs[name].tensor_shape.CopyFrom(spec.shape.as_proto())
-                for name, spec in signature.structured_outputs.items():
+                for name, spec in outputs.items():
                     definition.outputs[name].name = name
                     definition.outputs[name].dtype = spec.dtype.as_datatype_enum
                     definition.outputs[name].tensor_shape.CopyFrom(spec.shape.as_proto())
