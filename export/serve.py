@@ -17,12 +17,17 @@ from nag_tf.flags_util import parse_flags_or_exit, run_or_exit
 _MODEL_DIR = flags.DEFINE_string("model_dir", "exports/nag", "Base directory with numbered SavedModel versions.")
 _MODEL_NAME = flags.DEFINE_string("model_name", None, "Model name in requests (default: the base directory's name).")
 _HOST = flags.DEFINE_string("host", "127.0.0.1", "Address to bind (loopback by default).")
-_PORT = flags.DEFINE_integer("port", 8500, "gRPC port (0: none).")
-_REST_PORT = flags.DEFINE_integer("rest_port", 8501, "REST port (0: none).")
-_MAX_BATCH = flags.DEFINE_integer("max_batch", 64, "Largest N accepted in one request.")
+# Bounds are absl's: a bad value is one `error:` line at parse time (nag_tf.flags_util).
+_PORT = flags.DEFINE_integer("port", 8500, "gRPC port (0: none).", lower_bound=0, upper_bound=65535)
+_REST_PORT = flags.DEFINE_integer("rest_port", 8501, "REST port (0: none).", lower_bound=0, upper_bound=65535)
+_MAX_BATCH = flags.DEFINE_integer("max_batch", 64, "Largest N accepted in one request.", lower_bound=1)
 _MAX_REQUEST_MB = flags.DEFINE_float("max_request_mb", 32.0, "Largest request body accepted.")
 _POLL = flags.DEFINE_float("poll_seconds", 2.0, "How often to look for new versions.")
-_GRACE = flags.DEFINE_float("grace_seconds", 30.0, "On SIGTERM/SIGINT: how long requests in flight may take.")
+_GRACE = flags.DEFINE_float(
+    "grace_seconds", 30.0, "On SIGTERM/SIGINT: how long requests in flight may take.", lower_bound=0.0
+)
+flags.register_validator("max_request_mb", lambda value: value > 0, "--max_request_mb must be positive")
+flags.register_validator("poll_seconds", lambda value: value > 0, "--poll_seconds must be positive")
 
 
 async def _serve(config, grace_seconds):
@@ -94,8 +99,6 @@ def _main(argv):
         raise NAGError(
             f"--model_dir={_MODEL_DIR.value!r} does not exist; export a model first (python -m export.saved_model)"
         )
-    if _MAX_BATCH.value < 1 or _MAX_REQUEST_MB.value <= 0 or _POLL.value <= 0 or _GRACE.value < 0:
-        raise NAGError("--max_batch, --max_request_mb and --poll_seconds must be positive, --grace_seconds >= 0")
     config = ServerConfig(
         model_dir=_MODEL_DIR.value,
         model_name=_MODEL_NAME.value or os.path.basename(os.path.normpath(_MODEL_DIR.value)),

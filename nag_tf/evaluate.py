@@ -31,10 +31,13 @@ _DATA_DIR = flags.DEFINE_string(
 _CLASS_NAMES = flags.DEFINE_string(
     "class_names", None, "A file of class names, one a line (class 0 first), for a target of your own classes."
 )
-_WHITE = flags.DEFINE_integer("white_box_samples", 100, "Perturbations on a source's own target (paper: 100).")
-_BLACK = flags.DEFINE_integer("black_box_samples", 10, "Perturbations on other targets (paper: 10).")
-_INTERPOLATION = flags.DEFINE_integer("interpolation_steps", 11, "Points on the latent line (0 = skip).")
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Batch size.")
+# Bounds are absl's: a bad value is one `error:` line at parse time (nag_tf.flags_util).
+_WHITE = flags.DEFINE_integer(
+    "white_box_samples", 100, "Perturbations on a source's own target (paper: 100).", lower_bound=1
+)
+_BLACK = flags.DEFINE_integer("black_box_samples", 10, "Perturbations on other targets (paper: 10).", lower_bound=1)
+_INTERPOLATION = flags.DEFINE_integer("interpolation_steps", 11, "Points on the latent line (0 = skip).", lower_bound=0)
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Batch size.", lower_bound=1)
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the sampled latents.")
 _OUT_DIR = flags.DEFINE_string("out_dir", "runs/evaluation", "Where the report and figures go.")
 _LOGDIR = flags.DEFINE_string("logdir", None, "Also write the report to TensorBoard here.")
@@ -54,10 +57,6 @@ def _main(argv):
 
     if not _SOURCES.value:
         raise NAGError("--sources is required: training log directories or .npy perturbations")
-    if _WHITE.value < 1 or _BLACK.value < 1 or _BATCH_SIZE.value < 1 or _INTERPOLATION.value < 0:
-        raise NAGError(
-            "--white_box_samples, --black_box_samples and --batch_size must be >= 1, --interpolation_steps >= 0"
-        )
     class_names = read_class_names(_CLASS_NAMES.value) if _CLASS_NAMES.value else None
     loaded = [sources.load_source(path) for path in _SOURCES.value]
     targets = [keras_apps.canonical_target_name(name, _PREPROCESS.value) for name in _TARGETS.value or ()]

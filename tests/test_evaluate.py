@@ -234,3 +234,18 @@ def test_evaluation_scores_each_source_the_way_it_was_trained(two_generators, im
     evaluation = evaluate_lib.evaluate([source], ["tiny_cnn"], image_folder, "none", 2, 2, interpolation_steps=0)
     assert calls and all(call[:2] == (False, 3) for call in calls)
     assert evaluation.sources[0].rate_name == "targeted_success_rate"
+
+
+@pytest.mark.parametrize(
+    "module, flag, message",
+    [
+        ("nag_tf.evaluate", "--white_box_samples=0", "flag --white_box_samples=0: 0 is not a positive integer"),
+        ("export.serve", "--poll_seconds=0", "flag --poll_seconds=0.0: --poll_seconds must be positive"),
+    ],
+)
+def test_the_evaluation_and_serving_binaries_bound_their_flags_at_parse_time(module, flag, message):
+    from helpers.cli import error_line, run_module
+
+    assert error_line(
+        run_module(module, "--sources=x", flag) if module == "nag_tf.evaluate" else run_module(module, flag)
+    ) == (f"error: {message}")
