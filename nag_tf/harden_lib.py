@@ -21,7 +21,7 @@ import tensorflow as tf
 import keras_apps
 from keras_apps.registry import Target
 from nag_tf import callbacks as nag_callbacks
-from nag_tf import latent, metrics, sources, train_lib
+from nag_tf import checkpoints, latent, metrics, sources, train_lib
 from nag_tf.baselines import sgd_uap_lib
 from nag_tf.errors import NAGError
 from nag_tf.model import perturb
@@ -191,7 +191,7 @@ def harden(config, options):
     if config.target_class is not None:
         raise NAGError("hardening measures untargeted fooling: leave --target_class empty")
     os.makedirs(options.out_dir, exist_ok=True)
-    train_lib.check_logdir_writable(options.out_dir)
+    checkpoints.check_logdir_writable(options.out_dir)
     (target_name,) = config.target
     original = keras_apps.load_target(target_name, config.weights)
     # The NAG attacks choose their generator on their own selection images; every figure here is

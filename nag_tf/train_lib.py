@@ -7,7 +7,6 @@ never stopped.
 """
 
 import dataclasses
-import glob
 import os
 from typing import NamedTuple
 
@@ -17,13 +16,13 @@ import tensorflow as tf
 from absl import logging
 
 import keras_apps
-from nag_tf import batches, data, distribute, metrics, stats
+from nag_tf import batches, checkpoints, data, distribute, metrics, stats
 from nag_tf import callbacks as nag_callbacks
 from nag_tf.config import generator_for
 from nag_tf.errors import NAGError, TrainingStopped
 from nag_tf.model import NAGModel
 
-__all__ = ["TrainResult", "Datasets", "train", "load_datasets", "build_model", "check_logdir_writable"]
+__all__ = ["TrainResult", "Datasets", "train", "load_datasets", "build_model"]
 
 BEST_WEIGHTS = "best.weights.h5"
 FINAL_WEIGHTS = "final.weights.h5"
@@ -55,18 +54,6 @@ class Datasets(NamedTuple):
     train: batches.CachedImages
     selection: batches.CachedImages
     report: batches.CachedImages
-
-
-def check_logdir_writable(logdir):
-    """Fails before any work if the log directory cannot be created or written."""
-    try:
-        os.makedirs(logdir, exist_ok=True)
-        probe = os.path.join(logdir, ".write_probe")
-        with open(probe, "w") as handle:
-            handle.write("ok")
-        os.remove(probe)
-    except OSError as error:
-        raise NAGError(f"log directory {logdir!r} is not writable ({error.strerror}); pick another --logdir") from None
 
 
 def load_datasets(config, target):
@@ -162,7 +149,7 @@ class _RunState(NamedTuple):
 def _load_inputs(config, strategy, logdir):
     """Target and datasets; a failed start leaves no empty log directory behind."""
     created_logdir = not os.path.exists(logdir)
-    check_logdir_writable(logdir)
+    checkpoints.check_logdir_writable(logdir)
     try:
         with strategy.scope():
             target = keras_apps.load_targets(
@@ -208,46 +195,10 @@ def _restore_or_start(config, strategy, target, logdir):
         )
     manager = tf.train.CheckpointManager(checkpoint, os.path.join(logdir, "checkpoints"), max_to_keep=3)
     # Every worker resumes from the chief's checkpoint (the others only write to throw-away folders).
-    restored = _restore_newest_complete(checkpoint, os.path.join(config.logdir, "checkpoints"))
+    restored = checkpoints.restore_newest_complete(checkpoint, os.path.join(config.logdir, "checkpoints"))
     if restored:
         print(f"resumed from {restored} at step {int(model.step.numpy())}")
     return _RunState(model, checkpoint, manager, best_fooling_rate, best_is_diverse)
-
-
-def _checkpoints_newest_first(directory):
-    """Every checkpoint in the folder, newest first, found by its index file (a damaged 'checkpoint'
-    state file must not hide the older complete ones)."""
-    prefixes = {path[: -len(".index")] for path in glob.glob(os.path.join(directory, "ckpt-*.index"))}
-    numbered = [prefix for prefix in prefixes if prefix.rsplit("-", 1)[1].isdigit()]
-    return sorted(numbered, key=lambda prefix: int(prefix.rsplit("-", 1)[1]), reverse=True)
-
-
-def _restore_newest_complete(checkpoint, directory):
-    """Restores the newest checkpoint that reads back whole; returns its prefix, or None when there is none.
-
-    A truncated or garbage checkpoint (half-copied between disks, say) is
-    skipped with a warning naming it, never silently: training falls back to
-    the previous complete one. If checkpoints exist but none reads back, this
-    raises instead of starting again from zero, and nothing is overwritten.
-    """
-    candidates = _checkpoints_newest_first(directory)
-    damaged = []
-    for prefix in candidates:
-        try:
-            checkpoint.restore(prefix).assert_existing_objects_matched()
-        # TensorFlow reports a damaged file in several ways (DataLossError, IndexError "Read less bytes", ...).
-        except (tf.errors.OpError, ValueError, AssertionError, IndexError, OSError, RuntimeError) as error:
-            reason = str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
-            logging.warning("checkpoint %s is damaged (%s); falling back to the previous one", prefix, reason)
-            damaged.append(os.path.basename(prefix))
-            continue
-        return prefix
-    if damaged:
-        raise NAGError(
-            f"every checkpoint in {directory} is damaged ({', '.join(damaged)}); nothing was overwritten. "
-            "Restore a copy, or move the folder away to start again from step 0"
-        )
-    return None
 
 
 def _callbacks(config, state, datasets, logdir, chief, budget, total_steps):
