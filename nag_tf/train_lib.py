@@ -16,7 +16,7 @@ import tensorflow as tf
 from absl import logging
 
 import keras_apps
-from nag_tf import batches, checkpoints, data, distribute, metrics, stats
+from nag_tf import batches, checkpoints, data, distribute, metrics, monitoring, stats
 from nag_tf import callbacks as nag_callbacks
 from nag_tf.config import generator_for
 from nag_tf.errors import NAGError, TrainingStopped
@@ -227,7 +227,7 @@ def _callbacks(config, state, datasets, logdir, chief, budget, total_steps):
         )
     if chief:
         selection = datasets.selection
-        board = nag_callbacks.NAGTensorBoard(
+        board = monitoring.NAGTensorBoard(
             logdir,
             model,
             config.xi,
