@@ -10,6 +10,9 @@ The output follows the target's input size: the resolution chain stops at the
 largest 7 * 2^k not above the size and is then upsampled bilinearly (before
 the tanh, so the bound stays exact). 224 needs no resize; 299 (Inception v3)
 is generated at 224 and upsampled, which is far cheaper than a 448 stage.
+
+Long (over 300 lines) because the generator's own layers (the budget's output layers, the base
+perturbation, the noise channels) sit with the one builder that assembles them for every variant.
 """
 
 import keras

@@ -4,6 +4,10 @@ Re-running with the same config and logdir resumes from the last complete
 checkpoint: the step counter, optimizer, RNG and best score continue, and the
 data batches are a function of the step, so the run goes on as if it had
 never stopped.
+
+Long (over 300 lines) because `train()` is told here as its named phases (inputs, restore, callbacks,
+fit, report), each a short function in the order they run; the pieces with a job of their own live in
+their modules (checkpoints, batches, monitoring, callbacks).
 """
 
 import dataclasses
