@@ -18,6 +18,12 @@ pytestmark = pytest.mark.wheel
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 
 
+def _outside_env():
+    """The environment without the tests' PYTHONPATH (conftest puts the checkout on it for the binaries the
+    other tests start): with it, pip in the fresh venv sees the checkout's nag_tf as installed and skips the wheel."""
+    return {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "NAG_TF_TARGET_MODULES")}
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     """(python of a fresh venv with the wheel installed, a working directory outside the repository)."""
@@ -37,11 +43,14 @@ def installed(tmp_path_factory):
         ],
         check=True,
         timeout=600,
+        env=_outside_env(),
     )
     wheel = glob.glob(str(base / "dist" / "nag_tf-*.whl"))[0]
     venv.create(base / "venv", with_pip=True)
     python = str(base / "venv" / "bin" / "python")
-    subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", wheel], check=True, timeout=600)
+    subprocess.run(
+        [python, "-m", "pip", "install", "-q", "--no-deps", wheel], check=True, timeout=600, env=_outside_env()
+    )
     purelib = subprocess.run(
         [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
         capture_output=True,
@@ -58,8 +67,7 @@ def installed(tmp_path_factory):
 
 def _run(installed, *args, timeout=900):
     python, cwd = installed
-    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "NAG_TF_TARGET_MODULES")}
-    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    env = dict(_outside_env(), TF_CPP_MIN_LOG_LEVEL="3")
     result = subprocess.run([python, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout)
     assert result.returncode == 0, (args, result.stdout[-2000:], result.stderr[-3000:])
     return result
