@@ -155,20 +155,21 @@ class Objective:
         if config.uses_shuffled_batch:
             shuffled_delta = _per_image(tf.gather(delta, shuffled), images)
             adversarial = tf.concat([adversarial, perturb(images, shuffled_delta, config.clip)], axis=0)
-        clean = images
         if transform_seed is not None:
             adversarial = input_diversity(
                 adversarial, transform_seed, config.input_diversity, config.input_diversity_scale
             )
-            # The same seed, the same transform: clean and adversarial features stay aligned pixel for pixel.
-            clean = input_diversity(images, transform_seed, config.input_diversity, config.input_diversity_scale)
         outputs = member(resize_for(member, adversarial))
         adversarial_logits = outputs.logits[:batch]
         predicted = tf.argmax(adversarial_logits, axis=-1, output_type=tf.int32)
         fooling = self.fooling_loss(adversarial_logits, labels)
         if config.uses_feature_loss:
             # Added to the fooling loss (and reported with it): the feature maps of x + delta come from the
-            # forward pass above; the clean photos' go through the layers up to the feature layer only.
+            # forward pass above; the clean photos' go through the layers up to the feature layer only, under
+            # the same transform (the same seed), so the two maps stay aligned pixel for pixel.
+            clean = images
+            if transform_seed is not None:
+                clean = input_diversity(images, transform_seed, config.input_diversity, config.input_diversity_scale)
             fooling += config.feature_loss_weight * losses.feature_loss(
                 member.clean_features(resize_for(member, clean)), outputs.mid_features[:batch], config.feature_loss
             )
