@@ -5,6 +5,8 @@ Each binary calls `define_shared_flags()` beside its own method's flags, then, i
 `BaselineRun`).
 """
 
+import dataclasses
+
 from absl import flags
 
 from nag_tf import choices
@@ -48,8 +50,9 @@ def define_shared_flags(flag_values=flags.FLAGS):
 
 def run_from_flags(flag_values, method):
     """The validated BaselineRun of parsed shared flags (NAGError names a bad value)."""
-    names = ("target", "weights", "preprocess", "data_dir", "xi", "norm", "clip", "steps", "time_budget_s", "seed")
-    values = {name: flag_values[name].value for name in names}
+    # Every field is a flag of the same name, except these three, set here.
+    derived = ("method", "out", "verbose")
+    values = {f.name: flag_values[f.name].value for f in dataclasses.fields(BaselineRun) if f.name not in derived}
     return BaselineRun(
         method=method,
         out=flag_values["out"].value or f"runs/{method}/uap.npy",
