@@ -1,6 +1,8 @@
 """The head-to-head JSON's derived keys, shared by bench/compare.py and bench/merge_compare.py.
 
 Flag-free on purpose (bench/_common.py defines compare's flags, which merge_compare must not take).
+A helper, not a bench: it prints nothing (the benches that import it print their figures as a last line
+of JSON, json.dumps).
 """
 
 from nag_tf import stats
