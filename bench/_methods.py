@@ -12,6 +12,8 @@ import os
 import _common
 from absl import flags
 
+from nag_tf.loss_config import AUTHORS_PAIRS, LITE0_PAIRS
+
 METHODS = ("nag", "sgd_uap", "sga", "dm_uap")
 
 NAG_FLAGFILE = flags.DEFINE_string("nag_flagfile", "quickstart.flags", "NAG's configuration.")
@@ -30,19 +32,29 @@ SGA_BATCH = flags.DEFINE_integer("sga_batch", 250, "SGA's outer batch (the autho
 SGA_INNER = flags.DEFINE_integer(
     "sga_inner_iterations", 4, "SGA's inner passes over each outer batch (the authors': 4)."
 )
-# DM-UAP as screened for EfficientNet-Lite0 on CPU (docs/experiments/2026-12-02-dm-uap-screen-600s.md):
-# a smaller batch and fewer inner steps than the authors' (125, 10, 10) buy ten times the steps, and rho
-# scaled to the same move per parameter (4 sqrt(4.7M / 143M)); the authors' rho = 4 fooled 0.409 there.
+# DM-UAP as screened for EfficientNet-Lite0 on CPU (nag_tf.loss_config.LITE0_PAIRS says where and why): a
+# smaller batch and fewer inner steps than the authors' (125, 10, 10) buy ten times the steps.
 DM_BATCH = flags.DEFINE_integer("dm_batch", 32, "DM-UAP's batch (screened; the authors': 125).")
-DM_WEIGHT_STEPS = flags.DEFINE_integer("dm_weight_steps", 3, "DM-UAP's weight steps a batch (the authors': 10).")
-DM_IMAGE_STEPS = flags.DEFINE_integer("dm_image_steps", 3, "DM-UAP's image steps a batch (the authors': 10).")
+DM_WEIGHT_STEPS = flags.DEFINE_integer(
+    "dm_weight_steps",
+    LITE0_PAIRS.weight_steps,
+    f"DM-UAP's weight steps a batch (the authors': {AUTHORS_PAIRS.weight_steps}).",
+)
+DM_IMAGE_STEPS = flags.DEFINE_integer(
+    "dm_image_steps",
+    LITE0_PAIRS.image_steps,
+    f"DM-UAP's image steps a batch (the authors': {AUTHORS_PAIRS.image_steps}).",
+)
 DM_RHO = flags.DEFINE_float(
     "dm_rho",
-    0.73,
-    "DM-UAP's weight radius at full ramp (0.73 for Lite0's 4.7M parameters; the authors': 4 for VGG-19).",
+    LITE0_PAIRS.rho,
+    f"DM-UAP's weight radius at full ramp ({LITE0_PAIRS.rho:g} for Lite0's 4.7M parameters; the authors': "
+    f"{AUTHORS_PAIRS.rho:g} for VGG-19).",
 )
 DM_IMAGE_RADIUS = flags.DEFINE_float(
-    "dm_image_radius", 25.0 * 255.0, "DM-UAP's photo radius (L2, 0-255 scale) at full ramp (25 on [0, 1])."
+    "dm_image_radius",
+    LITE0_PAIRS.image_radius,
+    "DM-UAP's photo radius (L2, 0-255 scale) at full ramp (25 on [0, 1]).",
 )
 
 

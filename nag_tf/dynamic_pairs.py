@@ -23,10 +23,9 @@ import contextlib
 
 import tensorflow as tf
 
-__all__ = ["DynamicPairs", "smoothed_cross_entropy", "model_parameters", "pair_image_passes"]
+from nag_tf.loss_config import AUTHORS_PAIRS
 
-# The authors' image radius, 25 on the [0, 1] scale, on nag_tf's 0-255 scale.
-AUTHORS_IMAGE_RADIUS = 25.0 * 255.0
+__all__ = ["DynamicPairs", "smoothed_cross_entropy", "model_parameters", "pair_image_passes"]
 
 
 def pair_image_passes(batch, rho, image_radius, weight_steps, image_steps):
@@ -65,8 +64,15 @@ class DynamicPairs:
       smoothing: the label smoothing of the weights' loss.
     """
 
-    def __init__(self, target, rho=4.0, image_radius=AUTHORS_IMAGE_RADIUS, weight_steps=10, image_steps=10,
-                 smoothing=0.2):  # fmt: skip
+    def __init__(
+        self,
+        target,
+        rho=AUTHORS_PAIRS.rho,
+        image_radius=AUTHORS_PAIRS.image_radius,
+        weight_steps=AUTHORS_PAIRS.weight_steps,
+        image_steps=AUTHORS_PAIRS.image_steps,
+        smoothing=0.2,
+    ):
         self.target = target
         self.rho, self.image_radius = float(rho), float(image_radius)
         self.weight_steps, self.image_steps = int(weight_steps), int(image_steps)

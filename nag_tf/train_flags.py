@@ -13,6 +13,7 @@ import dataclasses
 from absl import flags
 
 from nag_tf import choices
+from nag_tf.loss_config import AUTHORS_PAIRS, LITE0_PAIRS
 
 __all__ = ["define_train_flags", "config_from_flag_values", "config_from_flagfile"]
 
@@ -220,22 +221,29 @@ def define_train_flags(flag_values=flags.FLAGS):
     )
     flags.DEFINE_float(
         "pair_rho",
-        0.73,
-        "Ours: the largest L2 move of all the target's weights at full ramp (DM-UAP's authors: 4 for VGG-19's 143M "
-        "parameters; 0.73 keeps the move per parameter for EfficientNet-Lite0's 4.7M, the baseline's screened value).",
+        LITE0_PAIRS.rho,
+        f"Ours: the largest L2 move of all the target's weights at full ramp (DM-UAP's authors: {AUTHORS_PAIRS.rho:g} "
+        f"for VGG-19's 143M parameters; {LITE0_PAIRS.rho:g} keeps the move per parameter for EfficientNet-Lite0's "
+        "4.7M, the baseline's screened value).",
         flag_values=flag_values,
     )
     flags.DEFINE_float(
         "pair_image_radius",
-        6375.0,
+        LITE0_PAIRS.image_radius,
         "Ours: the largest L2 move of each photo on the 0-255 scale at full ramp (DM-UAP: 25 on [0, 1]).",
         flag_values=flag_values,
     )
     flags.DEFINE_integer(
-        "pair_weight_steps", 3, "Ours: normalised-gradient steps of the weights (DM-UAP: 10).", flag_values=flag_values
+        "pair_weight_steps",
+        LITE0_PAIRS.weight_steps,
+        f"Ours: normalised-gradient steps of the weights (DM-UAP: {AUTHORS_PAIRS.weight_steps}).",
+        flag_values=flag_values,
     )
     flags.DEFINE_integer(
-        "pair_image_steps", 3, "Ours: L2 PGD steps of the photos (DM-UAP: 10).", flag_values=flag_values
+        "pair_image_steps",
+        LITE0_PAIRS.image_steps,
+        f"Ours: L2 PGD steps of the photos (DM-UAP: {AUTHORS_PAIRS.image_steps}).",
+        flag_values=flag_values,
     )
     flags.DEFINE_enum(
         "shuffle",

@@ -17,20 +17,27 @@ from absl import app, flags
 
 from nag_tf.baselines import baseline_flags
 from nag_tf.flags_util import parse_flags_or_exit, run_or_exit
+from nag_tf.loss_config import AUTHORS_PAIRS
 
 baseline_flags.define_shared_flags()
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 125, "Images per step (the authors': 125).")
 _RHO = flags.DEFINE_float(
     "rho",
-    4.0,
+    AUTHORS_PAIRS.rho,
     "Largest L2 move of the classifier's weights, at full ramp (the authors': 4, for VGG-19's 143M parameters; "
     "scale by sqrt(parameters / 143M): 0.73 for EfficientNet-Lite0, docs/evaluation.md).",
 )
 _IMAGE_RADIUS = flags.DEFINE_float(
-    "image_radius", 25.0 * 255.0, "Largest L2 move of each photo on the 0-255 scale, at full ramp (25 on [0, 1])."
+    "image_radius",
+    AUTHORS_PAIRS.image_radius,
+    "Largest L2 move of each photo on the 0-255 scale, at full ramp (25 on [0, 1]).",
 )
-_WEIGHT_STEPS = flags.DEFINE_integer("weight_steps", 10, "Normalised-gradient steps of the weights (the authors': 10).")
-_IMAGE_STEPS = flags.DEFINE_integer("image_steps", 10, "L2 PGD steps of the photos (the authors': 10).")
+_WEIGHT_STEPS = flags.DEFINE_integer(
+    "weight_steps", AUTHORS_PAIRS.weight_steps, "Normalised-gradient steps of the weights (the authors')."
+)
+_IMAGE_STEPS = flags.DEFINE_integer(
+    "image_steps", AUTHORS_PAIRS.image_steps, "L2 PGD steps of the photos (the authors')."
+)
 _SMOOTHING = flags.DEFINE_float("smoothing", 0.2, "Label smoothing of the weights' loss (the authors': 0.2).")
 _BETA = flags.DEFINE_float("beta", 9.0, "Clamp of the cross-entropy (the authors': 9).")
 _LEARNING_RATE = flags.DEFINE_float("learning_rate", 25.5, "AdamW step on the 0-255 scale (0.1 on [0, 1]).")

@@ -18,8 +18,9 @@ import tensorflow as tf
 
 from nag_tf import batches
 from nag_tf.baselines.sgd_uap_lib import project, run_budgeted
-from nag_tf.dynamic_pairs import AUTHORS_IMAGE_RADIUS, DynamicPairs, pair_image_passes
+from nag_tf.dynamic_pairs import DynamicPairs, pair_image_passes
 from nag_tf.errors import NAGError
+from nag_tf.loss_config import AUTHORS_PAIRS
 from nag_tf.model import perturb
 
 __all__ = ["train_dm_uap", "ramp_fraction", "image_passes_per_step", "check_options"]
@@ -40,10 +41,10 @@ def train_dm_uap(
     batch_size=125,
     steps=80,
     time_budget_s=0.0,
-    rho=4.0,
-    image_radius=AUTHORS_IMAGE_RADIUS,
-    weight_steps=10,
-    image_steps=10,
+    rho=AUTHORS_PAIRS.rho,
+    image_radius=AUTHORS_PAIRS.image_radius,
+    weight_steps=AUTHORS_PAIRS.weight_steps,
+    image_steps=AUTHORS_PAIRS.image_steps,
     smoothing=0.2,
     beta=9.0,
     learning_rate=0.1 * 255.0,
