@@ -12,6 +12,7 @@ __all__ = [
     "FOOLING_LOSSES",
     "FOOLING_REDUCTIONS",
     "GENERATOR_VARIANTS",
+    "HARDEN_SCHEMES",
     "LEARNING_RATE_SCHEDULES",
     "LINF_OUTPUTS",
     "MIXED_PRECISION_POLICIES",
@@ -49,3 +50,7 @@ LEARNING_RATE_SCHEDULES = ("constant", "cosine")
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 MIXED_PRECISION_POLICIES = ("", "float32", "mixed_float16", "mixed_bfloat16")
 VERBOSITY = ("0", "1", "2")
+
+# What perturbs the fine-tuning images in nag_tf.harden (harden_model.py): NAG samples, one SGA
+# perturbation, K of them in turn, universal adversarial training, nothing (the control).
+HARDEN_SCHEMES = ("nag", "sga", "sga_set", "uat", "none")

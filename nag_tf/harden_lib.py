@@ -1,13 +1,16 @@
-"""Hardening a classifier with NAG samples (the paper's motivation: explore the perturbation manifold
-to build robust models), and the before/after measurement that says whether it worked.
+"""Hardening a classifier (the paper's motivation: explore the perturbation manifold to build robust
+models), and the before/after measurement that says whether it worked, for every scheme compared.
 
-1. Attack the original classifier: a NAG generator (trained here, or given) and SGD-UAP.
-2. Fine-tune a copy of the classifier on training images perturbed by fresh generator
-   samples every batch (plus clean images, so clean accuracy is kept).
-3. Attack the hardened copy with a *newly trained* generator and a new SGD-UAP, same budgets.
+1. Attack the original classifier: a NAG generator (trained here, or given) and SGA; with the
+   scheme sga_set also K SGA perturbations at 1/K of the budget each (the compute of one run).
+2. Fine-tune a copy of the classifier on training images of which a fraction carry the scheme's
+   perturbation (nag_tf.harden_model), the rest clean, so clean accuracy is kept.
+3. Attack the hardened copy with a *newly trained* NAG and SGA, same budgets (the adaptive attacks),
+   and measure the step-1 attacks on it too (the transferred ones).
 
-Every phase writes its result into the output folder and is skipped when re-run, so an
-interrupted run resumes at the phase it was in (the NAG trainings resume from their checkpoints).
+Every phase writes its result into the output folder and is skipped when re-run, so an interrupted
+run resumes at the phase it was in (the NAG trainings resume from their checkpoints). Step 1 lives in
+--out_dir, steps 2 and 3 in --out_dir/<scheme>, so the schemes compared share one set of attacks.
 """
 
 import dataclasses
@@ -21,92 +24,18 @@ import tensorflow as tf
 import keras_apps
 from keras_apps.registry import Target
 from nag_tf import callbacks as nag_callbacks
-from nag_tf import checkpoints, latent, metrics, sources, train_lib
-from nag_tf.baselines import sgd_uap_lib
+from nag_tf import checkpoints, metrics, sources, train_lib
+from nag_tf.baselines import sga_lib, sgd_uap_lib
 from nag_tf.errors import NAGError
-from nag_tf.model import perturb
+from nag_tf.harden_model import GeneratorSamples, HardeningModel, PerturbationsInTurn, UniversalAdversarialTraining
+from nag_tf.harden_options import HARDEN_SCHEMES, HardenOptions
 
-__all__ = ["HardenOptions", "HardeningModel", "harden", "clean_accuracy"]
+__all__ = ["HardenOptions", "HardeningModel", "harden", "clean_accuracy", "HARDEN_SCHEMES"]
 
 HARDENED_WEIGHTS = "hardened.weights.h5"
-
-
-@dataclasses.dataclass(frozen=True)
-class HardenOptions:
-    out_dir: str = "runs/harden"
-    generator_dir: str = ""  # a trained run to harden with; "" = train one (the "before" attack)
-    epochs: int = 2
-    learning_rate: float = 1e-5
-    adversarial_fraction: float = 0.5  # share of each batch that is perturbed
-    attack_budget_s: float = 120.0  # seconds for each newly trained attack (NAG and SGD-UAP)
-
-    def validate(self):
-        checks = (
-            (self.epochs >= 1, f"--harden_epochs={self.epochs} must be at least 1"),
-            (self.learning_rate > 0, f"--harden_learning_rate={self.learning_rate} must be positive"),
-            (
-                0 < self.adversarial_fraction <= 1,
-                f"--adversarial_fraction={self.adversarial_fraction} must be in (0, 1]",
-            ),
-            (self.attack_budget_s > 0, f"--attack_budget_s={self.attack_budget_s} must be positive"),
-            (
-                not self.generator_dir or os.path.exists(os.path.join(self.generator_dir, "config.json")),
-                f"--generator_dir={self.generator_dir!r} is not a training log directory (no config.json)",
-            ),
-        )
-        for ok, message in checks:
-            if not ok:
-                raise NAGError(message)
-        return self
-
-
-class HardeningModel(keras.Model):
-    """Fine-tunes `classifier` on batches where a fraction of the images carry a fresh NAG perturbation.
-
-    The labels are the original classifier's clean labels: the goal is a model whose
-    decision does not move under the perturbation (the fooling rate's own definition),
-    and it needs no ground truth. Batch norm stays in inference mode: a few hundred
-    images would otherwise overwrite ImageNet statistics.
-    """
-
-    def __init__(self, classifier, preprocess, generator, adversarial_fraction=0.5, clip=True, seed=0, **kwargs):
-        super().__init__(**kwargs)
-        self.classifier = classifier
-        self.preprocess = preprocess
-        self.generator = generator
-        self.generator.trainable = False
-        self.adversarial_fraction = float(adversarial_fraction)
-        self.clip = clip
-        self.rng = tf.random.Generator.from_seed(seed)
-        self.latent_dim = int(generator.input_shape[-1])
-        self.loss_tracker = keras.metrics.Mean(name="loss")
-        self.clean_accuracy = keras.metrics.SparseCategoricalAccuracy(name="clean_agreement")
-        self.adversarial_accuracy = keras.metrics.SparseCategoricalAccuracy(name="adversarial_agreement")
-        self.built = True
-
-    @property
-    def metrics(self):
-        return [self.loss_tracker, self.clean_accuracy, self.adversarial_accuracy]
-
-    def call(self, images, training=False):
-        return self.classifier(self.preprocess(tf.cast(images, tf.float32)), training=False)
-
-    def train_step(self, data):
-        images, labels = data
-        images = tf.cast(images, tf.float32)
-        batch = tf.shape(images)[0]
-        delta = self.generator(latent.draw(self.rng, batch, self.latent_dim), training=False)
-        perturbed = self.rng.uniform([batch]) < self.adversarial_fraction  # a fresh mix each batch
-        mixed = tf.where(perturbed[:, None, None, None], perturb(images, delta, self.clip), images)
-        with tf.GradientTape() as tape:
-            logits = tf.cast(self.classifier(self.preprocess(mixed), training=False), tf.float32)
-            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
-        variables = self.classifier.trainable_variables
-        self.optimizer.apply(tape.gradient(loss, variables), variables)
-        self.loss_tracker.update_state(loss)
-        self.clean_accuracy.update_state(labels, logits, sample_weight=tf.cast(~perturbed, tf.float32))
-        self.adversarial_accuracy.update_state(labels, logits, sample_weight=tf.cast(perturbed, tf.float32))
-        return {m.name: m.result() for m in self.metrics}
+# The rows' attacks: the scheme's own perturbations, the adaptive ones trained against the copy, and the
+# ones trained against the original (in the "before" row the adaptive and the original ones coincide).
+ATTACKS = ("hardening", "new_nag", "new_sga", "nag_before", "sga_before")
 
 
 def clean_accuracy(cached):
@@ -136,41 +65,43 @@ def _nag_attack(config, weights, logdir, budget_s):
     return sources.load_source(logdir, os.path.basename(logdir))
 
 
-def _uap_attack(config, target, train_images, path, budget_s):
-    """A new SGD-UAP against `target` (reused if `path` exists)."""
+def _sga_attack(config, options, target, train_images, path, budget_s, seed):
+    """A new SGA perturbation against `target` (reused if `path` exists); [1, S, S, 3]."""
     if not os.path.exists(path):
         bar = keras.utils.Progbar(
             budget_s, unit_name="s of optimisation", stateful_metrics=["steps"], verbose=1 if config.verbose else 0
         )
-        perturbation, _, _ = sgd_uap_lib.train_sgd_uap(
+        perturbation, _, _ = sga_lib.train_sga(
             target,
             train_images,
             config.xi,
-            config.batch_size,
+            batch_size=min(options.sga_batch, len(train_images)),
+            minibatch=options.sga_minibatch,
             steps=10**9,
             time_budget_s=budget_s,
-            seed=config.seed,
+            seed=seed,
             clip=config.clip,
             norm=config.norm,
             progress=lambda steps, seconds: bar.update(min(seconds, budget_s), values=[("steps", steps)]),
         )
-        sgd_uap_lib.save_perturbation(perturbation, path, config.xi, target.name, config.norm)
-    return sources.load_source(path)
+        sgd_uap_lib.save_perturbation(perturbation, path, config.xi, target.name, config.norm, method="sga")
+    return sources.load_source(path).sample(1, 0)
 
 
-def _measure(target, holdout, hardening_source, new_nag, uap_source, config):
-    """{'clean_accuracy', 'fooling_hardening_generator', 'fooling_new_nag', 'fooling_sgd_uap'} of `target`
-    on the held-out images."""
+def _measure(target, holdout, attacks, config):
+    """({'clean_accuracy', 'fooling_<attack>'...}, {attack: per-photo share of perturbations that fool it})
+    of `target` on the held-out images; `attacks` maps a name to perturbations [K, S, S, 3] (None: not
+    measured, reported as None)."""
     holdout = _relabelled(target, holdout, config.batch_size)  # the one prediction pass on clean images
-    row = {"clean_accuracy": clean_accuracy(holdout)}
-    for key, source in (("fooling_hardening_generator", hardening_source), ("fooling_new_nag", new_nag)):
-        rates, _ = metrics.fooling_rates(
-            source.sample(config.eval_samples, config.seed + 7), target, holdout, config.batch_size, config.clip
-        )
-        row[key] = float(np.mean(rates))
-    rates, _ = metrics.fooling_rates(uap_source.sample(1, 0), target, holdout, config.batch_size, config.clip)
-    row["fooling_sgd_uap"] = float(rates[0])
-    return row
+    row, per_photo = {"clean_accuracy": clean_accuracy(holdout)}, {}
+    for name, perturbations in attacks.items():
+        if perturbations is None:
+            row[f"fooling_{name}"] = None
+            continue
+        rates, labels = metrics.fooling_rates(perturbations, target, holdout, config.batch_size, config.clip)
+        row[f"fooling_{name}"] = float(np.mean(rates))
+        per_photo[name] = np.mean(labels != holdout.clean_labels[None], axis=0).round(4).tolist()
+    return row, per_photo
 
 
 def _phase(config, text):
@@ -178,8 +109,76 @@ def _phase(config, text):
         print(f"hardening phase {text}", flush=True)
 
 
+def _hardening_perturbations(config, options, original, train_images, nag_before, sga_before):
+    """The scheme's perturbations to harden with (a scheme object for HardeningModel), and what of them is
+    measured as the "hardening" attack: perturbations [K, S, S, 3], or None (uat: measured after)."""
+    if options.scheme == "nag":
+        source = (
+            sources.load_source(options.generator_dir, "hardening_generator") if options.generator_dir else nag_before
+        )
+        return GeneratorSamples(source.generator, seed=config.seed), source.sample(config.eval_samples, config.seed + 7)
+    if options.scheme == "sga":
+        return PerturbationsInTurn(sga_before), sga_before
+    if options.scheme == "sga_set":
+        budget = options.attack_budget_s / options.set_size
+        members = [
+            _sga_attack(
+                config,
+                options,
+                original,
+                train_images,
+                os.path.join(options.out_dir, "sga_set_members", f"{k}.npy"),
+                budget,
+                config.seed + 1 + k,
+            )
+            for k in range(options.set_size)
+        ]
+        perturbations = tf.concat(members, axis=0)
+        return PerturbationsInTurn(perturbations), perturbations
+    size = original.image_size
+    if options.scheme == "uat":
+        return UniversalAdversarialTraining(size, config.xi, options.uat_step, config.norm), None
+    return PerturbationsInTurn(tf.zeros([1, size, size, 3])), None  # none: clean fine-tuning
+
+
+def _fine_tune(config, options, target_name, scheme, train_images, scheme_dir):
+    """The hardened copy (fine-tuned here, or read back from an earlier run) and, for uat, its perturbation."""
+    hardened_path = os.path.join(scheme_dir, HARDENED_WEIGHTS)
+    uat_path = os.path.join(scheme_dir, "uat.npy")
+    copy = keras_apps.load_target(target_name, config.weights)
+    if os.path.exists(hardened_path):
+        copy.classifier.load_weights(hardened_path)
+        print(f"hardened weights found: {hardened_path} (delete it to fine-tune again)")
+    else:
+        classifier = copy.classifier
+        classifier.trainable = True
+        model = HardeningModel(
+            classifier,
+            copy.preprocess,
+            scheme,
+            adversarial_fraction=options.adversarial_fraction,
+            clip=config.clip,
+            seed=config.seed,
+        )
+        model.compile(optimizer=keras.optimizers.Adam(options.learning_rate))
+        batches = (
+            tf.data.Dataset.from_tensor_slices((train_images.images, train_images.clean_labels))
+            .shuffle(len(train_images), seed=config.seed)
+            .batch(config.batch_size, drop_remainder=True)
+            .prefetch(tf.data.AUTOTUNE)
+        )
+        model.fit(batches, epochs=options.epochs, verbose=config.verbose)
+        if scheme.ascends:
+            sgd_uap_lib.save_perturbation(
+                scheme.delta.numpy(), uat_path, config.xi, target_name, config.norm, method="uat"
+            )
+        nag_callbacks.save_weights_atomically(classifier, hardened_path)
+    uat = sources.load_source(uat_path).sample(1, 0) if os.path.exists(uat_path) else None
+    return Target(copy.spec, copy.classifier), hardened_path, uat
+
+
 def harden(config, options):
-    """Runs the three phases; returns {'before': row, 'after': row, 'hardened_weights': path}.
+    """Runs the three phases; returns {'scheme', 'before': row, 'after': row, 'per_photo', 'hardened_weights', ...}.
 
     Raises:
       NAGError: an ensemble or targeted config, bad options, or any training error.
@@ -198,78 +197,78 @@ def harden(config, options):
     # measured on the held-out images, which choose nothing.
     datasets = train_lib.load_datasets(config, original)
     train_images, holdout = datasets.train, datasets.report
+    budget = options.attack_budget_s
 
-    # 1. Attacks on the original classifier.
-    _phase(config, f"1/3: NAG and SGD-UAP attack the original {target_name} ({options.attack_budget_s:g} s each)")
-    nag_before = _nag_attack(
-        config, config.weights, os.path.join(options.out_dir, "nag_before"), options.attack_budget_s
+    # 1. Attacks on the original classifier (shared by every scheme run in this --out_dir).
+    _phase(config, f"1/3: NAG and SGA attack the original {target_name} ({budget:g} s each)")
+    nag_before = _nag_attack(config, config.weights, os.path.join(options.out_dir, "nag_before"), budget)
+    sga_before = _sga_attack(
+        config, options, original, train_images, os.path.join(options.out_dir, "sga_before.npy"), budget, config.seed
     )
-    # Hardened with the given generator, else with the one just trained against the original.
-    hardening_source = (
-        sources.load_source(options.generator_dir, "hardening_generator") if options.generator_dir else nag_before
+    scheme, hardening = _hardening_perturbations(config, options, original, train_images, nag_before, sga_before)
+    nag_samples = nag_before.sample(config.eval_samples, config.seed + 7)
+    before, per_photo_before = _measure(
+        original,
+        holdout,
+        {"hardening": hardening, "new_nag": nag_samples, "new_sga": sga_before},
+        config,
     )
-    uap_before = _uap_attack(
-        config, original, train_images, os.path.join(options.out_dir, "sgd_uap_before.npy"), options.attack_budget_s
-    )
-    before = _measure(original, holdout, hardening_source, nag_before, uap_before, config)
+    before["fooling_nag_before"], before["fooling_sga_before"] = before["fooling_new_nag"], before["fooling_new_sga"]
 
     # 2. Fine-tune a copy on perturbed images.
-    _phase(config, f"2/3: fine-tune a copy on perturbed images ({options.epochs} epochs)")
-    hardened_path = os.path.join(options.out_dir, HARDENED_WEIGHTS)
-    copy = keras_apps.load_target(target_name, config.weights)
-    if os.path.exists(hardened_path):
-        copy.classifier.load_weights(hardened_path)
-        print(f"hardened weights found: {hardened_path} (delete it to fine-tune again)")
-    else:
-        classifier = copy.classifier
-        classifier.trainable = True
-        model = HardeningModel(
-            classifier,
-            copy.preprocess,
-            hardening_source.generator,
-            adversarial_fraction=options.adversarial_fraction,
-            clip=config.clip,
-            seed=config.seed,
-        )
-        model.compile(optimizer=keras.optimizers.Adam(options.learning_rate))
-        batches = (
-            tf.data.Dataset.from_tensor_slices((train_images.images, train_images.clean_labels))
-            .shuffle(len(train_images), seed=config.seed)
-            .batch(config.batch_size, drop_remainder=True)
-            .prefetch(tf.data.AUTOTUNE)
-        )
-        model.fit(batches, epochs=options.epochs, verbose=config.verbose)
-        nag_callbacks.save_weights_atomically(classifier, hardened_path)
-    hardened = Target(copy.spec, copy.classifier)
+    scheme_dir = os.path.join(options.out_dir, options.scheme)
+    os.makedirs(scheme_dir, exist_ok=True)
+    _phase(config, f"2/3: fine-tune a copy, scheme {options.scheme} ({options.epochs} epochs)")
+    hardened, hardened_path, uat = _fine_tune(config, options, target_name, scheme, train_images, scheme_dir)
 
-    # 3. New attacks on the hardened copy, same budgets.
-    _phase(config, "3/3: new NAG and SGD-UAP attacks on the hardened copy, same budgets")
-    nag_after = _nag_attack(config, hardened_path, os.path.join(options.out_dir, "nag_after"), options.attack_budget_s)
-    uap_after = _uap_attack(
-        config, hardened, train_images, os.path.join(options.out_dir, "sgd_uap_after.npy"), options.attack_budget_s
+    # 3. New attacks on the hardened copy, same budgets, and the step-1 attacks transferred to it.
+    _phase(config, "3/3: new NAG and SGA attacks on the hardened copy, same budgets")
+    nag_after = _nag_attack(config, hardened_path, os.path.join(scheme_dir, "nag_after"), budget)
+    sga_after = _sga_attack(
+        config, options, hardened, train_images, os.path.join(scheme_dir, "sga_after.npy"), budget, config.seed
     )
-    after = _measure(hardened, holdout, hardening_source, nag_after, uap_after, config)
+    after, per_photo_after = _measure(
+        hardened,
+        holdout,
+        {
+            "hardening": uat if options.scheme == "uat" else hardening,
+            "new_nag": nag_after.sample(config.eval_samples, config.seed + 7),
+            "new_sga": sga_after,
+            "nag_before": nag_samples,
+            "sga_before": sga_before,
+        },
+        config,
+    )
     result = {
         "target": target_name,
+        "scheme": options.scheme,
         "held_out_images": len(holdout),
+        "attack_budget_s": budget,
         "before": before,
         "after": after,
+        "per_photo": {"before": per_photo_before, "after": per_photo_after},
         "hardened_weights": hardened_path,
     }
-    with open(os.path.join(options.out_dir, "harden.json"), "w") as handle:
+    with open(os.path.join(scheme_dir, "harden.json"), "w") as handle:
         json.dump(result, handle, indent=2)
     return result
 
 
 def format_table(result):
-    """A markdown table of the before/after rows."""
-    rows = [
-        ("clean accuracy (ground truth)", "clean_accuracy"),
-        ("fooling rate, the hardening generator", "fooling_hardening_generator"),
-        ("fooling rate, a newly trained NAG generator", "fooling_new_nag"),
-        ("fooling rate, a newly trained SGD-UAP", "fooling_sgd_uap"),
-    ]
+    """A markdown table of the before/after rows (a dash where a row does not measure an attack)."""
+    labels = {
+        "clean_accuracy": "clean accuracy (ground truth)",
+        "fooling_hardening": f"fooling rate, the perturbations hardened with ({result['scheme']})",
+        "fooling_new_nag": "fooling rate, a NAG generator trained against this classifier",
+        "fooling_new_sga": "fooling rate, an SGA perturbation trained against this classifier",
+        "fooling_nag_before": "fooling rate, the NAG generator trained against the original",
+        "fooling_sga_before": "fooling rate, the SGA perturbation trained against the original",
+    }
+
+    def cell(value):
+        return "-" if value is None else f"{value:.4f}"
+
     lines = ["| measure | before | after |", "|---|---|---|"]
-    for label, key in rows:
-        lines.append(f"| {label} | {result['before'][key]:.4f} | {result['after'][key]:.4f} |")
+    for key, label in labels.items():
+        lines.append(f"| {label} | {cell(result['before'][key])} | {cell(result['after'][key])} |")
     return "\n".join(lines)

@@ -1,5 +1,7 @@
 """Ensembles, targeted NAG and budgets other than the paper's xi * tanh, on tiny random targets."""
 
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -262,30 +264,85 @@ def test_harden_runs_every_phase_and_resumes(tiny_config, tmp_path):
         out_dir=str(tmp_path / "harden"), epochs=2, learning_rate=1e-3, attack_budget_s=2.0
     )
     result = harden_lib.harden(config, options)
-    keys = {"clean_accuracy", "fooling_hardening_generator", "fooling_new_nag", "fooling_sgd_uap"}
+    keys = {"clean_accuracy"} | {f"fooling_{name}" for name in harden_lib.ATTACKS}
     assert set(result["before"]) == keys and set(result["after"]) == keys
     assert all(0.0 <= result[phase][key] <= 1.0 for phase in ("before", "after") for key in keys)
+    # Before hardening, the attacks trained against the original are the adaptive ones.
+    assert result["before"]["fooling_nag_before"] == result["before"]["fooling_new_nag"]
+    assert len(result["per_photo"]["after"]["new_sga"]) == result["held_out_images"]
     # The copy was fine-tuned (weights moved), the original file-less target was not touched.
     original = keras_apps.load_target("tiny_cnn", "none").classifier.get_weights()
     hardened = keras_apps.load_target("tiny_cnn", result["hardened_weights"]).classifier.get_weights()
     assert any(not np.allclose(a, b) for a, b in zip(original, hardened))
     # Trained against the samples it is then measured on: it resists them at least as well as before.
-    assert result["after"]["fooling_hardening_generator"] <= result["before"]["fooling_hardening_generator"] + 1e-9
+    assert result["after"]["fooling_hardening"] <= result["before"]["fooling_hardening"] + 1e-9
     # A second run finds every phase done and reproduces the table.
     again = harden_lib.harden(config, options)
     assert again["after"] == result["after"]
+    assert "| fooling rate, the perturbations hardened with (nag) |" in harden_lib.format_table(result)
 
 
-def test_harden_rejects_ensembles_and_targeted_configs(tiny_config, tmp_path):
+@pytest.mark.slow  # two more hardening runs (about 40 s); the schemes' steps are checked on hand values below
+def test_other_schemes_share_the_attacks_on_the_original(tiny_config, tmp_path):
     from nag_tf import harden_lib
 
-    options = harden_lib.HardenOptions(out_dir=str(tmp_path / "h"))
-    with pytest.raises(NAGError, match="single --target"):
-        harden_lib.harden(tiny_config(target="tiny_cnn,tiny_cnn_b"), options)
-    with pytest.raises(NAGError, match="--target_class"):
-        harden_lib.harden(tiny_config(target_class="3"), options)
-    with pytest.raises(NAGError, match="adversarial_fraction"):
-        harden_lib.harden(tiny_config(), harden_lib.HardenOptions(out_dir=str(tmp_path / "h"), adversarial_fraction=0))
+    config = tiny_config(epochs=1, xi=40.0, learning_rate=1e-2)
+    out_dir = str(tmp_path / "harden")
+    first = harden_lib.harden(
+        config,
+        harden_lib.HardenOptions(out_dir=out_dir, scheme="uat", epochs=1, learning_rate=1e-3, attack_budget_s=2.0),
+    )
+    written = os.path.getmtime(os.path.join(out_dir, "sga_before.npy"))
+    second = harden_lib.harden(
+        config,
+        harden_lib.HardenOptions(
+            out_dir=out_dir, scheme="sga_set", set_size=2, epochs=1, learning_rate=1e-3, attack_budget_s=2.0
+        ),
+    )
+    assert os.path.getmtime(os.path.join(out_dir, "sga_before.npy")) == written  # reused, not retrained
+    assert second["before"]["fooling_new_sga"] == first["before"]["fooling_new_sga"]
+    assert first["before"]["fooling_hardening"] is None and first["after"]["fooling_hardening"] is not None
+    assert sorted(os.listdir(os.path.join(out_dir, "sga_set_members"))) == ["0.json", "0.npy", "1.json", "1.npy"]
+    assert os.path.exists(os.path.join(out_dir, "uat", "uat.npy"))
+
+
+def test_schemes_draw_their_perturbations_in_turn_and_uat_climbs_within_the_budget():
+    from nag_tf.harden_model import PerturbationsInTurn, UniversalAdversarialTraining
+
+    deltas = np.arange(3, dtype=np.float32)[:, None, None, None] * np.ones([3, 2, 2, 3], np.float32)
+    in_turn = PerturbationsInTurn(deltas)
+    drawn = [in_turn.draw(4).numpy() for _ in range(4)]
+    assert [(d.shape[0], float(d.min()), float(d.max())) for d in drawn] == [(4, k, k) for k in (0.0, 1.0, 2.0, 0.0)]
+    uat = UniversalAdversarialTraining(image_size=2, xi=2.5, step=1.0)
+    gradient = tf.constant(np.array([1.0, -3.0, 0.0] * 4, np.float32).reshape(2, 2, 3))
+    for expected in (1.0, 2.0, 2.5, 2.5):
+        uat.ascend(gradient)
+        np.testing.assert_allclose(uat.delta.numpy()[0, 0], [expected, -expected, 0.0])
+
+
+@pytest.mark.parametrize("scheme_name", ["uat", "none"])
+def test_a_hardening_step_trains_the_classifier_and_only_uat_moves_its_perturbation(scheme_name, image_folder):
+    from nag_tf.harden_model import HardeningModel, PerturbationsInTurn, UniversalAdversarialTraining
+
+    target = keras_apps.load_target("tiny_cnn", "none")
+    records = data.read_image_folder(image_folder)
+    cached = batches.cache_with_clean_labels(data.decode_records(records, 32), target, 16, records)
+    if scheme_name == "uat":
+        scheme = UniversalAdversarialTraining(image_size=32, xi=10.0, step=1.0)
+    else:
+        scheme = PerturbationsInTurn(np.zeros([1, 32, 32, 3], np.float32))
+    classifier = target.classifier
+    classifier.trainable = True
+    before = [w.copy() for w in classifier.get_weights()]
+    model = HardeningModel(classifier, target.preprocess, scheme, adversarial_fraction=1.0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    logs = model.train_on_batch(cached.images[:16], cached.clean_labels[:16], return_dict=True)
+    assert any(not np.allclose(a, b) for a, b in zip(before, classifier.get_weights()))
+    if scheme_name == "uat":  # one signed step of 1 from zero: every pixel with a gradient moved by exactly 1
+        moved = np.abs(scheme.delta.numpy())
+        assert moved.max() == 1.0 and set(np.unique(moved)) <= {0.0, 1.0} and moved.mean() > 0.5
+    else:  # zeros: the "perturbed" images are the clean ones, so all of them agree with their clean labels
+        assert logs["adversarial_agreement"] == 1.0
 
 
 def test_sgd_uap_l2_projection_and_step():

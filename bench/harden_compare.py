@@ -1,0 +1,110 @@
+r"""Universal adversarial training at equal compute: which perturbations harden a classifier best against
+universal attacks it never saw?
+
+  python bench/harden_compare.py --flagfile=harden_quickstart.flags --seeds=0,1
+  python bench/harden_compare.py --flagfile=harden_quickstart.flags --attack_budget_s=20 --harden_epochs=1 \
+      --seeds=0 --out_dir=runs/harden_look   # a quick look
+
+For every seed and every --schemes (nag, sga, sga_set, uat, none; nag_tf.harden_schemes), nag_tf.harden
+fine-tunes a copy of the target the same way (epochs, learning rate, adversarial fraction, batch norm
+frozen) with that scheme's perturbations, then measures on the held-out photos, which choose nothing:
+clean accuracy; fooling by a NAG generator and an SGA perturbation newly trained against the copy
+(the adaptive attacks, same budgets); by the ones trained against the original (transferred); by the
+perturbations hardened with. A seed's schemes share its attacks on the original (--out_dir/seed<s>).
+Each scheme is compared with the control (none, clean fine-tuning of the same length) on the same
+photos: the mean difference of fooling with a paired bootstrap interval over photos, pooled over seeds.
+A stopped run resumes (every phase is saved). Takes every nag_tf.harden flag. Last line: JSON.
+"""
+
+import dataclasses
+import json
+
+import _machine
+import numpy as np
+from absl import app, flags
+
+from nag_tf import stats
+from nag_tf.flags_util import parse_flags_or_exit, run_or_exit
+from nag_tf.harden import define_harden_flags, options_from_flag_values
+from nag_tf.harden_options import HARDEN_SCHEMES
+
+define_harden_flags(flags.FLAGS)
+SCHEMES = flags.DEFINE_list("schemes", list(HARDEN_SCHEMES), f"Schemes compared, from {', '.join(HARDEN_SCHEMES)}.")
+SEEDS = flags.DEFINE_list("seeds", ["0", "1"], "Seeds (each: its own attacks, fine-tuning and split order).")
+# The attacks a hardened copy is judged by (harden_lib.ATTACKS less the scheme's own, which differs by scheme).
+JUDGED_BY = ("new_nag", "new_sga", "nag_before", "sga_before")
+
+
+def _compare(results, schemes):
+    """Means over seeds of every row value, and each scheme's fooling minus the control's with its interval."""
+    summary = {}
+    for scheme in schemes:
+        runs = results[scheme]
+        summary[f"{scheme}_clean_accuracy"] = float(np.mean([r["after"]["clean_accuracy"] for r in runs]))
+        for attack in ("hardening", *JUDGED_BY):
+            values = [r["after"][f"fooling_{attack}"] for r in runs]
+            summary[f"{scheme}_fooling_{attack}"] = None if None in values else float(np.mean(values))
+        if scheme == "none" or "none" not in results:
+            continue
+        for attack in JUDGED_BY:
+            ours = np.concatenate([r["per_photo"]["after"][attack] for r in runs])
+            control = np.concatenate([r["per_photo"]["after"][attack] for r in results["none"]])
+            summary[f"{scheme}_minus_none_{attack}"] = [round(v, 4) for v in stats.paired_difference(ours, control)]
+    return summary
+
+
+def _table(summary, schemes):
+    header = "| scheme | clean accuracy | new NAG | new SGA | NAG of the original | SGA of the original |"
+    lines = [header, "|---|---|---|---|---|---|"]
+    for scheme in schemes:
+        cells = [f"{summary[f'{scheme}_clean_accuracy']:.3f}"]
+        for attack in JUDGED_BY:
+            cell = f"{summary[f'{scheme}_fooling_{attack}']:.3f}"
+            difference = summary.get(f"{scheme}_minus_none_{attack}")
+            if difference:
+                cell += f" ({difference[0]:+.3f}, {difference[1]:+.3f} to {difference[2]:+.3f})"
+            cells.append(cell)
+        lines.append(f"| {scheme} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _main(argv):
+    del argv
+    from nag_tf import harden_lib
+    from nag_tf.errors import NAGError
+
+    unknown = sorted(set(SCHEMES.value) - set(HARDEN_SCHEMES))
+    if unknown:
+        raise NAGError(f"--schemes: unknown {', '.join(unknown)}; choose from {', '.join(HARDEN_SCHEMES)}")
+    config, options = options_from_flag_values(flags.FLAGS)
+    seeds = [int(seed) for seed in SEEDS.value]
+    results = {scheme: [] for scheme in SCHEMES.value}
+    for seed in seeds:
+        for scheme in SCHEMES.value:
+            run = dataclasses.replace(options, scheme=scheme, out_dir=f"{options.out_dir}/seed{seed}")
+            results[scheme].append(harden_lib.harden(dataclasses.replace(config, seed=seed), run))
+    summary = _compare(results, SCHEMES.value)
+    print(
+        f"\n{config.target_text}, {results[SCHEMES.value[0]][0]['held_out_images']} held-out photos, seeds "
+        f"{seeds}, attacks of {options.attack_budget_s:g} s, {options.epochs} fine-tuning epochs; fooling after "
+        "hardening (minus the control's, 95% paired interval over photos and seeds):"
+    )
+    print(_table(summary, SCHEMES.value))
+    print(
+        json.dumps(
+            {
+                "target": config.target_text,
+                "schemes": SCHEMES.value,
+                "seeds": seeds,
+                "attack_budget_s": options.attack_budget_s,
+                "harden_epochs": options.epochs,
+                "held_out_images": results[SCHEMES.value[0]][0]["held_out_images"],
+                "machine": _machine.machine(),
+                **summary,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    app.run(lambda argv: run_or_exit(_main, argv), flags_parser=parse_flags_or_exit)
