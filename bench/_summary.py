@@ -1,13 +1,36 @@
-"""The head-to-head JSON's derived keys, shared by bench/compare.py and bench/merge_compare.py.
+"""The head-to-head JSON's derived keys and the reading of saved runs, shared by bench/compare.py,
+bench/merge_compare.py and bench/pool_compare.py.
 
 Flag-free on purpose (bench/_common.py defines compare's flags, which merge_compare must not take).
 A helper, not a bench: it prints nothing (the benches that import it print their figures as a last line
 of JSON, json.dumps).
 """
 
-from nag_tf import stats
+import json
 
-__all__ = ["crossing_keys", "paired_summary"]
+import numpy as np
+
+from nag_tf import stats
+from nag_tf.errors import NAGError
+
+__all__ = ["crossing_keys", "last_json", "paired_summary", "pooled_differences"]
+
+
+def last_json(path, flag):
+    """The last line of a saved bench output that parses as a JSON object; `flag` names where the path came
+    from in the error."""
+    try:
+        with open(path) as handle:
+            lines = handle.read().splitlines()
+    except OSError as error:
+        raise NAGError(f"{flag}: cannot read {path} ({error.strerror}); pass a bench script's saved output") from None
+    for line in reversed(lines):
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except json.JSONDecodeError:
+                continue
+    raise NAGError(f"{flag}: {path} has no JSON line: is it a finished bench/compare.py output?")
 
 
 def crossing_keys(curves):
@@ -38,3 +61,42 @@ def paired_summary(summary, methods, transfer_targets):
         per_photo = {m: summary[m + key] for m in methods if m + key in summary}
         paired.update(stats.paired_to_best(per_photo, measure=f"transfer_{t}"))
     return paired
+
+
+def pooled_differences(summaries, focus="nag"):
+    """`focus` minus each other method over several runs (splits, seeds), paired photo by photo and pooled:
+    {"<focus>_minus_<m>_<measure>": [mean, low, high], "<focus>_minus_<m>_<measure>_photo_runs": n}, for the
+    white-box fooling ("fr") and each transfer target, over the runs that hold both per-photo lists; with
+    each method's mean over the runs that have it ("<m>_fr_mean", "<m>_runs")."""
+    measures = {"fr": "_per_photo"}
+    for summary in summaries:
+        for key in summary:
+            if key.startswith(f"{focus}_transfer_") and key.endswith("_per_photo"):
+                measures[key[len(focus) + 1 : -len("_per_photo")]] = key[len(focus) :]
+    methods = sorted(
+        {
+            key[: -len("_per_photo")]
+            for s in summaries
+            for key in s
+            if key.endswith("_per_photo") and "_transfer_" not in key
+        }
+    )
+    pooled = {}
+    for method in methods:
+        rates = [s[f"{method}_fr"] for s in summaries if f"{method}_per_photo" in s]
+        pooled[f"{method}_fr_mean"], pooled[f"{method}_runs"] = round(float(np.mean(rates)), 4), len(rates)
+    for method in (m for m in methods if m != focus):
+        for measure, suffix in measures.items():
+            pairs = [
+                (s[focus + suffix], s[method + suffix])
+                for s in summaries
+                if focus + suffix in s and method + suffix in s
+            ]
+            if not pairs:
+                continue
+            ours = np.concatenate([np.asarray(a, np.float64) for a, _ in pairs])
+            theirs = np.concatenate([np.asarray(b, np.float64) for _, b in pairs])
+            key = f"{focus}_minus_{method}_{measure}"
+            pooled[key] = [round(v, 4) for v in stats.paired_difference(ours, theirs)]
+            pooled[f"{key}_photo_runs"] = int(ours.size)
+    return pooled

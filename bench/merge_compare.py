@@ -26,24 +26,6 @@ _OUT = flags.DEFINE_string("out", None, "Folder for the merged plot (default: be
 _SHARED = ("target", "budget_s", "eval_images", "samples", "split", "seed")
 
 
-def _last_json(path):
-    """The last line of a file that parses as a JSON object."""
-    from nag_tf.errors import NAGError
-
-    try:
-        with open(path) as handle:
-            lines = handle.read().splitlines()
-    except OSError as error:
-        raise NAGError(f"--runs: cannot read {path} ({error.strerror}); pass compare.py's saved output") from None
-    for line in reversed(lines):
-        if line.startswith("{"):
-            try:
-                return json.loads(line)
-            except json.JSONDecodeError:
-                continue
-    raise NAGError(f"--runs: {path} has no JSON line: is it a finished bench/compare.py output?")
-
-
 def merge(summaries):
     """The merged summary; raises NAGError when the runs were not on the same images, target, budget or samples."""
     from nag_tf.errors import NAGError
@@ -73,7 +55,7 @@ def _main(argv):
 
     if len(_RUNS.value) < 2:
         raise NAGError("--runs: give two or more compare.py outputs, comma-separated")
-    merged = merge([_last_json(path) for path in _RUNS.value])
+    merged = merge([_summary.last_json(path, "--runs") for path in _RUNS.value])
     out = _OUT.value or os.path.dirname(os.path.abspath(_RUNS.value[0]))
     os.makedirs(out, exist_ok=True)
     title = f"{merged['target']}, {merged['eval_images']} held-out photos, {merged.get('machine', '')}"

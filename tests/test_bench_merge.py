@@ -117,3 +117,54 @@ def test_takes_none_of_compare_flags(tmp_path):
     nag = _write_run(tmp_path, "nag", "nag", [[600.0, 0.81, 0.01]])
     sga = _write_run(tmp_path, "sga", "sga", [[600.0, 0.80, 0.0]])
     assert "split_seed" in error_line(_merge(nag, sga, "--split_seed=1", out=tmp_path / "merged"))
+
+
+def _pool(*paths):
+    script = os.path.join(ROOT, "bench", "pool_compare.py")
+    return subprocess.run(
+        [sys.executable, script, f"--runs={','.join(paths)}"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT),
+        timeout=300,
+    )
+
+
+def _merged(folder, name, **lists):
+    path = folder / f"{name}.json"
+    fooling = {
+        f"{key[: -len('_per_photo')]}_fr": sum(v) / len(v) for key, v in lists.items() if "_transfer_" not in key
+    }
+    path.write_text(json.dumps({**_SHARED, **fooling, **lists}) + "\n")
+    return str(path)
+
+
+def test_pools_the_paired_differences_of_several_runs_photo_by_photo(tmp_path):
+    first = _merged(
+        tmp_path,
+        "split4",
+        nag_per_photo=[1.0, 1.0, 0.0, 0.0],
+        sga_per_photo=[1.0, 0.0, 0.0, 0.0],
+        nag_transfer_lite1_per_photo=[1.0, 0.0, 0.0, 0.0],
+        sga_transfer_lite1_per_photo=[1.0, 1.0, 0.0, 0.0],
+    )
+    second = _merged(
+        tmp_path, "split5", nag_per_photo=[1.0, 1.0], sga_per_photo=[0.0, 1.0], dm_uap_per_photo=[1.0, 0.0]
+    )
+    result = _pool(first, second)
+    assert result.returncode == 0, result.stderr[-2000:]
+    pooled = json.loads(result.stdout.strip().splitlines()[-1])
+    # Differences photo by photo: [0, 1, 0, 0] and [1, 0]: 2 of 6 photo-runs, mean 1/3.
+    mean, low, high = pooled["nag_minus_sga_fr"]
+    assert mean == pytest.approx(1 / 3, abs=1e-4) and low <= mean <= high and pooled["nag_minus_sga_fr_photo_runs"] == 6
+    assert pooled["nag_minus_sga_transfer_lite1"][0] == pytest.approx(-0.25) and pooled["nag_minus_dm_uap_fr"][0] == 0.5
+    assert pooled["nag_fr_mean"] == pytest.approx(0.75) and pooled["dm_uap_runs"] == 1
+    assert "nag_minus_sga_fr: +0.3333" in result.stdout
+
+
+def test_pooling_refuses_runs_of_another_budget(tmp_path):
+    first = _merged(tmp_path, "a", nag_per_photo=[1.0], sga_per_photo=[0.0])
+    other = tmp_path / "b.json"
+    other.write_text(json.dumps({**_SHARED, "budget_s": 1800.0, "nag_per_photo": [1.0], "sga_per_photo": [1.0]}))
+    result = _pool(first, str(other))
+    assert result.returncode == 2 and "disagree on budget_s" in error_line(result)
