@@ -13,24 +13,32 @@ import numpy as np
 from nag_tf import stats
 from nag_tf.errors import NAGError
 
-__all__ = ["crossing_keys", "last_json", "paired_summary", "pooled_differences"]
+__all__ = ["crossing_keys", "json_lines", "last_json", "paired_summary", "pooled_differences"]
 
 
-def last_json(path, flag):
-    """The last line of a saved bench output that parses as a JSON object; `flag` names where the path came
-    from in the error."""
+def json_lines(path, flag):
+    """Every line of a saved bench output (or JSONL record) that parses as a JSON object, in order; `flag`
+    names where the path came from in the errors."""
     try:
         with open(path) as handle:
             lines = handle.read().splitlines()
     except OSError as error:
         raise NAGError(f"{flag}: cannot read {path} ({error.strerror}); pass a bench script's saved output") from None
-    for line in reversed(lines):
+    found = []
+    for line in lines:
         if line.startswith("{"):
             try:
-                return json.loads(line)
+                found.append(json.loads(line))
             except json.JSONDecodeError:
                 continue
-    raise NAGError(f"{flag}: {path} has no JSON line: is it a finished bench/compare.py output?")
+    if not found:
+        raise NAGError(f"{flag}: {path} has no JSON line: is it a finished bench/compare.py output?")
+    return found
+
+
+def last_json(path, flag):
+    """The last JSON line of a saved bench output (json_lines)."""
+    return json_lines(path, flag)[-1]
 
 
 def crossing_keys(curves):

@@ -1,12 +1,15 @@
 r"""NAG against each baseline over several head-to-head runs (splits x seeds), paired photo by photo.
 
-  python bench/pool_compare.py --runs=merged_s4_seed0.json,merged_s4_seed1.json,merged_s5_seed0.json
+  python bench/pool_compare.py \
+      --runs=bench/results/confirm_1800s_split4_seed0_2026-12-04.jsonl,nag.log,sga.log
 
-Each run is a saved bench/compare.py or bench/merge_compare.py output (its last JSON line, with the
-per-photo lists). For every baseline: NAG's fooling minus the baseline's, and the same for each transfer
-target, on the same photos of each run, the photo-runs pooled into one paired bootstrap interval; with
-each method's mean over the runs that have it. Runs on other images or budgets must not be pooled:
-this refuses runs that disagree on the target, budget or sample count. Last line: JSON.
+Reads every JSON line with a "target" in the files given: bench/compare.py and bench/merge_compare.py
+outputs and the JSONL records in bench/results, and joins the lines of one run (the same split and
+seed; one method per process gives a line per method). For every baseline: NAG's fooling minus the
+baseline's, and the same for each transfer target, on the same photos of each run, the photo-runs
+pooled into one paired bootstrap interval; with each method's mean over the runs that have it. Runs
+on other images or budgets must not be pooled: this refuses runs that disagree on the target, budget
+or sample count. Last line: JSON.
 """
 
 import json
@@ -20,13 +23,32 @@ _RUNS = flags.DEFINE_list("runs", [], "Saved compare.py / merge_compare.py outpu
 _SHARED = ("target", "budget_s", "samples")
 
 
+def _runs(paths):
+    """One summary per (split, seed): the JSON lines of the files, joined run by run."""
+    from nag_tf.errors import NAGError
+
+    runs = {}
+    for path in paths:
+        for line in _summary.json_lines(path, "--runs"):
+            if "target" not in line:
+                continue  # a note, not a compare.py summary
+            run = runs.setdefault((line.get("split"), line.get("seed")), {})
+            for key in line:
+                if key.endswith("_per_photo") and key in run:
+                    raise NAGError(f"--runs: {key} twice for split {line.get('split')!r} seed {line.get('seed')}")
+            run.update(line)
+    if len(runs) < 2:
+        raise NAGError("--runs: the files hold fewer than two runs (split and seed pairs) to pool")
+    return list(runs.values())
+
+
 def _main(argv):
     del argv
     from nag_tf.errors import NAGError
 
-    if len(_RUNS.value) < 2:
-        raise NAGError("--runs: give two or more saved runs, comma-separated")
-    summaries = [_summary.last_json(path, "--runs") for path in _RUNS.value]
+    if not _RUNS.value:
+        raise NAGError("--runs: give the saved runs, comma-separated")
+    summaries = _runs(_RUNS.value)
     for key in _SHARED:
         values = {json.dumps(s.get(key)) for s in summaries}
         if len(values) > 1:

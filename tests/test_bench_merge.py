@@ -130,12 +130,12 @@ def _pool(*paths):
     )
 
 
-def _merged(folder, name, **lists):
+def _merged(folder, name, seed=0, **lists):
     path = folder / f"{name}.json"
     fooling = {
         f"{key[: -len('_per_photo')]}_fr": sum(v) / len(v) for key, v in lists.items() if "_transfer_" not in key
     }
-    path.write_text(json.dumps({**_SHARED, **fooling, **lists}) + "\n")
+    path.write_text(json.dumps({**_SHARED, "seed": seed, **fooling, **lists}) + "\n")
     return str(path)
 
 
@@ -149,7 +149,7 @@ def test_pools_the_paired_differences_of_several_runs_photo_by_photo(tmp_path):
         sga_transfer_lite1_per_photo=[1.0, 1.0, 0.0, 0.0],
     )
     second = _merged(
-        tmp_path, "split5", nag_per_photo=[1.0, 1.0], sga_per_photo=[0.0, 1.0], dm_uap_per_photo=[1.0, 0.0]
+        tmp_path, "split5", seed=1, nag_per_photo=[1.0, 1.0], sga_per_photo=[0.0, 1.0], dm_uap_per_photo=[1.0, 0.0]
     )
     result = _pool(first, second)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -162,9 +162,28 @@ def test_pools_the_paired_differences_of_several_runs_photo_by_photo(tmp_path):
     assert "nag_minus_sga_fr: +0.3333" in result.stdout
 
 
+def test_pooling_joins_the_lines_of_one_run_from_a_jsonl_record_and_skips_notes(tmp_path):
+    record = tmp_path / "record.jsonl"
+    parts = [
+        {**_SHARED, "nag_fr": 1.0, "nag_per_photo": [1.0, 1.0]},
+        {**_SHARED, "sga_fr": 0.5, "sga_per_photo": [1.0, 0.0]},
+        {**_SHARED, "seed": 1, "nag_fr": 0.5, "nag_per_photo": [0.0, 1.0]},
+        {**_SHARED, "seed": 1, "sga_fr": 0.5, "sga_per_photo": [1.0, 0.0]},
+        {"nag_fr": 0.0, "nag_per_photo": [0.0, 0.0], "method": "a note, not a run"},
+    ]
+    record.write_text("\n".join(json.dumps(part) for part in parts) + "\n")
+    result = _pool(str(record))
+    assert result.returncode == 0, result.stderr[-2000:]
+    pooled = json.loads(result.stdout.strip().splitlines()[-1])
+    assert pooled["nag_minus_sga_fr"][0] == 0.25 and pooled["nag_minus_sga_fr_photo_runs"] == 4  # [0, 1], [-1, 1]
+    assert pooled["nag_fr_mean"] == 0.75 and len(pooled["runs"]) == 2
+
+
 def test_pooling_refuses_runs_of_another_budget(tmp_path):
     first = _merged(tmp_path, "a", nag_per_photo=[1.0], sga_per_photo=[0.0])
     other = tmp_path / "b.json"
-    other.write_text(json.dumps({**_SHARED, "budget_s": 1800.0, "nag_per_photo": [1.0], "sga_per_photo": [1.0]}))
+    other.write_text(
+        json.dumps({**_SHARED, "seed": 1, "budget_s": 1800.0, "nag_per_photo": [1.0], "sga_per_photo": [1.0]})
+    )
     result = _pool(first, str(other))
     assert result.returncode == 2 and "disagree on budget_s" in error_line(result)
