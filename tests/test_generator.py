@@ -1,5 +1,6 @@
 """The generator: shapes per target, the exact L-inf budget in 0-255 space, variants."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -86,6 +87,45 @@ def test_batch_norm_calibration_makes_inference_match_training_mode():
     calibrated_error = np.abs(calibrated - training).mean()
     assert calibrated_error < 0.2 * stale_error, (stale_error, calibrated_error)
     assert generator.get_layer("fc_bn").momentum == 0.99  # restored
+
+
+def test_batch_norm_calibration_sets_the_mean_of_each_chunks_batch_statistics():
+    """On hand values for the first batch norm (its input does not depend on any other batch norm): the
+    moving mean and variance are the average over the chunks of each chunk's batch mean and variance."""
+    from nag_tf import latent
+    from nag_tf.generator import calibrate_batch_norm
+
+    generator = build_generator(28, latent_dim=4, xi=10, variant="paper", seed=0)
+    norm = generator.get_layer("fc_bn")
+    before_norm = keras.Model(generator.input, norm.input)
+    chunks = [before_norm(latent.stateless([32, 4], [3, k])).numpy() for k in range(4)]
+    axes = tuple(range(chunks[0].ndim - 1))
+    calibrate_batch_norm(generator, samples=128, batch_size=32, seed=3)
+    np.testing.assert_allclose(
+        norm.moving_mean.numpy(), np.mean([c.mean(axis=axes) for c in chunks], axis=0), rtol=1e-4, atol=1e-5
+    )
+    np.testing.assert_allclose(
+        norm.moving_variance.numpy(), np.mean([c.var(axis=axes) for c in chunks], axis=0), rtol=1e-3, atol=1e-5
+    )
+    assert norm.momentum == 0.99  # restored
+
+
+def test_a_nag_models_calibration_measures_chunks_of_one_training_steps_perturbations():
+    """8 perturbations a step (batch 32, 4 images each): the statistics are those of 8 chunks of 8, the
+    batches training normalised with, drawn with the model's calibration seed (seed + 2)."""
+    from nag_tf import latent
+    from nag_tf.model import NAGModel
+
+    generator = build_generator(32, latent_dim=4, xi=10, variant="paper", seed=0)
+    model = NAGModel(generator, keras_apps.load_target("tiny_cnn", "none"), seed=5, calibration_batch=8)
+    norm = generator.get_layer("fc_bn")
+    before_norm = keras.Model(generator.input, norm.input)
+    chunks = [before_norm(latent.stateless([8, 4], [7, k])).numpy() for k in range(8)]
+    axes = tuple(range(chunks[0].ndim - 1))
+    model.prepare_for_inference()
+    np.testing.assert_allclose(
+        norm.moving_variance.numpy(), np.mean([c.var(axis=axes) for c in chunks], axis=0), rtol=1e-3, atol=1e-5
+    )
 
 
 def test_base_perturbation_starts_at_zero_is_shared_by_every_z_and_keeps_the_budget():

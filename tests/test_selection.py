@@ -100,7 +100,7 @@ def test_the_report_images_do_not_change_which_generator_is_chosen(tiny_config, 
     runs = []
     for name in ("holdout_a", "holdout_b"):
         config = tiny_config(
-            holdout_dir=str(tmp_path / name), logdir=str(tmp_path / f"run_{name}"), epochs=3, select_max_cosine=1.0
+            holdout_dir=str(tmp_path / name), logdir=str(tmp_path / f"run_{name}"), epochs=2, select_max_cosine=1.0
         )
         runs.append(train_lib.train(config))
     assert runs[0].history["val_fooling_rate"] == runs[1].history["val_fooling_rate"]

@@ -79,6 +79,7 @@ def test_a_damaged_version_is_one_clear_error_when_loaded(tmp_path, how):
         sources.load_source(path)
 
 
+@pytest.mark.slow  # a server through three versions (about 30 s); loading a damaged version is checked above
 def test_server_refuses_damaged_versions_keeps_the_last_good_one_and_loads_a_repaired_one(tmp_path):
     base = str(tmp_path / "nag")
     good, repaired = scaled_generator(0), scaled_generator(1)
@@ -121,7 +122,8 @@ def test_server_refuses_damaged_versions_keeps_the_last_good_one_and_loads_a_rep
         assert not np.allclose(expected_v1, rest.sample([3]), atol=1e-2)
 
 
-@pytest.mark.parametrize("how", ["variables_missing", "variables_truncated"])
+# Both damages reach the same check (the variables do not read back): the truncated one in the slow suite.
+@pytest.mark.parametrize("how", ["variables_missing", pytest.param("variables_truncated", marks=pytest.mark.slow)])
 def test_tflite_and_evaluate_given_a_damaged_version_stop_with_one_line(tmp_path, how):
     path = _damaged_export(tmp_path, how, scaled_generator(0))
     _one_line_error(

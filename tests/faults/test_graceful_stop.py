@@ -58,7 +58,8 @@ def _last_line(stderr):
     return lines[-1]
 
 
-@pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGINT])
+# One handler for both signals: SIGINT's server run is in the slow suite.
+@pytest.mark.parametrize("signal_number", [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.slow)])
 def test_server_finishes_the_request_in_flight_then_exits_0(tmp_path, signal_number):
     base = str(tmp_path / "nag")
     saved_model_lib.export_saved_model(build_generator(224, 10, 10.0, "light", seed=0), base, 10.0, "untrained")

@@ -64,7 +64,7 @@ def straight(image_folder, tmp_path_factory):
     return logdir
 
 
-@pytest.mark.slow  # three killed subprocess runs; the SIGTERM test below is its fast twin in the default run
+@pytest.mark.slow  # three killed subprocess runs; twin as for the signal test below
 def test_kill_9_at_random_moments_then_resume_equals_an_uninterrupted_run(image_folder, tmp_path, straight):
     killed = str(tmp_path / "killed")
     rng = random.Random(7)
@@ -104,10 +104,10 @@ def test_kill_9_at_random_moments_then_resume_equals_an_uninterrupted_run(image_
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize(
-    "signal_number",
-    [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.slow)],  # one handler for both
-)
+# Subprocess runs (a reference, a stopped one and its rerun: about 90 s); the in-process twin in the default
+# run is tests/test_train.py's test_a_signal_mid_epoch_stops_with_a_checkpoint_and_the_rerun_equals_...
+@pytest.mark.slow
+@pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGINT])  # one handler for both
 def test_a_signal_stops_cleanly_with_a_checkpoint_and_the_rerun_equals_an_uninterrupted_run(
     image_folder, tmp_path, signal_number, straight
 ):
@@ -149,7 +149,8 @@ def _damage(prefix, how):
         handle.write(content[: len(content) // 3] if how == "truncated" else os.urandom(len(content)))
 
 
-@pytest.mark.parametrize("how", ["truncated", "garbage"])
+# Both damages take the same path (the restore fails and the previous checkpoint is tried): one in the default run.
+@pytest.mark.parametrize("how", ["truncated", pytest.param("garbage", marks=pytest.mark.slow)])
 def test_a_damaged_latest_checkpoint_falls_back_to_the_previous_complete_one(tiny_config, how, caplog):
     from nag_tf import train_lib
 
