@@ -72,8 +72,9 @@ def paired_summary(summary, methods, transfer_targets):
 
 
 def pooled_differences(summaries, focus="nag"):
-    """`focus` minus each other method over several runs (splits, seeds), paired photo by photo and pooled:
-    {"<focus>_minus_<m>_<measure>": [mean, low, high], "<focus>_minus_<m>_<measure>_photo_runs": n}, for the
+    """`focus` minus each other method over several runs (splits, seeds), paired photo by photo, the interval
+    from resampling runs and then photos (stats.paired_difference_over_runs):
+    {"<focus>_minus_<m>_<measure>": [mean, low, high], "..._photo_runs": n, "..._runs": k}, for the
     white-box fooling ("fr") and each transfer target, over the runs that hold both per-photo lists; with
     each method's mean over the runs that have it ("<m>_fr_mean", "<m>_runs")."""
     measures = {"fr": "_per_photo"}
@@ -102,9 +103,8 @@ def pooled_differences(summaries, focus="nag"):
             ]
             if not pairs:
                 continue
-            ours = np.concatenate([np.asarray(a, np.float64) for a, _ in pairs])
-            theirs = np.concatenate([np.asarray(b, np.float64) for _, b in pairs])
             key = f"{focus}_minus_{method}_{measure}"
-            pooled[key] = [round(v, 4) for v in stats.paired_difference(ours, theirs)]
-            pooled[f"{key}_photo_runs"] = int(ours.size)
+            pooled[key] = [round(v, 4) for v in stats.paired_difference_over_runs(pairs)]
+            pooled[f"{key}_photo_runs"] = int(sum(len(a) for a, _ in pairs))
+            pooled[f"{key}_runs"] = len(pairs)
     return pooled

@@ -6,8 +6,9 @@ r"""NAG against each baseline over several head-to-head runs (splits x seeds), p
 Reads every JSON line with a "target" in the files given: bench/compare.py and bench/merge_compare.py
 outputs and the JSONL records in bench/results, and joins the lines of one run (the same split and
 seed; one method per process gives a line per method). For every baseline: NAG's fooling minus the
-baseline's, and the same for each transfer target, on the same photos of each run, the photo-runs
-pooled into one paired bootstrap interval; with each method's mean over the runs that have it. Runs
+baseline's, and the same for each transfer target, on the same photos of each run, with one paired
+bootstrap interval that resamples the runs and then the photos within them (so the seed-to-seed
+spread counts); with each method's mean over the runs that have it. Runs
 on other images or budgets must not be pooled: this refuses runs that disagree on the target, budget
 or sample count. Last line: JSON.
 """
@@ -57,7 +58,10 @@ def _main(argv):
     for key, value in pooled.items():
         if isinstance(value, list):
             photo_runs = pooled[key + "_photo_runs"]
-            print(f"{key}: {value[0]:+.4f} (95% {value[1]:+.4f} to {value[2]:+.4f}) over {photo_runs} photo-runs")
+            print(
+                f"{key}: {value[0]:+.4f} (95% {value[1]:+.4f} to {value[2]:+.4f}) over {photo_runs} photo-runs in "
+                f"{pooled[key + '_runs']} runs"
+            )
     runs = [f"{s.get('split', '?')} seed {s.get('seed', '?')}" for s in summaries]
     print(
         json.dumps(

@@ -9,7 +9,13 @@ package the project installs provides it for arrays of this kind.
 
 import numpy as np
 
-__all__ = ["per_image_attack", "bootstrap_interval", "paired_difference", "paired_to_best"]
+__all__ = [
+    "per_image_attack",
+    "bootstrap_interval",
+    "paired_difference",
+    "paired_difference_over_runs",
+    "paired_to_best",
+]
 
 
 def per_image_attack(clean_labels, adversarial_labels, target_class=None):
@@ -50,6 +56,33 @@ def paired_difference(a, b, level=0.95, resamples=2000, seed=0):
         raise ValueError(f"paired_difference needs the same photos for both: {a.shape} vs {b.shape}")
     low, high = bootstrap_interval(a - b, level, resamples, seed)
     return float(np.mean(a - b)), low, high
+
+
+def paired_difference_over_runs(runs, level=0.95, resamples=2000, seed=0):
+    """(mean, low, high) of a - b over several runs (seeds, splits), each a pair (a, b) of per-photo values on
+    that run's photos. Two-level bootstrap: runs are resampled, then photos within each drawn run, so the
+    interval holds the seed-to-seed spread as well as the photos' (pooling photo-runs as if independent
+    would hide the first). The mean weighs every photo-run equally."""
+    differences = []
+    for a, b in runs:
+        a, b = np.asarray(a, np.float64).reshape(-1), np.asarray(b, np.float64).reshape(-1)
+        if a.shape != b.shape:
+            raise ValueError(f"paired_difference_over_runs needs the same photos in a run: {a.shape} vs {b.shape}")
+        differences.append(a - b)
+    if not differences:
+        return float("nan"), float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    means = np.empty(resamples)
+    for r in range(resamples):
+        drawn = rng.integers(0, len(differences), size=len(differences))
+        resampled = [differences[i][rng.integers(0, differences[i].size, differences[i].size)] for i in drawn]
+        means[r] = np.concatenate(resampled).mean()
+    tail = 100 * (1 - level) / 2
+    return (
+        float(np.concatenate(differences).mean()),
+        float(np.percentile(means, tail)),
+        float(np.percentile(means, 100 - tail)),
+    )
 
 
 def paired_to_best(per_photo, focus="nag", measure="fr"):

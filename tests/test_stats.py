@@ -60,3 +60,20 @@ def test_paired_to_best_picks_the_strongest_other_method():
     )
     assert transfer["best_baseline_transfer_lite1"] == "sga" and transfer["nag_minus_best_transfer_lite1"] == 0.5
     assert len(transfer["nag_minus_best_transfer_lite1_ci"]) == 2
+
+
+def test_the_interval_over_runs_holds_the_seed_to_seed_spread():
+    """Two runs that disagree (+0.5 and -0.5 on every photo): pooled photo-runs look certain of 0, the
+    two-level bootstrap is not; two runs that agree give the same narrow interval both ways."""
+    disagree = [(np.ones(100), np.full(100, 0.5)), (np.full(100, 0.5), np.ones(100))]
+    mean, low, high = stats.paired_difference_over_runs(disagree)
+    assert mean == 0.0 and low <= -0.45 and high >= 0.45  # a draw of the same run twice is +-0.5
+    pooled = stats.paired_difference(np.concatenate([a for a, _ in disagree]), np.concatenate([b for _, b in disagree]))
+    assert pooled[1] > -0.1 and pooled[2] < 0.1
+    rng = np.random.default_rng(0)
+    agree = [(rng.integers(0, 2, 200).astype(float), np.zeros(200)) for _ in range(2)]
+    over_runs = stats.paired_difference_over_runs(agree)
+    assert over_runs[0] == pytest.approx(np.mean([a.mean() for a, _ in agree]))
+    assert over_runs[2] - over_runs[1] < 0.15
+    with pytest.raises(ValueError, match="same photos"):
+        stats.paired_difference_over_runs([(np.ones(3), np.ones(4))])
