@@ -20,6 +20,7 @@ ABSL_FLAGS = {"flagfile", "help", "helpfull", "helpshort", "undefok", "only_chec
 # Files whose flags a command also takes when its own file uses them (by the name it imports).
 SHARED = {
     "define_train_flags": "nag_tf/train_flags.py",
+    "define_harden_flags": "nag_tf/harden.py",
     "from nag_tf.baselines import baseline_flags": "nag_tf/baselines/baseline_flags.py",
     "import _common": "bench/_common.py",
     "import _methods": "bench/_methods.py",
