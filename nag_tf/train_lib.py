@@ -25,6 +25,7 @@ from nag_tf import callbacks as nag_callbacks
 from nag_tf.config import generator_for
 from nag_tf.errors import NAGError, TrainingStopped
 from nag_tf.model import NAGModel
+from nag_tf.signals import SignalCatcher
 
 __all__ = ["TrainResult", "Datasets", "train", "load_datasets", "build_model"]
 
@@ -355,6 +356,13 @@ def train(config, budget_marks=(), on_budget_mark=None):
       NAGError: bad config, data, weights or log directory; persistent NaNs.
     """
     config.validate()
+    # A signal before the first step or after the last (loading, tracing, the final report) stops at once,
+    # cleanly; inside training StopOnSignal takes over and ends the step and its epoch first.
+    with SignalCatcher(interrupt="outside a training step: run the same command to resume"):
+        return _train(config, budget_marks, on_budget_mark)
+
+
+def _train(config, budget_marks, on_budget_mark):
     strategy = distribute.make_strategy(config.strategy)
     chief = distribute.is_chief(strategy)
     logdir = distribute.worker_logdir(config.logdir, strategy)

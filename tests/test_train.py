@@ -92,6 +92,27 @@ def test_a_signal_mid_epoch_stops_with_a_checkpoint_and_the_rerun_equals_an_unin
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+def test_a_signal_while_starting_stops_at_once_with_one_line(tiny_config, monkeypatch):
+    """Before the first step (loading the data, here) there is no step to finish: the stop is immediate,
+    a TrainingStopped for the binary's one line and exit code, not a KeyboardInterrupt traceback."""
+    import signal
+
+    from nag_tf.errors import TrainingStopped
+
+    load_inputs = train_lib._load_inputs
+
+    def signalled_while_loading(*args):
+        os.kill(os.getpid(), signal.SIGINT)
+        return load_inputs(*args)
+
+    monkeypatch.setattr(train_lib, "_load_inputs", signalled_while_loading)
+    with pytest.raises(
+        TrainingStopped, match="^SIGINT outside a training step: run the same command to resume"
+    ) as stop:
+        train_lib.train(tiny_config(epochs=1))
+    assert stop.value.exit_code == 128 + signal.SIGINT
+
+
 def test_a_finished_run_does_nothing_more(tiny_config):
     config = tiny_config(epochs=1)
     train_lib.train(config)

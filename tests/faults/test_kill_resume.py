@@ -115,10 +115,17 @@ def test_a_signal_stops_cleanly_with_a_checkpoint_and_the_rerun_equals_an_uninte
     process = subprocess.Popen(
         _command(image_folder, stopped), env=_env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+    # Training is under way once the first epoch's checkpoint exists (the "train" folder comes before tracing,
+    # and a signal there is the start-up's, tested in tests/test_train.py).
     deadline = time.time() + 120
-    while time.time() < deadline and process.poll() is None and not os.path.exists(os.path.join(stopped, "train")):
+    checkpoints = os.path.join(stopped, "checkpoints")
+    while (
+        time.time() < deadline
+        and process.poll() is None
+        and not os.path.exists(os.path.join(checkpoints, "checkpoint"))
+    ):
         time.sleep(0.05)
-    time.sleep(1.0)  # mid-epoch, most likely
+    time.sleep(0.5)  # mid-epoch, most likely
     process.send_signal(signal_number)
     _, stderr = process.communicate(timeout=120)
     name = signal.Signals(signal_number).name
