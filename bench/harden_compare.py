@@ -5,14 +5,15 @@ universal attacks it never saw?
   python bench/harden_compare.py --flagfile=harden_quickstart.flags --attack_budget_s=20 --harden_epochs=1 \
       --seeds=0 --out_dir=runs/harden_look   # a quick look
 
-For every seed and every --schemes (nag, sga, sga_set, uat, none; nag_tf.harden_schemes), nag_tf.harden
+For every seed and every --schemes (nag, sga, sga_set, uat, none; nag_tf.harden_model), nag_tf.harden
 fine-tunes a copy of the target the same way (epochs, learning rate, adversarial fraction, batch norm
 frozen) with that scheme's perturbations, then measures on the held-out photos, which choose nothing:
 clean accuracy; fooling by a NAG generator and an SGA perturbation newly trained against the copy
 (the adaptive attacks, same budgets); by the ones trained against the original (transferred); by the
 perturbations hardened with. A seed's schemes share its attacks on the original (--out_dir/seed<s>).
 Each scheme is compared with the control (none, clean fine-tuning of the same length) on the same
-photos: the mean difference of fooling with a paired bootstrap interval over photos, pooled over seeds.
+photos: the mean difference of fooling with a paired bootstrap interval that resamples the seeds, then the
+photos within them (nag_tf.stats.paired_difference_over_runs, as bench/pool_compare.py does).
 A stopped run resumes (every phase is saved). Takes every nag_tf.harden flag. Last line: JSON.
 """
 
@@ -47,9 +48,11 @@ def _compare(results, schemes):
         if scheme == "none" or "none" not in results:
             continue
         for attack in JUDGED_BY:
-            ours = np.concatenate([r["per_photo"]["after"][attack] for r in runs])
-            control = np.concatenate([r["per_photo"]["after"][attack] for r in results["none"]])
-            summary[f"{scheme}_minus_none_{attack}"] = [round(v, 4) for v in stats.paired_difference(ours, control)]
+            pairs = [
+                (r["per_photo"]["after"][attack], c["per_photo"]["after"][attack])
+                for r, c in zip(runs, results["none"])
+            ]
+            summary[f"{scheme}_minus_none_{attack}"] = [round(v, 4) for v in stats.paired_difference_over_runs(pairs)]
     return summary
 
 

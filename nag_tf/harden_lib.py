@@ -24,13 +24,13 @@ import tensorflow as tf
 import keras_apps
 from keras_apps.registry import Target
 from nag_tf import callbacks as nag_callbacks
-from nag_tf import checkpoints, metrics, sources, train_lib
+from nag_tf import checkpoints, metrics, sources, stats, train_lib
 from nag_tf.baselines import sga_lib, sgd_uap_lib
 from nag_tf.errors import NAGError
 from nag_tf.harden_model import GeneratorSamples, HardeningModel, PerturbationsInTurn, UniversalAdversarialTraining
-from nag_tf.harden_options import HARDEN_SCHEMES, HardenOptions
+from nag_tf.harden_options import HardenOptions
 
-__all__ = ["HardenOptions", "HardeningModel", "harden", "clean_accuracy", "HARDEN_SCHEMES"]
+__all__ = ["HardenOptions", "HardeningModel", "harden", "clean_accuracy"]
 
 HARDENED_WEIGHTS = "hardened.weights.h5"
 # The rows' attacks: the scheme's own perturbations, the adaptive ones trained against the copy, and the
@@ -100,7 +100,7 @@ def _measure(target, holdout, attacks, config):
             continue
         rates, labels = metrics.fooling_rates(perturbations, target, holdout, config.batch_size, config.clip)
         row[f"fooling_{name}"] = float(np.mean(rates))
-        per_photo[name] = np.mean(labels != holdout.clean_labels[None], axis=0).round(4).tolist()
+        per_photo[name] = stats.per_image_attack(holdout.clean_labels, labels).round(4).tolist()
     return row, per_photo
 
 
