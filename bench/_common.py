@@ -12,7 +12,7 @@ import socket
 from _machine import machine  # noqa: F401  (the benches call _common.machine())
 from absl import flags
 
-from nag_tf import data
+from nag_tf.inputs import data
 
 TARGET = flags.DEFINE_string("target", "efficientnet_lite0", "Target (white-box).")
 TRAIN = flags.DEFINE_string(

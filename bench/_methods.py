@@ -12,7 +12,7 @@ import os
 import _common
 from absl import flags
 
-from nag_tf.loss_config import AUTHORS_PAIRS, LITE0_PAIRS
+from nag_tf.core.loss_config import AUTHORS_PAIRS, LITE0_PAIRS
 
 METHODS = ("nag", "sgd_uap", "sga", "dm_uap")
 
@@ -32,7 +32,7 @@ SGA_BATCH = flags.DEFINE_integer("sga_batch", 250, "SGA's outer batch (the autho
 SGA_INNER = flags.DEFINE_integer(
     "sga_inner_iterations", 4, "SGA's inner passes over each outer batch (the authors': 4)."
 )
-# DM-UAP as screened for EfficientNet-Lite0 on CPU (nag_tf.loss_config.LITE0_PAIRS says where and why): a
+# DM-UAP as screened for EfficientNet-Lite0 on CPU (nag_tf.core.loss_config.LITE0_PAIRS says where and why): a
 # smaller batch and fewer inner steps than the authors' (125, 10, 10) buy ten times the steps.
 DM_BATCH = flags.DEFINE_integer("dm_batch", 32, "DM-UAP's batch (screened; the authors': 125).")
 DM_WEIGHT_STEPS = flags.DEFINE_integer(
@@ -70,7 +70,7 @@ class MethodRun:
 
 def nag_config(train_folder, eval_folder, workdir, budget_s, seed):
     """NAG's configuration; the baselines read their target, ξ, batch and pixel space from it too."""
-    from nag_tf.train_flags import config_from_flagfile
+    from nag_tf.training.train_flags import config_from_flagfile
 
     return config_from_flagfile(
         NAG_FLAGFILE.value,
@@ -90,8 +90,9 @@ def nag_config(train_folder, eval_folder, workdir, budget_s, seed):
 
 def train_nag(config, workdir, marks=()):
     """NAG with the flagfile's settings; its final printout reads the evaluation folder (once training is over)."""
-    from nag_tf import sources, train_lib
-    from nag_tf.config import generator_for
+    from nag_tf.core.config import generator_for
+    from nag_tf.evaluation import sources
+    from nag_tf.training import train_lib
 
     snapshot_dir = os.path.join(workdir, "nag_snapshots")
     os.makedirs(snapshot_dir, exist_ok=True)
@@ -129,7 +130,7 @@ class SingleTrainer:
 
     def __init__(self, config, train_folder):
         import keras_apps
-        from nag_tf import batches
+        from nag_tf.inputs import batches
 
         self.config = config
         self.target = keras_apps.load_target(config.target_text, config.weights)
@@ -140,8 +141,8 @@ class SingleTrainer:
         steps, seconds and passes) is read back instead of trained again: a stopped bench resumes."""
         import json
 
-        from nag_tf import sources
         from nag_tf.baselines import dm_uap_lib, sga_lib, sgd_uap_lib
+        from nag_tf.evaluation import sources
 
         config, target, cached = self.config, self.target, self.cached
         name = name or method

@@ -10,8 +10,8 @@ import json
 
 import numpy as np
 
-from nag_tf import stats
 from nag_tf.errors import NAGError
+from nag_tf.evaluation import stats
 
 __all__ = ["crossing_keys", "json_lines", "last_json", "paired_summary", "pooled_differences"]
 

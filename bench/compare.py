@@ -46,8 +46,8 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seed of every method (the split has its
 
 def _main(argv):
     del argv
-    from nag_tf import evaluate_lib, plots, report
     from nag_tf.errors import NAGError
+    from nag_tf.evaluation import evaluate_lib, plots, report
 
     unknown = set(_METHODS.value) - set(_methods.METHODS)
     if unknown or not _METHODS.value:

@@ -7,7 +7,7 @@ r"""What a distribution is worth: K universal perturbations from each method at 
 NAG trains once for --budget_s seconds of optimisation and then draws its K-set (its first K samples;
 each costs one generator pass). Each single-perturbation method buys a K-set with K runs of
 budget_s / K seconds each, with their own seeds (data order, start): the same total compute
-(nag_tf.perturbation_sets). Seconds are counted as in bench/compare.py (only the time inside
+(nag_tf.evaluation.perturbation_sets). Seconds are counted as in bench/compare.py (only the time inside
 training steps); the JSON also gives every set's target image passes.
 
 On the held-out photos, for every method and K: coverage@K (photos fooled by at least one of the K),
@@ -53,7 +53,7 @@ def _ks():
 
 def _baseline_sets(trainer, method, ks, workdir):
     """{K: [MethodRun]}: each K-set bought with K runs of budget / K seconds (finished runs are reused)."""
-    from nag_tf import perturbation_sets
+    from nag_tf.evaluation import perturbation_sets
 
     folder = os.path.join(workdir, f"{method}_sets")
 
@@ -69,7 +69,7 @@ def _baseline_sets(trainer, method, ks, workdir):
 
 def _row(result, k, targets, deltas):
     """The set measures of the first k perturbations a source was scored with, on every target."""
-    from nag_tf import metrics, perturbation_sets
+    from nag_tf.evaluation import metrics, perturbation_sets
 
     white = result.per_target[targets[0]]
     row = perturbation_sets.set_measures(white.fooled[:k], white.adversarial_labels[:k])
@@ -83,8 +83,8 @@ def _row(result, k, targets, deltas):
 
 def _main(argv):
     del argv
-    from nag_tf import evaluate_lib, perturbation_sets, plots, sources, stats
     from nag_tf.errors import NAGError
+    from nag_tf.evaluation import evaluate_lib, perturbation_sets, plots, sources, stats
 
     methods = list(dict.fromkeys(_METHODS.value))
     unknown = set(methods) - set(_methods.METHODS)

@@ -153,9 +153,10 @@ CONFIGURATIONS = {
 
 def _main(argv):
     del argv
-    from nag_tf import evaluate_lib, sources, train_lib
     from nag_tf.errors import NAGError
-    from nag_tf.train_flags import config_from_flagfile
+    from nag_tf.evaluation import evaluate_lib, sources
+    from nag_tf.training import train_lib
+    from nag_tf.training.train_flags import config_from_flagfile
 
     unknown = set(_CONFIGS.value) - set(CONFIGURATIONS)
     if unknown:

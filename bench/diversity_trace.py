@@ -68,7 +68,7 @@ def summarise(series, target_cosine):
 
 
 def draw(traces, target_cosine, path):
-    from nag_tf.plots import plt  # the package's matplotlib, set to draw to files only
+    from nag_tf.evaluation.plots import plt  # the package's matplotlib, set to draw to files only
 
     figure, axes = plt.subplots(3, 1, figsize=(7.5, 7.5), sharex=True)
     for label, series in traces.items():

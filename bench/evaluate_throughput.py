@@ -28,7 +28,8 @@ def _main(argv):
     import tensorflow as tf
 
     import keras_apps
-    from nag_tf import batches, data, metrics
+    from nag_tf.evaluation import metrics
+    from nag_tf.inputs import batches, data
 
     target = keras_apps.load_target(_TARGET.value, _WEIGHTS.value)
     cached = batches.load_folder(data.evaluation_folder(_DATA.value), target, _BATCH.value)

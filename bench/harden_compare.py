@@ -5,7 +5,7 @@ universal attacks it never saw?
   python bench/harden_compare.py --flagfile=harden_quickstart.flags --attack_budget_s=20 --harden_epochs=1 \
       --seeds=0 --out_dir=runs/harden_look   # a quick look
 
-For every seed and every --schemes (nag, sga, sga_set, uat, none; nag_tf.harden_model), nag_tf.harden
+For every seed and every --schemes (nag, sga, sga_set, uat, none; nag_tf.hardening.harden_model), nag_tf.harden
 fine-tunes a copy of the target the same way (epochs, learning rate, adversarial fraction, batch norm
 frozen) with that scheme's perturbations, then measures on the held-out photos, which choose nothing:
 clean accuracy; fooling by a NAG generator and an SGA perturbation newly trained against the copy
@@ -13,7 +13,7 @@ clean accuracy; fooling by a NAG generator and an SGA perturbation newly trained
 perturbations hardened with. A seed's schemes share its attacks on the original (--out_dir/seed<s>).
 Each scheme is compared with the control (none, clean fine-tuning of the same length) on the same
 photos: the mean difference of fooling with a paired bootstrap interval that resamples the seeds, then the
-photos within them (nag_tf.stats.paired_difference_over_runs, as bench/pool_compare.py does).
+photos within them (nag_tf.evaluation.stats.paired_difference_over_runs, as bench/pool_compare.py does).
 A stopped run resumes (every phase is saved). Takes every nag_tf.harden flag. Last line: JSON.
 """
 
@@ -24,10 +24,10 @@ import _machine
 import numpy as np
 from absl import app, flags
 
-from nag_tf import stats
+from nag_tf.evaluation import stats
 from nag_tf.flags_util import parse_flags_or_exit, run_or_exit
 from nag_tf.harden import define_harden_flags, options_from_flag_values
-from nag_tf.harden_options import HARDEN_SCHEMES
+from nag_tf.hardening.harden_options import HARDEN_SCHEMES
 
 define_harden_flags(flags.FLAGS)
 SCHEMES = flags.DEFINE_list("schemes", list(HARDEN_SCHEMES), f"Schemes compared, from {', '.join(HARDEN_SCHEMES)}.")
@@ -73,8 +73,8 @@ def _table(summary, schemes):
 
 def _main(argv):
     del argv
-    from nag_tf import harden_lib
     from nag_tf.errors import NAGError
+    from nag_tf.hardening import harden_lib
 
     unknown = sorted(set(SCHEMES.value) - set(HARDEN_SCHEMES))
     if unknown:

@@ -29,10 +29,10 @@ def _main(argv):
     import tensorflow as tf
 
     import keras_apps
-    from nag_tf import batches, data
-    from nag_tf.generator import build_generator
-    from nag_tf.loss_config import LossConfig
-    from nag_tf.model import NAGModel
+    from nag_tf.core.generator import build_generator
+    from nag_tf.core.loss_config import LossConfig
+    from nag_tf.core.model import NAGModel
+    from nag_tf.inputs import batches, data
 
     target = keras_apps.load_target(_TARGET.value, "none")
     records = data.read_image_folder(data.training_folder(_DATA.value), target.spec.num_classes)

@@ -50,8 +50,8 @@ def merge(summaries):
 
 def _main(argv):
     del argv
-    from nag_tf import plots
     from nag_tf.errors import NAGError
+    from nag_tf.evaluation import plots
 
     if len(_RUNS.value) < 2:
         raise NAGError("--runs: give two or more compare.py outputs, comma-separated")

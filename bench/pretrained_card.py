@@ -106,7 +106,9 @@ def _row(label, figures):
 
 def _main(argv):
     del argv
-    from nag_tf import data, evaluate_lib, pretrained, sources, stats
+    from nag_tf import pretrained
+    from nag_tf.evaluation import evaluate_lib, sources, stats
+    from nag_tf.inputs import data
 
     run = sources.load_source(_RUN.value, "float32")
     config = run.config  # the log directory's config.json, as the source read it

@@ -16,8 +16,8 @@ import os
 import numpy as np
 from absl import app, flags
 
-from nag_tf import data
 from nag_tf.flags_util import parse_flags_or_exit, run_or_exit
+from nag_tf.inputs import data
 
 _SPLIT = flags.DEFINE_string("split", "../shared/data/imagenet-sample", "The photo folder to divide.")
 _HOLDOUT = flags.DEFINE_float("holdout", 0.2, "Share of the non-demo photos that joins the report set.")

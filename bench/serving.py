@@ -102,7 +102,7 @@ def _soak(rest_url, grpc_address, generator, base, xi, target, size):
     import _soak as load_lib
 
     from export import saved_model_lib
-    from nag_tf.generator import build_generator
+    from nag_tf.core.generator import build_generator
 
     replacement = build_generator(size, int(generator.input_shape[-1]), xi, _VARIANT.value, seed=1)
     switched = {}
@@ -145,8 +145,8 @@ def _main(argv):
     del argv
     from export import saved_model_lib
     from export.client import GrpcClient, RestClient
-    from nag_tf import sources
-    from nag_tf.generator import build_generator
+    from nag_tf.core.generator import build_generator
+    from nag_tf.evaluation import sources
 
     if _CHECKPOINT.value:
         source = sources.load_source(_CHECKPOINT.value)

@@ -23,8 +23,8 @@ def _main(argv):
     import tensorflow as tf
 
     import keras_apps
-    from nag_tf import data
     from nag_tf.errors import NAGError
+    from nag_tf.inputs import data
 
     if not _DATA.value:
         raise NAGError("--data is required: an image folder with labels.csv")

@@ -29,7 +29,9 @@ def _main(argv):
 
     import keras_apps
     from export import saved_model_lib, tflite_lib
-    from nag_tf import batches, data, latent, metrics, sources
+    from nag_tf.core import latent
+    from nag_tf.evaluation import metrics, sources
+    from nag_tf.inputs import batches, data
 
     source = sources.load_source(_CHECKPOINT.value)
     version = saved_model_lib.export_saved_model(source.generator, tempfile.mkdtemp(), source.xi, source.target_name)

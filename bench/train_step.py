@@ -46,9 +46,9 @@ def _main(argv):
     import tensorflow as tf
 
     import keras_apps
-    from nag_tf.generator import build_generator
-    from nag_tf.loss_config import LossConfig
-    from nag_tf.model import NAGModel
+    from nag_tf.core.generator import build_generator
+    from nag_tf.core.loss_config import LossConfig
+    from nag_tf.core.model import NAGModel
 
     if _MIXED.value:
         keras.mixed_precision.set_global_policy(_MIXED.value)

@@ -7,7 +7,7 @@ import threading
 
 from export.request_lib import RequestError
 from nag_tf.errors import NAGError
-from nag_tf.sources import load_saved_model
+from nag_tf.evaluation.sources import load_saved_model
 
 __all__ = ["ModelRepository"]
 

@@ -24,8 +24,9 @@ _EXPORT_DIR = flags.DEFINE_string(
 def _main(argv):
     del argv
     from export import saved_model_lib
-    from nag_tf import pretrained, sources
+    from nag_tf import pretrained
     from nag_tf.errors import NAGError
+    from nag_tf.evaluation import sources
 
     if bool(_CHECKPOINT.value) == bool(_PRETRAINED.value):
         raise NAGError(

@@ -39,10 +39,11 @@ import tempfile
 import keras
 import tensorflow as tf
 
-from nag_tf import data, metrics
+from nag_tf.core.model import perturb
 from nag_tf.errors import NAGError
+from nag_tf.evaluation import metrics
 from nag_tf.export_metadata import METADATA_ASSET, ExportMetadata, config_hash, read_metadata, write_metadata
-from nag_tf.model import perturb
+from nag_tf.inputs import data
 
 __all__ = ["PerturbationModule", "export_saved_model", "next_version", "read_metadata", "METADATA_ASSET"]
 

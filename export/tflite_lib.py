@@ -3,7 +3,7 @@
 import tensorflow as tf
 
 from nag_tf.errors import NAGError
-from nag_tf.sources import load_saved_model
+from nag_tf.evaluation.sources import load_saved_model
 
 __all__ = ["convert", "QUANTIZATIONS"]
 

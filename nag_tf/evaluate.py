@@ -51,8 +51,8 @@ def _main(argv):
 
     import keras_apps
     from keras_apps.class_names import read_class_names
-    from nag_tf import evaluate_lib, report, sources
     from nag_tf.errors import NAGError
+    from nag_tf.evaluation import evaluate_lib, report, sources
     from nag_tf.signals import SignalCatcher
 
     if not _SOURCES.value:

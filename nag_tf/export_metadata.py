@@ -1,9 +1,9 @@
 """What an exported generator must carry to be scored and served as it was trained: one record, one reader.
 
 `export.saved_model_lib` writes it beside the SavedModel (`assets/nag_metadata.json`, ignored by TF
-Serving); `nag_tf.sources.ExportedSource` and the export's own `perturb` signature read it through
+Serving); `nag_tf.evaluation.sources.ExportedSource` and the export's own `perturb` signature read it through
 `read_metadata`, so an exported targeted or unclipped generator is scored exactly as its training log
-directory is. It lives in nag_tf (TensorFlow-free) because nag_tf.sources must not import export.
+directory is. It lives in nag_tf (TensorFlow-free) because nag_tf.evaluation.sources must not import export.
 """
 
 import dataclasses

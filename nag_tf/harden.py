@@ -14,8 +14,8 @@ the attacks on the original.
 from absl import app, flags
 
 from nag_tf.flags_util import parse_flags_or_exit, run_or_exit
-from nag_tf.harden_options import HARDEN_SCHEMES, HardenOptions
-from nag_tf.train_flags import config_from_flag_values, define_train_flags
+from nag_tf.hardening.harden_options import HARDEN_SCHEMES, HardenOptions
+from nag_tf.training.train_flags import config_from_flag_values, define_train_flags
 
 _DEFAULTS = HardenOptions()
 
@@ -110,7 +110,7 @@ def _main(argv):
     del argv
     import json
 
-    from nag_tf import harden_lib
+    from nag_tf.hardening import harden_lib
 
     config, options = options_from_flag_values(flags.FLAGS)
     result = harden_lib.harden(config, options)

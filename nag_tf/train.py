@@ -15,9 +15,9 @@ Bad flags print one line and exit with code 2.
 
 from absl import app, flags
 
-from nag_tf import train_flags
 from nag_tf.flags_util import parse_flags_or_exit, run_or_exit
-from nag_tf.train_flags import config_from_flag_values, define_train_flags
+from nag_tf.training import train_flags
+from nag_tf.training.train_flags import config_from_flag_values, define_train_flags
 
 define_train_flags(flags.FLAGS)
 flags.adopt_module_key_flags(train_flags)  # --help lists them as this binary's own flags
@@ -33,7 +33,7 @@ def _main(argv):
     config.validate()  # before any data or model is loaded
     import tensorflow as tf
 
-    from nag_tf import train_lib
+    from nag_tf.training import train_lib
 
     tf.get_logger().setLevel("WARNING")  # keep TensorFlow's INFO chatter out of the progress bar
 

@@ -45,7 +45,7 @@ def image_folder(tmp_path_factory):
 
 def tiny_train_config(image_folder, logdir, **overrides):
     """A TrainConfig for the tiny test target on a synthetic folder: a few seconds of training."""
-    from nag_tf.config import TrainConfig
+    from nag_tf.core.config import TrainConfig
 
     values = dict(
         target="tiny_cnn",

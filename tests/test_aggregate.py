@@ -1,4 +1,4 @@
-"""Aggregated inner directions (nag_tf.aggregate, --inner_steps): the walk and the sum on hand values, in a step."""
+"""Aggregated inner directions (nag_tf.core.aggregate, --inner_steps): the walk and the sum on hand values."""
 
 import keras
 import numpy as np
@@ -6,11 +6,11 @@ import pytest
 import tensorflow as tf
 
 import keras_apps
-from nag_tf import batches, data
-from nag_tf.aggregate import INNER_STEP_FRACTION, aggregated_gradient, inner_minibatches
-from nag_tf.generator import build_generator
-from nag_tf.loss_config import LossConfig
-from nag_tf.model import NAGModel
+from nag_tf.core.aggregate import INNER_STEP_FRACTION, aggregated_gradient, inner_minibatches
+from nag_tf.core.generator import build_generator
+from nag_tf.core.loss_config import LossConfig
+from nag_tf.core.model import NAGModel
+from nag_tf.inputs import batches, data
 
 
 def test_each_perturbation_gets_its_own_minibatch_of_distinct_images():
@@ -79,7 +79,7 @@ def test_inner_steps_add_their_direction_to_the_generators_update_and_are_counte
 
 
 def test_inner_batch_is_checked_against_the_batch_only_when_inner_steps_are_on():
-    from nag_tf.config import TrainConfig
+    from nag_tf.core.config import TrainConfig
     from nag_tf.errors import NAGError
 
     base = dict(target="tiny_cnn", weights="none", data_dir="demo", batch_size=4)

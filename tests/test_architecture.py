@@ -84,3 +84,66 @@ def test_a_module_over_300_lines_says_why_in_its_docstring():
             ):
                 unexplained.append(f"{path.relative_to(ROOT)}: {text.count(chr(10))} lines")
     assert unexplained == []
+
+
+# nag_tf's layers, lowest first (nag_tf/__init__.py draws them): a module may import its own layer and
+# those before it, never one after it. The binaries (train, evaluate, harden) sit above all of them.
+LAYERS = (
+    {"choices", "errors", "signals", "flags_util", "export_metadata"},
+    {"core"},
+    {"inputs", "pretrained"},
+    {"evaluation"},
+    {"training", "baselines"},
+    {"hardening"},
+)
+
+
+def _layer_of(name):
+    """The layer index of nag_tf's top-level name (a sub-package or module), None for a binary."""
+    return next((i for i, layer in enumerate(LAYERS) if name in layer), None)
+
+
+def _nag_tf_imports(path):
+    """[(line, the top-level nag_tf name it imports)] for every import in the file, also inside functions."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "nag_tf":
+            parts = node.module.split(".")
+            names = [parts[1]] if len(parts) > 1 else [alias.name for alias in node.names]
+            found += [(node.lineno, name) for name in names]
+        elif isinstance(node, ast.Import):
+            found += [(node.lineno, a.name.split(".")[1]) for a in node.names if a.name.startswith("nag_tf.")]
+    return found
+
+
+def _layer_violations(root):
+    """['path:line imports NAME (layer j above i)'] for imports that reach up the layers."""
+    violations = []
+    for path in sorted(root.rglob("*.py")):
+        own = _layer_of(path.relative_to(root).parts[0].removesuffix(".py"))
+        if own is None:
+            continue
+        for line, name in _nag_tf_imports(path):
+            theirs = _layer_of(name)
+            if theirs is not None and theirs > own:
+                violations.append(f"{path.relative_to(root.parent)}:{line} imports {name} (layer {theirs} > {own})")
+    return violations
+
+
+def test_every_nag_tf_module_belongs_to_a_layer_or_is_a_binary():
+    binaries = {"train", "evaluate", "harden", "__init__"}
+    names = {p.name.removesuffix(".py") for p in (ROOT / "nag_tf").iterdir() if p.suffix == ".py" or p.is_dir()}
+    names -= {"__pycache__", "configs", "demo_data"}
+    assert {n for n in names if _layer_of(n) is None} == binaries
+
+
+def test_no_module_imports_a_layer_above_its_own():
+    assert _layer_violations(ROOT / "nag_tf") == []
+
+
+def test_the_layer_check_finds_an_import_reaching_up(tmp_path):
+    (tmp_path / "nag_tf" / "core").mkdir(parents=True)
+    (tmp_path / "nag_tf" / "core" / "model.py").write_text(
+        "def f():\n    from nag_tf.training import train_lib\n    from nag_tf import errors\n"
+    )
+    assert _layer_violations(tmp_path / "nag_tf") == ["nag_tf/core/model.py:2 imports training (layer 4 > 1)"]

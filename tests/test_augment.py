@@ -1,4 +1,4 @@
-"""Input diversity (nag_tf.augment): off is the identity, on is a seeded resize-and-pad.
+"""Input diversity (nag_tf.core.augment): off is the identity, on is a seeded resize-and-pad.
 
 That training feeds the target the transformed batch is in test_model.py; bad values in
 faults/test_bad_config.py.
@@ -7,7 +7,7 @@ faults/test_bad_config.py.
 import numpy as np
 import tensorflow as tf
 
-from nag_tf.augment import input_diversity, padded_size
+from nag_tf.core.augment import input_diversity, padded_size
 
 
 def _flat_images(value=100.0):

@@ -2,7 +2,8 @@
 
 from absl import flags
 
-from nag_tf import choices, train_flags
+from nag_tf import choices
+from nag_tf.training import train_flags
 
 # Every training enum flag and the choices tuple it must offer.
 ENUM_FLAGS = {
@@ -33,7 +34,9 @@ def test_every_enum_flag_offers_its_choices_tuple_and_none_is_left_out():
 
 
 def test_the_modules_that_act_on_a_choice_hold_the_same_object():
-    from nag_tf import callbacks, data, distribute, generator, losses
+    from nag_tf.core import generator, losses
+    from nag_tf.inputs import data
+    from nag_tf.training import callbacks, distribute
 
     assert generator.GENERATOR_VARIANTS is choices.GENERATOR_VARIANTS
     assert generator.LINF_OUTPUTS is choices.LINF_OUTPUTS and generator.NORMS is choices.NORMS

@@ -6,10 +6,11 @@ import pytest
 import tensorflow as tf
 
 import keras_apps
-from nag_tf import batches, metrics
 from nag_tf.baselines import dm_uap_lib
-from nag_tf.dynamic_pairs import DynamicPairs, model_parameters, smoothed_cross_entropy
+from nag_tf.core.dynamic_pairs import DynamicPairs, model_parameters, smoothed_cross_entropy
 from nag_tf.errors import NAGError
+from nag_tf.evaluation import metrics
+from nag_tf.inputs import batches
 
 
 @pytest.fixture(scope="module")
@@ -148,9 +149,9 @@ def test_every_dm_uap_flag_has_a_bad_value_case(bad, message):
 
 
 def _nag(target, seed=0, **loss):
-    from nag_tf.generator import build_generator
-    from nag_tf.loss_config import LossConfig
-    from nag_tf.model import NAGModel
+    from nag_tf.core.generator import build_generator
+    from nag_tf.core.loss_config import LossConfig
+    from nag_tf.core.model import NAGModel
 
     keras.utils.set_random_seed(seed)
     generator = build_generator(32, latent_dim=4, xi=10.0, variant="light", seed=seed)
@@ -221,7 +222,7 @@ def _defended_losses(model, images, labels, delta, seed):
     ],
 )
 def test_every_dynamic_pairs_setting_has_a_bad_value_case(overrides, message):
-    from nag_tf.config import TrainConfig
+    from nag_tf.core.config import TrainConfig
 
     with pytest.raises(NAGError, match=message.replace("(", r"\(")):
         settings = dict(target="tiny_cnn", weights="none", data_dir="demo", dynamic_pairs=True)
@@ -229,7 +230,7 @@ def test_every_dynamic_pairs_setting_has_a_bad_value_case(overrides, message):
 
 
 def test_a_training_run_with_dynamic_pairs_completes_and_charges_their_passes(tiny_config):
-    from nag_tf import train_lib
+    from nag_tf.training import train_lib
 
     result = train_lib.train(tiny_config(**PAIRS, diversity_weight=0.0, epochs=2, steps_per_epoch=3))
     assert result.steps == 6

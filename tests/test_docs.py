@@ -19,7 +19,7 @@ DOCS = [os.path.join(ROOT, "README.md")] + sorted(glob.glob(os.path.join(ROOT, "
 ABSL_FLAGS = {"flagfile", "help", "helpfull", "helpshort", "undefok", "only_check_args"}
 # Files whose flags a command also takes when its own file uses them (by the name it imports).
 SHARED = {
-    "define_train_flags": "nag_tf/train_flags.py",
+    "define_train_flags": "nag_tf/training/train_flags.py",
     "define_harden_flags": "nag_tf/harden.py",
     "from nag_tf.baselines import baseline_flags": "nag_tf/baselines/baseline_flags.py",
     "import _common": "bench/_common.py",

@@ -10,8 +10,8 @@ import pytest
 import keras_apps
 from keras_apps import efficientnet_lite
 from keras_apps.torch_weights import read_legacy_state_dict
-from nag_tf import data
 from nag_tf.errors import NAGError
+from nag_tf.inputs import data
 
 REFERENCE = os.path.join(os.path.dirname(keras_apps.__file__), "reference", "efficientnet_lite0_logits.npz")
 DEMO_HOLDOUT = os.path.join(os.path.dirname(data.__file__), "demo_data", "holdout")

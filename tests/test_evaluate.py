@@ -8,8 +8,10 @@ import tensorflow as tf
 from conftest import tiny_train_config
 
 import keras_apps
-from nag_tf import batches, data, evaluate_lib, metrics, sources, train_lib
 from nag_tf.baselines import sgd_uap_lib
+from nag_tf.evaluation import evaluate_lib, metrics, sources
+from nag_tf.inputs import batches, data
+from nag_tf.training import train_lib
 
 
 def test_fooling_rate_on_hand_built_predictions():
@@ -148,7 +150,7 @@ def test_an_export_is_scored_exactly_as_its_training_log_directory(choice, image
     from helpers.artifacts import scaled_generator, write_run_dir
     from helpers.cli import run_module
 
-    from nag_tf.config import TrainConfig
+    from nag_tf.core.config import TrainConfig
 
     run = tmp_path / "run"
     run.mkdir()
@@ -167,9 +169,9 @@ def test_an_export_is_scored_exactly_as_its_training_log_directory(choice, image
 def test_collapse_detector_fires_on_a_generator_that_ignores_z_and_not_otherwise():
     import keras
 
-    from nag_tf.callbacks import CollapseDetector
-    from nag_tf.generator import ScaledTanh
-    from nag_tf.model import NAGModel
+    from nag_tf.core.generator import ScaledTanh
+    from nag_tf.core.model import NAGModel
+    from nag_tf.training.callbacks import CollapseDetector
 
     target = keras_apps.load_target("tiny_cnn", "none")
     images = np.random.default_rng(0).integers(0, 256, [16, 32, 32, 3]).astype(np.uint8)
@@ -212,7 +214,7 @@ def test_evaluation_scores_each_source_the_way_it_was_trained(two_generators, im
     import json
     import shutil
 
-    from nag_tf.config import TrainConfig
+    from nag_tf.core.config import TrainConfig
 
     run = tmp_path / "targeted_noclip"
     shutil.copytree(two_generators[0], run)

@@ -9,7 +9,8 @@ from ai_edge_litert.interpreter import Interpreter
 from helpers.artifacts import scaled_generator
 
 from export import saved_model_lib, tflite_lib
-from nag_tf import data, sources
+from nag_tf.evaluation import sources
+from nag_tf.inputs import data
 
 XI = 10.0
 
@@ -171,7 +172,7 @@ def test_an_old_export_without_the_new_fields_loads_with_a_warning(exported):
     import shutil
     import warnings
 
-    from nag_tf import sources
+    from nag_tf.evaluation import sources
     from nag_tf.export_metadata import metadata_path
 
     _, path = exported

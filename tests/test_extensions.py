@@ -8,11 +8,14 @@ import pytest
 import tensorflow as tf
 
 import keras_apps
-from nag_tf import batches, data, losses, metrics, train_lib
+from nag_tf.core import losses
+from nag_tf.core.generator import build_generator
+from nag_tf.core.loss_config import LossConfig
+from nag_tf.core.model import NAGModel
 from nag_tf.errors import NAGError
-from nag_tf.generator import build_generator
-from nag_tf.loss_config import LossConfig
-from nag_tf.model import NAGModel
+from nag_tf.evaluation import metrics
+from nag_tf.inputs import batches, data
+from nag_tf.training import train_lib
 
 
 def _model(target, size, loss=None, seed=0, norm="linf", linf_output="tanh", xi=10.0):
@@ -80,7 +83,7 @@ def test_rescaled_linf_output_uses_the_whole_budget_without_saturating():
 
 
 def test_tanh_floor_keeps_the_output_and_floors_the_gradient_in_training_only():
-    from nag_tf.generator import TANH_GRADIENT_FLOOR, ScaledTanh
+    from nag_tf.core.generator import TANH_GRADIENT_FLOOR, ScaledTanh
 
     x = tf.constant([[4.0, -4.0, 0.5, 0.0]])
     upstream = tf.constant([[1.0, -1.0, -1.0, 2.0]])
@@ -113,8 +116,8 @@ def test_every_linf_output_is_a_flag_choice():
     # train_flags lists the choices itself (it does not import TensorFlow); this keeps them one list.
     from absl import flags
 
-    from nag_tf import train_flags
-    from nag_tf.generator import LINF_OUTPUTS
+    from nag_tf.core.generator import LINF_OUTPUTS
+    from nag_tf.training import train_flags
 
     values = flags.FlagValues()
     train_flags.define_train_flags(values)
@@ -211,7 +214,7 @@ def test_targeted_training_raises_the_success_rate(image_folder):
 
 
 def test_ensemble_training_run_reports_each_member_and_evaluates(tiny_config, tmp_path):
-    from nag_tf import evaluate_lib, sources
+    from nag_tf.evaluation import evaluate_lib, sources
 
     config = tiny_config(target="tiny_cnn,tiny_cnn_40", target_weights="1,1", epochs=1, norm="l2", xi=400.0)
     result = train_lib.train(config)
@@ -257,7 +260,7 @@ def test_bad_extension_settings_are_named(tiny_config, overrides, message):
 
 
 def test_harden_runs_every_phase_and_resumes(tiny_config, tmp_path):
-    from nag_tf import harden_lib
+    from nag_tf.hardening import harden_lib
 
     config = tiny_config(epochs=1, xi=40.0, learning_rate=1e-2)
     options = harden_lib.HardenOptions(
@@ -284,7 +287,7 @@ def test_harden_runs_every_phase_and_resumes(tiny_config, tmp_path):
 
 @pytest.mark.slow  # two more hardening runs (about 40 s); the schemes' steps are checked on hand values below
 def test_other_schemes_share_the_attacks_on_the_original(tiny_config, tmp_path):
-    from nag_tf import harden_lib
+    from nag_tf.hardening import harden_lib
 
     config = tiny_config(epochs=1, xi=40.0, learning_rate=1e-2)
     out_dir = str(tmp_path / "harden")
@@ -307,7 +310,7 @@ def test_other_schemes_share_the_attacks_on_the_original(tiny_config, tmp_path):
 
 
 def test_schemes_draw_their_perturbations_in_turn_and_uat_climbs_within_the_budget():
-    from nag_tf.harden_model import PerturbationsInTurn, UniversalAdversarialTraining
+    from nag_tf.hardening.harden_model import PerturbationsInTurn, UniversalAdversarialTraining
 
     deltas = np.arange(3, dtype=np.float32)[:, None, None, None] * np.ones([3, 2, 2, 3], np.float32)
     in_turn = PerturbationsInTurn(deltas)
@@ -322,7 +325,7 @@ def test_schemes_draw_their_perturbations_in_turn_and_uat_climbs_within_the_budg
 
 @pytest.mark.parametrize("scheme_name", ["uat", "none"])
 def test_a_hardening_step_trains_the_classifier_and_only_uat_moves_its_perturbation(scheme_name, image_folder):
-    from nag_tf.harden_model import HardeningModel, PerturbationsInTurn, UniversalAdversarialTraining
+    from nag_tf.hardening.harden_model import HardeningModel, PerturbationsInTurn, UniversalAdversarialTraining
 
     target = keras_apps.load_target("tiny_cnn", "none")
     records = data.read_image_folder(image_folder)
@@ -360,7 +363,7 @@ def test_sgd_uap_l2_projection_and_step():
 def test_a_base_perturbation_run_trains_its_base_reloads_and_exports_the_same_perturbations(tiny_config, tmp_path):
     """--base_perturbation end to end: b moves in training, the log directory and an export rebuild it exactly."""
     from export import saved_model_lib
-    from nag_tf import sources
+    from nag_tf.evaluation import sources
 
     config = tiny_config(
         epochs=1,

@@ -6,8 +6,8 @@ import pytest
 import tensorflow as tf
 
 import keras_apps
-from nag_tf.generator import build_generator
-from nag_tf.model import perturb
+from nag_tf.core.generator import build_generator
+from nag_tf.core.model import perturb
 
 # How far one 0-255 unit moves a pixel after each preprocessing mode.
 _UNIT_AFTER_PREPROCESSING = {"caffe": 1.0, "none": 1.0, "tf": 1 / 127.5, "lite": 1 / 128.0}
@@ -72,7 +72,7 @@ def test_unknown_variant_raises():
 
 
 def test_batch_norm_calibration_makes_inference_match_training_mode():
-    from nag_tf.generator import calibrate_batch_norm
+    from nag_tf.core.generator import calibrate_batch_norm
 
     generator = build_generator(28, latent_dim=4, xi=10, variant="paper", seed=0)
     z = tf.random.stateless_uniform([64, 4], seed=[9, 9], minval=-1, maxval=1)
@@ -92,8 +92,8 @@ def test_batch_norm_calibration_makes_inference_match_training_mode():
 def test_batch_norm_calibration_sets_the_mean_of_each_chunks_batch_statistics():
     """On hand values for the first batch norm (its input does not depend on any other batch norm): the
     moving mean and variance are the average over the chunks of each chunk's batch mean and variance."""
-    from nag_tf import latent
-    from nag_tf.generator import calibrate_batch_norm
+    from nag_tf.core import latent
+    from nag_tf.core.generator import calibrate_batch_norm
 
     generator = build_generator(28, latent_dim=4, xi=10, variant="paper", seed=0)
     norm = generator.get_layer("fc_bn")
@@ -113,8 +113,8 @@ def test_batch_norm_calibration_sets_the_mean_of_each_chunks_batch_statistics():
 def test_a_nag_models_calibration_measures_chunks_of_one_training_steps_perturbations():
     """8 perturbations a step (batch 32, 4 images each): the statistics are those of 8 chunks of 8, the
     batches training normalised with, drawn with the model's calibration seed (seed + 2)."""
-    from nag_tf import latent
-    from nag_tf.model import NAGModel
+    from nag_tf.core import latent
+    from nag_tf.core.model import NAGModel
 
     generator = build_generator(32, latent_dim=4, xi=10, variant="paper", seed=0)
     model = NAGModel(generator, keras_apps.load_target("tiny_cnn", "none"), seed=5, calibration_batch=8)
@@ -129,7 +129,7 @@ def test_a_nag_models_calibration_measures_chunks_of_one_training_steps_perturba
 
 
 def test_base_perturbation_starts_at_zero_is_shared_by_every_z_and_keeps_the_budget():
-    from nag_tf.generator import BasePerturbation
+    from nag_tf.core.generator import BasePerturbation
 
     plain = build_generator(32, latent_dim=4, xi=10, variant="light", seed=3)
     based = build_generator(32, latent_dim=4, xi=10, variant="light", seed=3, base_multiplier=100.0)

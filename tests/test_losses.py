@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nag_tf import losses
+from nag_tf.core import losses
 
 
 def _logits(probs):
@@ -93,8 +93,8 @@ def test_logit_margin_fooling_loss_by_hand_pulls_confident_images_and_stops_past
 def test_every_fooling_loss_is_a_flag_choice_and_passes_config_validation():
     from absl import flags
 
-    from nag_tf import config as config_lib
-    from nag_tf import train_flags
+    from nag_tf.core import config as config_lib
+    from nag_tf.training import train_flags
 
     values = flags.FlagValues()
     train_flags.define_train_flags(values)
@@ -258,7 +258,7 @@ def test_unknown_choices_raise():
 
 
 def test_similarity_penalty_on_hand_built_vectors():
-    from nag_tf.losses import similarity_penalty
+    from nag_tf.core.losses import similarity_penalty
 
     a = tf.constant([[1.0, 0.0], [1.0, 1.0], [0.0, 2.0]])
     s = tf.constant([[1.0, 0.0], [-1.0, -1.0], [1.0, 0.0]])  # cosines 1, -1, 0

@@ -6,11 +6,12 @@ import pytest
 import tensorflow as tf
 
 import keras_apps
-from nag_tf import batches, data, losses
-from nag_tf.callbacks import StopOnPersistentNaN
-from nag_tf.generator import build_generator
-from nag_tf.loss_config import LossConfig
-from nag_tf.model import NAGModel, perturb
+from nag_tf.core import losses
+from nag_tf.core.generator import build_generator
+from nag_tf.core.loss_config import LossConfig
+from nag_tf.core.model import NAGModel, perturb
+from nag_tf.inputs import batches, data
+from nag_tf.training.callbacks import StopOnPersistentNaN
 
 
 @pytest.fixture

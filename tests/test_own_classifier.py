@@ -16,9 +16,10 @@ from helpers.server import running_server
 import keras_apps
 from export.client import RestClient
 from keras_apps import model_file
-from nag_tf import batches, metrics
-from nag_tf.config import TrainConfig
+from nag_tf.core.config import TrainConfig
 from nag_tf.errors import NAGError
+from nag_tf.evaluation import metrics
+from nag_tf.inputs import batches
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +156,7 @@ def _random_sign_fooling(own):
 
 def test_a_generator_trained_in_process_on_a_model_file_fools_it_above_chance(own, tmp_path):
     """The default run's twin of the end-to-end CLI test below (marked slow: four binaries and a server)."""
-    from nag_tf import train_lib
+    from nag_tf.training import train_lib
 
     config = TrainConfig(
         target=own["keras"],

@@ -1,4 +1,4 @@
-"""nag_tf.perturbation_sets: how a K-set is bought at equal compute, and what it is worth.
+"""nag_tf.evaluation.perturbation_sets: how a K-set is bought at equal compute, and what it is worth.
 
 bench/distribution_value.py's figures rest on these: every baseline run of a K-set gets budget / K
 and its own seed (so the runs really differ), and coverage, majority and classes95 mean what the
@@ -8,7 +8,7 @@ bench says on masks worked out by hand.
 import numpy as np
 import pytest
 
-from nag_tf import evaluate_lib, metrics, perturbation_sets, sources
+from nag_tf.evaluation import evaluate_lib, metrics, perturbation_sets, sources
 
 
 def test_each_run_of_a_k_set_gets_budget_over_k_and_its_own_seed():

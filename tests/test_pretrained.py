@@ -7,8 +7,9 @@ import os
 import numpy as np
 import pytest
 
-from nag_tf import evaluate_lib, pretrained, sources
+from nag_tf import pretrained
 from nag_tf.errors import NAGError
+from nag_tf.evaluation import evaluate_lib, sources
 
 NAME = "efficientnet_lite0"
 needs_weights = pytest.mark.skipif(
@@ -43,7 +44,7 @@ def test_an_unknown_name_lists_the_shipped_ones():
 def test_float16_weights_round_trip(tmp_path):
     from helpers.artifacts import scaled_generator
 
-    from nag_tf.config import TrainConfig
+    from nag_tf.core.config import TrainConfig
 
     config = TrainConfig(target="tiny_cnn", weights="none", latent_dim=4, generator="light", xi=10.0)
     generator = scaled_generator()

@@ -7,9 +7,9 @@ import numpy as np
 import tensorflow as tf
 
 import keras_apps
-from nag_tf import callbacks as nag_callbacks
-from nag_tf import train_lib
-from nag_tf.generator import build_generator
+from nag_tf.core.generator import build_generator
+from nag_tf.training import callbacks as nag_callbacks
+from nag_tf.training import train_lib
 
 
 def _keeper(tmp_path, max_cosine, cosines):

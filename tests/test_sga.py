@@ -6,8 +6,8 @@ import tensorflow as tf
 from helpers.cli import CHILD_PYTHONPATH
 
 import keras_apps
-from nag_tf import batches, data
 from nag_tf.baselines import sga_lib
+from nag_tf.inputs import batches, data
 
 
 def test_one_aggregated_step_by_hand():

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from nag_tf import stats
+from nag_tf.evaluation import stats
 
 
 def test_per_image_attack_on_hand_made_labels():

@@ -38,7 +38,8 @@ def _get(port, path, **query):
 
 @pytest.fixture(scope="module")
 def board(image_folder, tmp_path_factory):
-    from nag_tf import evaluate_lib, report, sources, train_lib
+    from nag_tf.evaluation import evaluate_lib, report, sources
+    from nag_tf.training import train_lib
 
     config = tiny_train_config(
         image_folder,

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nag_tf import train_lib
+from nag_tf.training import train_lib
 
 CONFIGS = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "..", "nag_tf", "configs", "*.flags")))
 
 
 def _weights(path, target_size=32):
-    from nag_tf.generator import build_generator
+    from nag_tf.core.generator import build_generator
 
     generator = build_generator(target_size, latent_dim=4, xi=10.0, variant="light")
     generator.load_weights(path)
@@ -62,8 +62,8 @@ def test_a_signal_mid_epoch_stops_with_a_checkpoint_and_the_rerun_equals_an_unin
     (seed, step))."""
     import signal
 
-    from nag_tf import callbacks as nag_callbacks
     from nag_tf.errors import TrainingStopped
+    from nag_tf.training import callbacks as nag_callbacks
 
     straight = train_lib.train(tiny_config(epochs=2, logdir=str(tmp_path / "straight")))
     interrupted_dir = str(tmp_path / "interrupted")

@@ -16,8 +16,8 @@ import functools
 from absl import app, flags
 
 from nag_tf.baselines import baseline_flags
+from nag_tf.core.loss_config import AUTHORS_PAIRS
 from nag_tf.flags_util import parse_flags_or_exit, run_or_exit
-from nag_tf.loss_config import AUTHORS_PAIRS
 
 baseline_flags.define_shared_flags()
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 125, "Images per step (the authors': 125).")

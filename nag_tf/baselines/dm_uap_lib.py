@@ -3,7 +3,7 @@ Dynamic Maximin Optimization"; the authors' code: the public repository yechao-z
 published single-perturbation method with about 500 training photos.
 
 Per batch (clean labels c cached once, as for NAG):
-  1. The dynamic pair (nag_tf.dynamic_pairs): the classifier's weights moved towards lower loss within rho,
+  1. The dynamic pair (nag_tf.core.dynamic_pairs): the classifier's weights moved towards lower loss within rho,
      the photos towards more confident predictions within the image radius, both ramped up linearly.
   2. One AdamW step on v (lr 0.1 on [0, 1], i.e. 25.5 on 0-255; weight decay 0.01) against the clamped
      cross-entropy min(CE(f'(x' + v), c), beta) of the moved model f' on the moved photos x', v clamped to
@@ -16,12 +16,12 @@ the pixel range; nag_tf clips by default (--clip), as it does for every method i
 import keras
 import tensorflow as tf
 
-from nag_tf import batches
 from nag_tf.baselines.sgd_uap_lib import project, run_budgeted
-from nag_tf.dynamic_pairs import DynamicPairs, pair_image_passes
+from nag_tf.core.dynamic_pairs import DynamicPairs, pair_image_passes
+from nag_tf.core.loss_config import AUTHORS_PAIRS
+from nag_tf.core.model import perturb
 from nag_tf.errors import NAGError
-from nag_tf.loss_config import AUTHORS_PAIRS
-from nag_tf.model import perturb
+from nag_tf.inputs import batches
 
 __all__ = ["train_dm_uap", "ramp_fraction", "image_passes_per_step", "check_options"]
 

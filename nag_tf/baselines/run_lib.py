@@ -72,8 +72,8 @@ def run_baseline(run, train, batch_size):
     import keras
 
     import keras_apps
-    from nag_tf import batches, data
     from nag_tf.baselines import sgd_uap_lib
+    from nag_tf.inputs import batches, data
     from nag_tf.signals import SignalCatcher
 
     target = keras_apps.load_target(keras_apps.canonical_target_name(run.target, run.preprocess), run.weights)

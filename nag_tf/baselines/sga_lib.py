@@ -14,8 +14,8 @@ gradient of those small, noisy minibatches is what generalises.
 
 import tensorflow as tf
 
-from nag_tf import batches
 from nag_tf.baselines.sgd_uap_lib import ascent_direction, clamped_cross_entropy_gradient, project, run_budgeted
+from nag_tf.inputs import batches
 
 __all__ = ["train_sga", "sga_outer_step"]
 

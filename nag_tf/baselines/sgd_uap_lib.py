@@ -17,8 +17,8 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from nag_tf import batches
-from nag_tf.model import perturb
+from nag_tf.core.model import perturb
+from nag_tf.inputs import batches
 
 __all__ = [
     "project",

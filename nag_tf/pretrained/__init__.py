@@ -43,7 +43,7 @@ def read_card(name):
 
 def load_pretrained(name):
     """(TrainConfig, generator with the shipped weights) of a shipped generator."""
-    from nag_tf.config import TrainConfig, generator_for
+    from nag_tf.core.config import TrainConfig, generator_for
 
     folder = pretrained_dir(name)
     config = TrainConfig.from_logdir(folder)

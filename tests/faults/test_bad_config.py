@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from nag_tf.config import TrainConfig
+from nag_tf.core.config import TrainConfig
 from nag_tf.errors import NAGError
 
 pytestmark = pytest.mark.faults
@@ -130,7 +130,7 @@ def test_label_entropy_is_refused_for_a_targeted_attack():
 def test_a_feature_loss_without_a_layer_is_refused_and_an_absent_layer_fails_before_training(tmp_path):
     with pytest.raises(NAGError, match="--feature_loss needs a layer"):
         dataclasses.replace(BASE, feature_loss="cosine", feature_layer="none").validate()
-    from nag_tf import train_lib
+    from nag_tf.training import train_lib
 
     config = dataclasses.replace(
         BASE, feature_loss="mse", feature_layer="conv9", logdir=str(tmp_path / "run"), epochs=1
@@ -141,7 +141,7 @@ def test_a_feature_loss_without_a_layer_is_refused_and_an_absent_layer_fails_bef
 
 
 def test_the_loss_choices_are_defined_once_and_the_model_gets_them_all():
-    from nag_tf.loss_config import LossConfig
+    from nag_tf.core.loss_config import LossConfig
 
     assert issubclass(TrainConfig, LossConfig)
     assert set(TrainConfig.__annotations__) & set(LossConfig.__annotations__) == set()  # no field declared twice

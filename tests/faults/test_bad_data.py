@@ -9,8 +9,9 @@ import tensorflow as tf
 from conftest import tiny_train_config, write_image_folder
 
 import keras_apps
-from nag_tf import batches, data, train_lib
 from nag_tf.errors import NAGError
+from nag_tf.inputs import batches, data
+from nag_tf.training import train_lib
 
 pytestmark = pytest.mark.faults
 

@@ -23,9 +23,9 @@ from helpers.server import running_server
 
 from export import saved_model_lib
 from export.client import RestClient
-from nag_tf import sources
+from nag_tf.core.generator import build_generator
 from nag_tf.errors import NAGError
-from nag_tf.generator import build_generator
+from nag_tf.evaluation import sources
 
 pytestmark = pytest.mark.faults
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from export import saved_model_lib
-from nag_tf.generator import build_generator
+from nag_tf.core.generator import build_generator
 
 pytestmark = pytest.mark.faults
 

@@ -23,7 +23,7 @@ from helpers.server import running_server
 
 from export import saved_model_lib
 from export.client import GrpcClient
-from nag_tf.generator import build_generator
+from nag_tf.core.generator import build_generator
 
 pytestmark = pytest.mark.faults
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -159,8 +159,8 @@ def test_a_stop_is_not_swallowed_by_code_that_catches_exception(tmp_path, monkey
     """Evaluation raises the stop from the signal handler wherever the main thread is. A loader that
     turns any Exception into "damaged file" (or AutoGraph, which logs "could not transform" and carries
     on) must let it through: TrainingStopped is a BaseException, as KeyboardInterrupt is."""
-    from nag_tf import sources
     from nag_tf.errors import NAGError, TrainingStopped
+    from nag_tf.evaluation import sources
     from nag_tf.signals import SignalCatcher
 
     generator = build_generator(32, 4, 10.0, "light", seed=0)

@@ -49,7 +49,7 @@ def _env():
 
 
 def _final_weights(logdir):
-    from nag_tf.generator import build_generator
+    from nag_tf.core.generator import build_generator
 
     generator = build_generator(32, 4, 10.0, "light")
     generator.load_weights(os.path.join(logdir, "final.weights.h5"))
@@ -95,7 +95,7 @@ def test_kill_9_at_random_moments_then_resume_equals_an_uninterrupted_run(image_
         assert f"resumed from {before} at step {step}" in result.stdout
     assert "trained 32 steps" in result.stdout  # 8 epochs x (32 training images // 8): the count continued
     # Every checkpoint left on disk is complete and restores.
-    from nag_tf.generator import build_generator
+    from nag_tf.core.generator import build_generator
 
     for path in tf.train.get_checkpoint_state(checkpoints).all_model_checkpoint_paths:
         probe = tf.train.Checkpoint(generator=build_generator(32, 4, 10.0, "light"))
@@ -159,7 +159,7 @@ def _damage(prefix, how):
 # Both damages take the same path (the restore fails and the previous checkpoint is tried): one in the default run.
 @pytest.mark.parametrize("how", ["truncated", pytest.param("garbage", marks=pytest.mark.slow)])
 def test_a_damaged_latest_checkpoint_falls_back_to_the_previous_complete_one(tiny_config, how, caplog):
-    from nag_tf import train_lib
+    from nag_tf.training import train_lib
 
     config = tiny_config(epochs=2)
     train_lib.train(config)
@@ -175,8 +175,8 @@ def test_a_damaged_latest_checkpoint_falls_back_to_the_previous_complete_one(tin
 
 
 def test_when_every_checkpoint_is_damaged_training_refuses_and_overwrites_nothing(tiny_config):
-    from nag_tf import train_lib
     from nag_tf.errors import NAGError
+    from nag_tf.training import train_lib
 
     config = tiny_config(epochs=2)
     train_lib.train(config)

@@ -7,8 +7,8 @@ import pytest
 import tensorflow as tf
 
 import keras_apps
-from nag_tf import train_lib
 from nag_tf.errors import NAGError
+from nag_tf.training import train_lib
 
 pytestmark = pytest.mark.faults
 

@@ -2,8 +2,8 @@
 
 import os
 
-from nag_tf.config import TrainConfig, generator_for
-from nag_tf.generator import build_generator
+from nag_tf.core.config import TrainConfig, generator_for
+from nag_tf.core.generator import build_generator
 
 XI = 10.0
 

@@ -10,15 +10,15 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 
-from nag_tf import distribute  # noqa: E402
+from nag_tf.training import distribute
 
 distribute.use_logical_cpus(2)
 
 import numpy as np  # noqa: E402
 
-from nag_tf import train_lib  # noqa: E402
-from nag_tf.config import TrainConfig  # noqa: E402
-from nag_tf.generator import build_generator  # noqa: E402
+from nag_tf.core.config import TrainConfig  # noqa: E402
+from nag_tf.core.generator import build_generator  # noqa: E402
+from nag_tf.training import train_lib  # noqa: E402
 
 
 def run(strategy, logdir):

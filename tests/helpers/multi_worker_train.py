@@ -11,8 +11,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 import keras  # noqa: E402
 
 keras.config.disable_traceback_filtering()
-from nag_tf import train_lib  # noqa: E402
-from nag_tf.config import TrainConfig  # noqa: E402
+from nag_tf.core.config import TrainConfig  # noqa: E402
+from nag_tf.training import train_lib  # noqa: E402
 
 config = TrainConfig(
     target="tiny_cnn",

@@ -21,8 +21,8 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from nag_tf import latent
 from nag_tf.choices import GENERATOR_VARIANTS, LINF_OUTPUTS, NORMS
+from nag_tf.core import latent
 
 __all__ = [
     "BasePerturbation",

@@ -4,7 +4,7 @@ models), and the before/after measurement that says whether it worked, for every
 1. Attack the original classifier: a NAG generator (trained here, or given) and SGA; with the
    scheme sga_set also K SGA perturbations at 1/K of the budget each (the compute of one run).
 2. Fine-tune a copy of the classifier on training images of which a fraction carry the scheme's
-   perturbation (nag_tf.harden_model), the rest clean, so clean accuracy is kept.
+   perturbation (nag_tf.hardening.harden_model), the rest clean, so clean accuracy is kept.
 3. Attack the hardened copy with a *newly trained* NAG and SGA, same budgets (the adaptive attacks),
    and measure the step-1 attacks on it too (the transferred ones).
 
@@ -23,12 +23,18 @@ import tensorflow as tf
 
 import keras_apps
 from keras_apps.registry import Target
-from nag_tf import callbacks as nag_callbacks
-from nag_tf import checkpoints, metrics, sources, stats, train_lib
 from nag_tf.baselines import sga_lib, sgd_uap_lib
 from nag_tf.errors import NAGError
-from nag_tf.harden_model import GeneratorSamples, HardeningModel, PerturbationsInTurn, UniversalAdversarialTraining
-from nag_tf.harden_options import HardenOptions
+from nag_tf.evaluation import metrics, sources, stats
+from nag_tf.hardening.harden_model import (
+    GeneratorSamples,
+    HardeningModel,
+    PerturbationsInTurn,
+    UniversalAdversarialTraining,
+)
+from nag_tf.hardening.harden_options import HardenOptions
+from nag_tf.training import callbacks as nag_callbacks
+from nag_tf.training import checkpoints, train_lib
 
 __all__ = ["HardenOptions", "HardeningModel", "harden", "clean_accuracy"]
 

@@ -7,8 +7,8 @@ evaluation image; the clean labels are the cached ones, never recomputed.
 import numpy as np
 import tensorflow as tf
 
-from nag_tf import latent
-from nag_tf.model import perturb
+from nag_tf.core import latent
+from nag_tf.core.model import perturb
 
 __all__ = [
     "fooling_rate",
@@ -66,7 +66,7 @@ def coverage(clean_labels, adversarial_labels):
     return float(np.mean(fooled_mask(clean_labels, adversarial_labels).any(axis=0)))
 
 
-# The one numbering of perturbations (nag_tf.latent), under the name its readers know.
+# The one numbering of perturbations (nag_tf.core.latent), under the name its readers know.
 latent_vectors = latent.numbered
 
 

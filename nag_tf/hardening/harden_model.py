@@ -15,9 +15,9 @@ adversarial fraction and batch-norm handling), so they differ only in the pertur
 import keras
 import tensorflow as tf
 
-from nag_tf import latent
 from nag_tf.baselines.sgd_uap_lib import project
-from nag_tf.model import perturb
+from nag_tf.core import latent
+from nag_tf.core.model import perturb
 
 __all__ = ["GeneratorSamples", "HardeningModel", "PerturbationsInTurn", "UniversalAdversarialTraining"]
 

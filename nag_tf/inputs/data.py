@@ -2,7 +2,7 @@
 and decoding to the target's square input (resize the shorter side + centre crop, uint8).
 
 Corrupt or unusable images are skipped and counted, never a crash. What is done with the decoded photos
-(clean labels computed once, batches) is `nag_tf.batches`.
+(clean labels computed once, batches) is `nag_tf.inputs.batches`.
 """
 
 import collections
@@ -31,7 +31,7 @@ __all__ = [
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 # `--data_dir=demo` names the bundled demo set (192 training + 64 held-out ImageNet photos).
 DEMO = "demo"
-DEMO_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "demo_data")
+DEMO_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "demo_data")
 
 
 def resolve_folders(data_dir, holdout_dir):

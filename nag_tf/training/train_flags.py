@@ -13,7 +13,7 @@ import dataclasses
 from absl import flags
 
 from nag_tf import choices
-from nag_tf.loss_config import AUTHORS_PAIRS, LITE0_PAIRS
+from nag_tf.core.loss_config import AUTHORS_PAIRS, LITE0_PAIRS
 
 __all__ = ["define_train_flags", "config_from_flag_values", "config_from_flagfile"]
 
@@ -362,7 +362,9 @@ def define_train_flags(flag_values=flags.FLAGS):
 
 def config_from_flag_values(flag_values=flags.FLAGS, **overrides):
     """A TrainConfig from parsed flags; `overrides` replace single fields."""
-    from nag_tf.config import TrainConfig  # here, not at the top: it imports Keras, and --help must stay instant
+    from nag_tf.core.config import (
+        TrainConfig,  # here, not at the top: it imports Keras, and --help must stay instant
+    )
 
     values = {field.name: flag_values[field.name].value for field in dataclasses.fields(TrainConfig)}
     values["verbose"] = int(values["verbose"])

@@ -13,12 +13,12 @@ preprocessing, so xi means the same on every target.
 import keras
 import tensorflow as tf
 
-from nag_tf import latent, losses
-from nag_tf.aggregate import aggregated_gradient
-from nag_tf.dynamic_pairs import DynamicPairs, pair_image_passes
-from nag_tf.generator import calibrate_batch_norm
-from nag_tf.loss_config import LossConfig
-from nag_tf.objective import LossValues, Objective, perturb
+from nag_tf.core import latent, losses
+from nag_tf.core.aggregate import aggregated_gradient
+from nag_tf.core.dynamic_pairs import DynamicPairs, pair_image_passes
+from nag_tf.core.generator import calibrate_batch_norm
+from nag_tf.core.loss_config import LossConfig
+from nag_tf.core.objective import LossValues, Objective, perturb
 
 __all__ = ["LossValues", "NAGModel", "perturb", "CLEAN_FEATURES_PASS"]
 
@@ -150,7 +150,7 @@ class NAGModel(keras.Model):
         return perturb(images, self.generator(z, training=training), self.loss_config.clip)
 
     def compute_losses(self, images, clean_labels, delta, shuffle_seed, loss_scale=None, augment=False):
-        """One batch's LossValues (nag_tf.objective), with this model's current penalty weight mu."""
+        """One batch's LossValues (nag_tf.core.objective), with this model's current penalty weight mu."""
         return self.objective.losses(
             images, clean_labels, delta, shuffle_seed, self.perturbation_diversity_weight, loss_scale, augment
         )

@@ -1,7 +1,7 @@
 """NAG's objective on one batch: the losses of x + delta against each frozen target member, and the
 gradient of their (scaled) sum with respect to delta.
 
-Kept apart from the Keras model (nag_tf.model), which owns the generator, the training state (mu, the
+Kept apart from the Keras model (nag_tf.core.model), which owns the generator, the training state (mu, the
 step, the random numbers) and the update: the objective is what the paper's Sec. 3 and our additions
 define, and it reads nothing but its `LossConfig` and the penalty weight it is given.
 """
@@ -11,8 +11,8 @@ from typing import NamedTuple
 import tensorflow as tf
 
 from keras_apps.registry import resize_for
-from nag_tf import losses
-from nag_tf.augment import input_diversity
+from nag_tf.core import losses
+from nag_tf.core.augment import input_diversity
 
 __all__ = ["LossValues", "Objective", "perturb"]
 

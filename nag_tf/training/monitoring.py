@@ -11,8 +11,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nag_tf import metrics
-from nag_tf.model import perturb
+from nag_tf.core.model import perturb
+from nag_tf.evaluation import metrics
 
 __all__ = ["NAGTensorBoard"]
 

@@ -1,6 +1,6 @@
 """Keras callbacks for a NAG run: checkpoints, the best generator, the collapse check, budgets, NaN guard.
 
-What a run shows in TensorBoard is `nag_tf.monitoring`.
+What a run shows in TensorBoard is `nag_tf.training.monitoring`.
 """
 
 import os
@@ -12,10 +12,10 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from nag_tf import metrics
 from nag_tf.choices import LEARNING_RATE_SCHEDULES
+from nag_tf.core.model import perturb
 from nag_tf.errors import NAGError
-from nag_tf.model import perturb
+from nag_tf.evaluation import metrics
 from nag_tf.signals import SignalCatcher
 
 __all__ = [

@@ -20,12 +20,14 @@ import tensorflow as tf
 from absl import logging
 
 import keras_apps
-from nag_tf import batches, checkpoints, data, distribute, metrics, monitoring, stats
-from nag_tf import callbacks as nag_callbacks
-from nag_tf.config import generator_for
+from nag_tf.core.config import generator_for
+from nag_tf.core.model import NAGModel
 from nag_tf.errors import NAGError, TrainingStopped
-from nag_tf.model import NAGModel
+from nag_tf.evaluation import metrics, stats
+from nag_tf.inputs import batches, data
 from nag_tf.signals import SignalCatcher
+from nag_tf.training import callbacks as nag_callbacks
+from nag_tf.training import checkpoints, distribute, monitoring
 
 __all__ = ["TrainResult", "Datasets", "train", "load_datasets", "build_model"]
 
@@ -41,7 +43,7 @@ class TrainResult:
     heldout_fooling_rate: float
     heldout_fooling_rate_std: float
     heldout_images: int
-    heldout_interval: tuple  # 95% bootstrap interval over the photos of that mean (nag_tf.stats)
+    heldout_interval: tuple  # 95% bootstrap interval over the photos of that mean (nag_tf.evaluation.stats)
     per_target: dict  # ensemble member -> its rate (empty for one target)
     rate_name: str  # "fooling_rate" or "targeted_success_rate"
     pairwise_cosine: float  # mean pairwise cosine of those perturbations

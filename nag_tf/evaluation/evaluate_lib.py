@@ -1,12 +1,12 @@
 """The paper's evaluation (Sec. 4) for any set of perturbation sources and targets.
 
-A *source* (nag_tf.sources) is anything that yields perturbations: a trained
+A *source* (nag_tf.evaluation.sources) is anything that yields perturbations: a trained
 generator, an exported version, or a single universal perturbation saved as
 `.npy` (SGD-UAP, SGA). For each target, the evaluation images are decoded and
 their clean labels computed once (once per resize mode the sources need);
 every sampled delta is then applied to all of them, the way its source was
 trained (clipped or not; a targeted source is scored by its targeted success
-rate). Report files: nag_tf.report.
+rate). Report files: nag_tf.evaluation.report.
 
 Reported: fooling rate mean +- std over K sampled deltas, the transfer matrix
 (sources x targets), and diversity: the mean histogram of adversarial labels,
@@ -22,7 +22,8 @@ import tensorflow as tf
 
 import keras_apps
 from keras_apps.class_names import class_name
-from nag_tf import batches, data, metrics, stats
+from nag_tf.evaluation import metrics, stats
+from nag_tf.inputs import batches, data
 
 __all__ = ["classes_covering", "label_histogram", "evaluate", "EvaluationReport", "TargetResult", "SourceResult"]
 
@@ -52,9 +53,11 @@ class TargetResult:
     dominant: list  # [(class index, name, share)]
     coverage: float  # share of images at least one of the sampled deltas fools
     class_names: tuple | None = None  # from --class_names; None: ImageNet names or "class N"
-    per_image: np.ndarray | None = None  # per photo, the share of sampled deltas that fool it (nag_tf.stats)
+    per_image: np.ndarray | None = None  # per photo, the share of sampled deltas that fool it (nag_tf.evaluation.stats)
     adversarial_labels: np.ndarray | None = None  # [K, N] ([K, N, members] for an ensemble)
-    fooled: np.ndarray | None = None  # bool [K, N]: delta k fools photo n (nag_tf.perturbation_sets reads it)
+    fooled: np.ndarray | None = (
+        None  # bool [K, N]: delta k fools photo n (nag_tf.evaluation.perturbation_sets reads it)
+    )
 
     def interval(self):
         """The 95% bootstrap interval over photos of the mean fooling rate (nan without per-photo data)."""
@@ -130,7 +133,7 @@ def evaluate(
     """Evaluates every source on every target over the same images, each the way it was trained.
 
     Args:
-      sources: [nag_tf.sources.PerturbationSource].
+      sources: [nag_tf.evaluation.sources.PerturbationSource].
       target_names: registry names; diversity and interpolation are measured on the first.
       image_folder: a folder with labels.csv (or demo).
       weights: weights for all targets ("imagenet", "none").

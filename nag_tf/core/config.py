@@ -31,9 +31,9 @@ from nag_tf.choices import (
     SHUFFLE_MODES,
     STRATEGIES,
 )
+from nag_tf.core.generator import build_generator
+from nag_tf.core.loss_config import LossConfig
 from nag_tf.errors import NAGError
-from nag_tf.generator import build_generator
-from nag_tf.loss_config import LossConfig
 
 __all__ = ["TrainConfig", "generator_for"]
 

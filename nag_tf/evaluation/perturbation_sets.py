@@ -54,7 +54,7 @@ def set_measures(fooled, adversarial_labels=None):
     some of its members are defended against); classes95: the fewest classes holding 95% of the
     adversarial predictions (the labels of fooled pairs, with adversarial_labels [K, N]).
     """
-    from nag_tf.evaluate_lib import classes_covering
+    from nag_tf.evaluation.evaluate_lib import classes_covering
 
     fooled = np.asarray(fooled, bool)
     if fooled.ndim != 2 or fooled.size == 0:

@@ -11,7 +11,7 @@ rho and the radius ramp up linearly with training's progress (the authors: rho 0
 on the [0, 1] scale, 10 steps each). `DynamicPairs.defended` is a context: inside it the classifier
 carries the moved weights; on leaving it, normally, on an error or on a stop, every parameter gets its
 saved value back, bit for bit, so nothing leaks into the frozen target. One implementation serves the
-DM-UAP baseline (nag_tf.baselines.dm_uap_lib) and NAG's `--dynamic_pairs` (nag_tf.model).
+DM-UAP baseline (nag_tf.baselines.dm_uap_lib) and NAG's `--dynamic_pairs` (nag_tf.core.model).
 
 Differences from the authors' PyTorch code, on purpose: batch norm stays in inference mode during the
 weight steps (nag_tf's targets always run with training=False; the authors' code switched the model to
@@ -23,7 +23,7 @@ import contextlib
 
 import tensorflow as tf
 
-from nag_tf.loss_config import AUTHORS_PAIRS
+from nag_tf.core.loss_config import AUTHORS_PAIRS
 
 __all__ = ["DynamicPairs", "smoothed_cross_entropy", "model_parameters", "pair_image_passes"]
 

@@ -11,7 +11,7 @@ __all__ = ["AUTHORS_PAIRS", "LITE0_PAIRS", "LossConfig", "PairSettings"]
 
 @dataclasses.dataclass(frozen=True)
 class PairSettings:
-    """The dynamic model-data pair's radii (at full ramp) and steps (nag_tf.dynamic_pairs), defined once for
+    """The dynamic model-data pair's radii (at full ramp) and steps (nag_tf.core.dynamic_pairs), defined once for
     the DM-UAP baseline (its binary, its bench flags) and NAG's --pair_* flags."""
 
     rho: float  # the largest L2 move of all the target's weights
@@ -56,7 +56,7 @@ class LossConfig:
     # paper: -log(1 - q_c) | clamped_ce (ours, as SGD-UAP/SGA) | logit_margin (ours).
     fooling_loss: str = "paper"
     clip: bool = True  # [False]
-    # Ours: probability of a random resize-and-pad of x + delta before the target (nag_tf.augment, Xie et al.
+    # Ours: probability of a random resize-and-pad of x + delta before the target (nag_tf.core.augment, Xie et al.
     # 2019), for transfer; and the padded side / image side of that transform.
     input_diversity: float = 0.0
     input_diversity_scale: float = 1.1
@@ -68,7 +68,7 @@ class LossConfig:
     # against most images being pushed to one label; untargeted only. 0: off (the paper).
     label_entropy_weight: float = 0.0
     # Ours (after SGA): K inner signed steps per delta on minibatches of m images, their gradients' sum
-    # added to what flows back through the generator (nag_tf.aggregate). 0: off (the paper).
+    # added to what flows back through the generator (nag_tf.core.aggregate). 0: off (the paper).
     inner_steps: int = 0
     inner_batch: int = 8
     # Ours (after BIA / FG-UAP / LTP): a mid-layer feature loss added to the fooling loss with its weight
@@ -78,7 +78,7 @@ class LossConfig:
     # Ours (after DM-UAP, AAAI 2025): each step, the target's weights move up to pair_rho (L2, normalised
     # steps down its clean-label loss) and the photos up to pair_image_radius (L2 PGD towards more confident
     # clean predictions), both ramped with the run's progress; the losses are taken there and the weights
-    # restored (nag_tf.dynamic_pairs). Off: the paper.
+    # restored (nag_tf.core.dynamic_pairs). Off: the paper.
     dynamic_pairs: bool = False
     pair_rho: float = LITE0_PAIRS.rho
     pair_image_radius: float = LITE0_PAIRS.image_radius

@@ -15,9 +15,10 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from nag_tf import export_metadata, metrics, pretrained
-from nag_tf.config import TrainConfig, generator_for
+from nag_tf import export_metadata, pretrained
+from nag_tf.core.config import TrainConfig, generator_for
 from nag_tf.errors import NAGError
+from nag_tf.evaluation import metrics
 
 __all__ = [
     "PerturbationSource",

@@ -1,7 +1,7 @@
 """Photos with the target's clean labels, computed once, and the batches training and evaluation draw.
 
 NAG needs, per image, the label c the *target* gives the clean image. That label never changes during
-training, so `cache_with_clean_labels` decodes every image once (`nag_tf.data`), runs the target once,
+training, so `cache_with_clean_labels` decodes every image once (`nag_tf.inputs.data`), runs the target once,
 and keeps both in memory. Training batches are then a pure function of (seed, global step):
 `training_batches` draws epoch e's order from a stateless permutation seeded by (seed, e), so a resumed
 run sees exactly the batches an uninterrupted run would have seen.
@@ -16,8 +16,9 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from nag_tf import data, latent
+from nag_tf.core import latent
 from nag_tf.errors import NAGError
+from nag_tf.inputs import data
 
 __all__ = [
     "CachedImages",

@@ -8,7 +8,7 @@ import tempfile
 
 import tensorflow as tf
 
-from nag_tf import plots
+from nag_tf.evaluation import plots
 
 __all__ = ["write_report", "write_tensorboard"]
 
