@@ -9,6 +9,7 @@ converter (its reason to exist).
 
 import ast
 import pathlib
+import re
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGES = ("nag_tf", "export", "keras_apps")
@@ -147,3 +148,20 @@ def test_the_layer_check_finds_an_import_reaching_up(tmp_path):
         "def f():\n    from nag_tf.training import train_lib\n    from nag_tf import errors\n"
     )
     assert _layer_violations(tmp_path / "nag_tf") == ["nag_tf/core/model.py:2 imports training (layer 4 > 1)"]
+
+
+def _bazel_test_lists(build_text):
+    """(files of the default targets, files of the slow targets) named in BUILD."""
+    default = build_text.split("DEFAULT_TESTS = [", 1)[1].split("\n]\n", 1)[0]
+    slow = build_text.split("for name, marker, deps in [", 1)[1].split("]]", 1)[0]
+    return set(re.findall(r'\("([\w/]+)", "', default)), set(re.findall(r'\("([\w/]+)", "slow"', slow))
+
+
+def test_bazel_has_a_target_for_every_test_file_and_its_slow_variants():
+    """Issue #32: `bazel test //:fast_tests` runs every default test, //:slow_tests every slow one."""
+    default, slow = _bazel_test_lists((ROOT / "BUILD").read_text())
+    files = {p.relative_to(ROOT / "tests").with_suffix("").as_posix(): p for p in (ROOT / "tests").rglob("test_*.py")}
+    with_slow = {name for name, path in files.items() if re.search(r"pytest\.mark\.slow\b", path.read_text())}
+    only_slow_or_wheel = {"test_bench_harden_compare", "test_wheel"}
+    assert default == set(files) - only_slow_or_wheel
+    assert slow == with_slow
