@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 import pytest
-from helpers.cli import CHILD_PYTHONPATH
+from helpers.cli import CHILD_PYTHONPATH, tiny_run_flags
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 SCRIPT = os.path.join(ROOT, "bench", "harden_compare.py")
@@ -22,24 +22,21 @@ def test_two_schemes_share_the_attacks_and_each_is_paired_with_the_control(image
         [
             sys.executable,
             SCRIPT,
-            "--target=tiny_cnn",
-            "--weights=none",
-            f"--data_dir={image_folder}",
-            "--holdout=8",
-            "--selection_images=8",
-            "--batch_size=8",
-            "--latent_dim=4",
-            "--generator=light",
-            "--xi=40",
-            "--learning_rate=0.01",
-            "--eval_samples=3",
-            "--verbose=0",
-            "--attack_budget_s=2",
-            "--harden_epochs=1",
-            "--harden_learning_rate=0.001",
-            "--schemes=sga,none",
-            "--seeds=0",
-            f"--out_dir={tmp_path / 'compare'}",
+            *tiny_run_flags(
+                image_folder,
+                latent_dim=4,
+                generator="light",
+                xi=40,
+                learning_rate=0.01,
+                eval_samples=3,
+                verbose=0,
+                attack_budget_s=2,
+                harden_epochs=1,
+                harden_learning_rate=0.001,
+                schemes="sga,none",
+                seeds=0,
+                out_dir=tmp_path / "compare",
+            ),
         ],
         capture_output=True,
         text=True,

@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from helpers.cli import CHILD_PYTHONPATH, error_line
+from helpers.cli import CHILD_PYTHONPATH, error_line, tiny_run_flags
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 
@@ -20,15 +20,7 @@ def _run(*args, cwd=ROOT):
 @pytest.fixture
 def base(image_folder, tmp_path):
     logdir = tmp_path / "logs"
-    return logdir, [
-        "--target=tiny_cnn",
-        "--weights=none",
-        f"--data_dir={image_folder}",
-        "--holdout=8",
-        "--selection_images=8",
-        "--batch_size=8",
-        f"--logdir={logdir}",
-    ]
+    return logdir, tiny_run_flags(image_folder, logdir=logdir)
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers.cli import CHILD_PYTHONPATH
+from helpers.cli import CHILD_PYTHONPATH, tiny_run_flags
 
 pytestmark = pytest.mark.faults
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -28,19 +28,16 @@ def _command(image_folder, logdir):
         sys.executable,
         "-m",
         "nag_tf.train",
-        "--target=tiny_cnn",
-        "--weights=none",
-        f"--data_dir={image_folder}",
-        "--holdout=8",
-        "--selection_images=8",
-        "--batch_size=8",
-        "--epochs=8",
-        "--latent_dim=4",
-        "--generator=light",
-        f"--logdir={logdir}",
-        "--eval_samples=2",
-        "--image_every_steps=2",
-        "--verbose=0",
+        *tiny_run_flags(
+            image_folder,
+            epochs=8,
+            latent_dim=4,
+            generator="light",
+            logdir=logdir,
+            eval_samples=2,
+            image_every_steps=2,
+            verbose=0,
+        ),
     ]
 
 

@@ -25,3 +25,17 @@ def error_line(result):
     lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert len(lines) == 1, result.stderr[-2000:]
     return lines[0]
+
+
+def tiny_run_flags(image_folder, **extra):
+    """The flags of a tiny training run on a test folder (the tiny target, random weights, 8 photos held
+    out and 8 set aside for selection, batch 8), then `--name=value` for each of `extra`, in order."""
+    flags = [
+        "--target=tiny_cnn",
+        "--weights=none",
+        f"--data_dir={image_folder}",
+        "--holdout=8",
+        "--selection_images=8",
+        "--batch_size=8",
+    ]
+    return flags + [f"--{name}={value}" for name, value in extra.items()]
