@@ -10,6 +10,7 @@ converter (its reason to exist).
 import ast
 import pathlib
 import re
+import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGES = ("nag_tf", "export", "keras_apps")
@@ -63,7 +64,7 @@ def test_flags_are_read_only_in_a_binarys_main_or_a_flags_module():
 
 
 def test_the_check_finds_a_library_function_that_reads_a_flag(tmp_path, monkeypatch):
-    monkeypatch.setattr(__import__(__name__), "ROOT", tmp_path)
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
     source = tmp_path / "lib.py"
     source.write_text(
         "from absl import flags\n_XI = flags.DEFINE_float('xi', 1.0, '')\n"

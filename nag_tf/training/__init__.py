@@ -1,1 +1,1 @@
-"""A training run: its flags (into `core.config.TrainConfig`), callbacks, checkpoints, devices and the loop (`train_lib`)."""
+"""A training run: its flags (into `core.config.TrainConfig`), callbacks, checkpoints, devices, the loop."""
