@@ -124,14 +124,16 @@ def _main(argv):
         interpolation_steps=0,
     )
     rows = {}  # method -> {K: row}
-    covered = {}  # method -> {K: per-photo 0/1, fooled by any of the K on the white-box target}
+    covered = {}  # target -> method -> {K: per-photo 0/1, fooled by any of the K}
     for (method, source, set_ks), result in zip(evaluated, report.sources):
         deltas = source.sample(max(set_ks), _SEED.value).numpy()
         for k in set_ks:
             rows.setdefault(method, {})[k] = _row(result, k, targets, deltas)
             seconds, passes = cost[method][k]
             rows[method][k].update(seconds=round(seconds, 1), image_passes=int(passes))
-            covered.setdefault(method, {})[k] = result.per_target[targets[0]].fooled[:k].any(axis=0)
+            for target in targets:
+                fooled_by_any = result.per_target[target].fooled[:k].any(axis=0)
+                covered.setdefault(target, {}).setdefault(method, {})[k] = fooled_by_any
 
     machine = _common.machine()
     summary = {
@@ -152,12 +154,15 @@ def _main(argv):
         summary[f"{method}_reach_image_passes"] = by_k[reach]["image_passes"] if reach else None
     baselines = [m for m in rows if m != "nag"]
     if "nag" in rows and baselines:
-        for k in ks:
-            per_photo = {m: covered[m][k].astype(np.float64) for m in rows}
-            paired = stats.paired_to_best(per_photo)
-            summary[f"k{k}_best_baseline"] = paired["best_baseline"]
-            summary[f"k{k}_nag_minus_best_coverage"] = paired["nag_minus_best_fr"]
-            summary[f"k{k}_nag_minus_best_coverage_ci"] = paired["nag_minus_best_ci"]
+        # White-box keys as before; a black-box target's keys end in its short name (k5_..._coverage_lite1).
+        for target in targets:
+            suffix = "" if target == targets[0] else "_" + _common.short_target(target)
+            for k in ks:
+                per_photo = {m: covered[target][m][k].astype(np.float64) for m in rows}
+                paired = stats.paired_to_best(per_photo)
+                summary[f"k{k}_best_baseline{suffix}"] = paired["best_baseline"]
+                summary[f"k{k}_nag_minus_best_coverage{suffix}"] = paired["nag_minus_best_fr"]
+                summary[f"k{k}_nag_minus_best_coverage_ci{suffix}"] = paired["nag_minus_best_ci"]
         summary["baseline_pairwise_cos"] = {m: rows[m][max(ks)]["pairwise_cos"] for m in baselines}
 
     panels = {

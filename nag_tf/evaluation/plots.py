@@ -117,6 +117,10 @@ def coverage_at_k(panels, path, title):
             ks, values = (np.asarray(column, np.float64) for column in zip(*sorted(points)))
             axis.plot(ks, 100 * values, marker="o", label=method)
         axis.set_xscale("log")
+        # The K measured, as plain numbers (a log axis over 5-10 would otherwise label 5 x 10^0).
+        measured = sorted({k for points in curves.values() for k, _ in points})
+        axis.set_xticks(measured, [str(int(k)) for k in measured])
+        axis.minorticks_off()
         axis.set_xlabel("K perturbations in the set (equal total compute)")
         axis.set_title(target + (" (white-box)" if axis is axes[0][0] else " (black-box)"), fontsize=9)
         axis.grid(alpha=0.3)
