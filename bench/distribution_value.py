@@ -75,7 +75,7 @@ def _row(result, k, targets, deltas):
     row = perturbation_sets.set_measures(white.fooled[:k], white.adversarial_labels[:k])
     row["pairwise_cos"] = metrics.mean_pairwise_cosine(deltas[:k]) if k > 1 else None
     for target in targets[1:]:
-        row[f"coverage_{target.replace('efficientnet_', '')}"] = perturbation_sets.set_measures(
+        row[f"coverage_{_common.short_target(target)}"] = perturbation_sets.set_measures(
             result.per_target[target].fooled[:k]
         )["coverage"]
     return {key: (round(value, 4) if isinstance(value, float) else value) for key, value in row.items()}
@@ -167,16 +167,14 @@ def _main(argv):
 
     panels = {
         target: {m: [(k, row[key]) for k, row in by_k.items()] for m, by_k in rows.items()}
-        for target, key in zip(
-            targets, ["coverage"] + [f"coverage_{t.replace('efficientnet_', '')}" for t in targets[1:]]
-        )
+        for target, key in zip(targets, ["coverage"] + [f"coverage_{_common.short_target(t)}" for t in targets[1:]])
     }
     png = plots.coverage_at_k(
         panels,
         os.path.join(workdir, "coverage_at_k.png"),
         f"{report.images} held-out photos, {_BUDGET.value:.0f} s per method's set, {machine}",
     )
-    short = [t.replace("efficientnet_", "") for t in targets[1:]]
+    short = [_common.short_target(t) for t in targets[1:]]
     print(
         f"\n{config.target_text} (white-box), {report.images} held-out photos, {_BUDGET.value:.0f} s a set; {machine}"
     )
