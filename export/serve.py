@@ -30,76 +30,19 @@ flags.register_validator("max_request_mb", lambda value: value > 0, "--max_reque
 flags.register_validator("poll_seconds", lambda value: value > 0, "--poll_seconds must be positive")
 
 
-async def _serve(config, grace_seconds):
-    import asyncio
-    import concurrent.futures
-    import signal
-
-    from aiohttp import web
-
-    from export import serving_lib
-
-    def refresh():
-        for message in repository.refresh():
-            print(message, flush=True)
-
-    repository = serving_lib.ModelRepository(config.model_dir)
-    refresh()
-    executor = concurrent.futures.ThreadPoolExecutor(max_workers=2)
-    stop = asyncio.Event()
-    received = []
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, lambda sig=sig: (received.append(sig.name), stop.set()))
-    grpc_server = None
-    if config.port:
-        grpc_server = serving_lib.build_grpc_server(repository, config, executor)
-        await grpc_server.start()
-    runner = None
-    if config.rest_port:
-        app = serving_lib.build_rest_app(repository, config, executor)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=grace_seconds)
-        await runner.setup()
-        await web.TCPSite(runner, config.host, config.rest_port).start()
-    print(
-        f"serving model {config.model_name!r} versions {repository.versions()} from {config.model_dir} "
-        f"on {config.host}: gRPC {config.port or '-'}, REST {config.rest_port or '-'}",
-        flush=True,
-    )
-    while not stop.is_set():
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=config.poll_seconds)
-        except TimeoutError:
-            before = repository.versions()
-            await loop.run_in_executor(executor, refresh)
-            if repository.versions() != before:
-                print(f"loaded versions {repository.versions()}", flush=True)
-    print(f"{received[0]}: no new requests; finishing those in flight (up to {grace_seconds:g} s)", flush=True)
-    # Both protocols stop accepting at once, then wait for their requests in flight.
-    await asyncio.gather(
-        *([grpc_server.stop(grace_seconds)] if grpc_server is not None else []),
-        *([runner.cleanup()] if runner is not None else []),
-    )
-    executor.shutdown(wait=True)
-    # gRPC counts a call done once its answer is handed to the transport; a large answer (N = 64 at
-    # 224 px is 38 MB) can still be on its way, and exiting now would reset the connection under it.
-    await asyncio.sleep(min(2.0, grace_seconds))
-    print("stopped", flush=True)
-
-
 def _main(argv):
     del argv
     import asyncio
     import os
 
-    from export.serving_lib import ServerConfig
+    from export import serving_lib
     from nag_tf.errors import NAGError
 
     if not os.path.isdir(_MODEL_DIR.value):
         raise NAGError(
             f"--model_dir={_MODEL_DIR.value!r} does not exist; export a model first (python -m export.saved_model)"
         )
-    config = ServerConfig(
+    config = serving_lib.ServerConfig(
         model_dir=_MODEL_DIR.value,
         model_name=_MODEL_NAME.value or os.path.basename(os.path.normpath(_MODEL_DIR.value)),
         host=_HOST.value,
@@ -108,8 +51,9 @@ def _main(argv):
         max_batch=_MAX_BATCH.value,
         max_request_bytes=int(_MAX_REQUEST_MB.value * 1024 * 1024),
         poll_seconds=_POLL.value,
+        grace_seconds=_GRACE.value,
     )
-    asyncio.run(_serve(config, _GRACE.value))
+    asyncio.run(serving_lib.serve(config, log=lambda message: print(message, flush=True)))
 
 
 if __name__ == "__main__":

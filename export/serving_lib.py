@@ -35,7 +35,15 @@ from export import request_lib
 from export.model_repository import ModelRepository
 from export.request_lib import RequestError
 
-__all__ = ["ServerConfig", "ModelRepository", "RequestError", "run_predict", "build_rest_app", "build_grpc_server"]
+__all__ = [
+    "ServerConfig",
+    "ModelRepository",
+    "RequestError",
+    "run_predict",
+    "build_rest_app",
+    "build_grpc_server",
+    "serve",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +56,7 @@ class ServerConfig:
     max_batch: int = 64
     max_request_bytes: int = 32 * 1024 * 1024
     poll_seconds: float = 2.0
+    grace_seconds: float = 30.0  # on a stop: how long requests in flight may take
 
 
 def run_predict(repository, signature_name, inputs, version=None, max_batch=64):
@@ -222,3 +231,61 @@ def build_grpc_server(repository, config, executor=None):
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(), server)
     server.add_insecure_port(f"{config.host}:{config.port}")
     return server
+
+
+async def serve(config, stop=None, log=print):
+    """The server's whole life: load the versions, start gRPC and REST, poll for new versions until `stop`
+    is set, then stop accepting, let requests in flight finish (up to `config.grace_seconds`) and return.
+
+    Without `stop`, SIGTERM and SIGINT set one (the binary's case); a test passes its own event.
+    """
+    import concurrent.futures
+    import signal
+
+    def refresh():
+        for message in repository.refresh():
+            log(message)
+
+    repository = ModelRepository(config.model_dir)
+    refresh()
+    executor = concurrent.futures.ThreadPoolExecutor(max_workers=2)
+    loop = asyncio.get_running_loop()
+    reason = ["stop requested"]
+    if stop is None:
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, lambda sig=sig: (reason.__setitem__(0, sig.name), stop.set()))
+    grpc_server = None
+    if config.port:
+        grpc_server = build_grpc_server(repository, config, executor)
+        await grpc_server.start()
+    runner = None
+    if config.rest_port:
+        runner = web.AppRunner(
+            build_rest_app(repository, config, executor), access_log=None, shutdown_timeout=config.grace_seconds
+        )
+        await runner.setup()
+        await web.TCPSite(runner, config.host, config.rest_port).start()
+    log(
+        f"serving model {config.model_name!r} versions {repository.versions()} from {config.model_dir} "
+        f"on {config.host}: gRPC {config.port or '-'}, REST {config.rest_port or '-'}"
+    )
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=config.poll_seconds)
+        except TimeoutError:
+            before = repository.versions()
+            await loop.run_in_executor(executor, refresh)
+            if repository.versions() != before:
+                log(f"loaded versions {repository.versions()}")
+    log(f"{reason[0]}: no new requests; finishing those in flight (up to {config.grace_seconds:g} s)")
+    # Both protocols stop accepting at once, then wait for their requests in flight.
+    await asyncio.gather(
+        *([grpc_server.stop(config.grace_seconds)] if grpc_server is not None else []),
+        *([runner.cleanup()] if runner is not None else []),
+    )
+    executor.shutdown(wait=True)
+    # gRPC counts a call done once its answer is handed to the transport; a large answer (N = 64 at
+    # 224 px is 38 MB) can still be on its way, and returning now would reset the connection under it.
+    await asyncio.sleep(min(2.0, config.grace_seconds))
+    log("stopped")

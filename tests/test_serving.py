@@ -1,4 +1,5 @@
-"""The perturbation endpoint as a real process on 127.0.0.1: gRPC and REST answers, 400s, hot reload."""
+"""The perturbation endpoint as a real process on 127.0.0.1 (gRPC and REST answers, 400s, hot reload),
+and its lifecycle (serving_lib.serve) in process."""
 
 import json
 import time
@@ -165,3 +166,42 @@ def test_new_version_is_served_without_restart(server):
     assert [s["version"] for s in server["rest"].status()["model_version_status"]] == ["1", "2"]
     pinned = RestClient(f"http://127.0.0.1:{server['rest_port']}", "nag", version=1)
     assert pinned.post({"signature_name": "sample", "instances": [1]})[0] == 200
+
+
+def test_the_lifecycle_in_process_serves_then_stops_on_its_event_and_closes_both_ports(tmp_path):
+    """`serving_lib.serve`, the library function the binary runs: it answers once it says it serves, and
+    when its stop event is set it finishes, says so and frees the ports (no process, no signal)."""
+    import asyncio
+    import socket
+
+    from helpers.server import free_port
+
+    from export import serving_lib
+
+    base = str(tmp_path / "nag")
+    version1 = saved_model_lib.export_saved_model(scaled_generator(seed=0), base, 10.0, "tiny_cnn")
+    config = serving_lib.ServerConfig(
+        base, "nag", port=free_port(), rest_port=free_port(), poll_seconds=0.2, grace_seconds=0.2
+    )
+    messages = []
+    seeds = np.array([17, 3], np.int64)
+
+    async def a_client_then_a_stop():
+        stop = asyncio.Event()
+        server = asyncio.create_task(serving_lib.serve(config, stop, messages.append))
+        while not any(message.startswith("serving model") for message in messages):
+            assert not server.done(), messages
+            await asyncio.sleep(0.05)
+        rest = RestClient(f"http://127.0.0.1:{config.rest_port}", "nag")
+        answer = await asyncio.get_running_loop().run_in_executor(None, rest.sample, seeds)
+        stop.set()
+        await asyncio.wait_for(server, timeout=30)
+        return answer
+
+    answer = asyncio.run(a_client_then_a_stop())
+    expected = tf.saved_model.load(version1).signatures["sample"](seed=tf.constant(seeds))["perturbation"]
+    np.testing.assert_allclose(answer, expected.numpy(), atol=1e-5)
+    assert messages[-2].startswith("stop requested: no new requests") and messages[-1] == "stopped"
+    for port in (config.port, config.rest_port):
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still accepts after the stop"
