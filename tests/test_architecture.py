@@ -154,8 +154,8 @@ def test_the_layer_check_finds_an_import_reaching_up(tmp_path):
 def _bazel_test_lists(build_text):
     """(files of the default targets, files of the slow targets) named in BUILD."""
     default = build_text.split("DEFAULT_TESTS = [", 1)[1].split("\n]\n", 1)[0]
-    slow = build_text.split("for name, marker, deps in [", 1)[1].split("]]", 1)[0]
-    return set(re.findall(r'\("([\w/]+)", "', default)), set(re.findall(r'\("([\w/]+)", "slow"', slow))
+    slow = build_text.split("SLOW_TESTS = [", 1)[1].split("\n]\n", 1)[0]
+    return set(re.findall(r'\("([\w/]+)", "', default)), set(re.findall(r'^    "([\w/]+)",$', slow, re.M))
 
 
 def test_bazel_has_a_target_for_every_test_file_and_its_slow_variants():
