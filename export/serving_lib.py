@@ -20,9 +20,11 @@ and the server keeps serving.
 """
 
 import asyncio
+import concurrent.futures
 import dataclasses
 import functools
 import json
+import signal
 
 import grpc
 import tensorflow as tf
@@ -239,8 +241,6 @@ async def serve(config, stop=None, log=print):
 
     Without `stop`, SIGTERM and SIGINT set one (the binary's case); a test passes its own event.
     """
-    import concurrent.futures
-    import signal
 
     def refresh():
         for message in repository.refresh():
@@ -250,11 +250,16 @@ async def serve(config, stop=None, log=print):
     refresh()
     executor = concurrent.futures.ThreadPoolExecutor(max_workers=2)
     loop = asyncio.get_running_loop()
-    reason = ["stop requested"]
+    signals = []  # the names of the signals received, for the stop message
+
+    def on_signal(sig):
+        signals.append(sig.name)
+        stop.set()
+
     if stop is None:
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, lambda sig=sig: (reason.__setitem__(0, sig.name), stop.set()))
+            loop.add_signal_handler(sig, on_signal, sig)
     grpc_server = None
     if config.port:
         grpc_server = build_grpc_server(repository, config, executor)
@@ -278,7 +283,8 @@ async def serve(config, stop=None, log=print):
             await loop.run_in_executor(executor, refresh)
             if repository.versions() != before:
                 log(f"loaded versions {repository.versions()}")
-    log(f"{reason[0]}: no new requests; finishing those in flight (up to {config.grace_seconds:g} s)")
+    reason = signals[0] if signals else "stop requested"
+    log(f"{reason}: no new requests; finishing those in flight (up to {config.grace_seconds:g} s)")
     # Both protocols stop accepting at once, then wait for their requests in flight.
     await asyncio.gather(
         *([grpc_server.stop(config.grace_seconds)] if grpc_server is not None else []),
