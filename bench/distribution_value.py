@@ -18,6 +18,10 @@ interval over the photos; the smallest K (and its seconds and passes) reaching c
 The baselines' pairwise cosine is the reference for NAG's: how far apart strong universal
 perturbations found independently are. One PNG (coverage@K against K, a panel per target);
 a stopped run resumes its finished baseline runs (same --workdir). Last line: JSON.
+
+--shard=i/n trains only every n-th baseline run of each K-set, from the i-th, and scores nothing
+(--shard=0/1: all of them): processes on separate cores share the runs; copy their <method>_sets
+folders into one --workdir and run once without --shard to train NAG (if not yet) and score every set.
 """
 
 import json
@@ -37,6 +41,7 @@ _METHODS = flags.DEFINE_list("methods", ["nag", "sga", "dm_uap"], "Methods (nag,
 _TRANSFER = flags.DEFINE_list("transfer", ["efficientnet_lite1", "efficientnet_lite2"], "Black-box targets.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of NAG and of the baselines' runs (the split has --split_seed).")
 _GOAL = flags.DEFINE_float("coverage_goal", 0.95, "The coverage whose cost is reported (reach_*).")
+_SHARD = flags.DEFINE_string("shard", "", "i/n: train only this process's share of the baseline runs (no scoring).")
 
 
 def _ks():
@@ -51,7 +56,22 @@ def _ks():
     return ks
 
 
-def _baseline_sets(trainer, method, ks, workdir):
+def _shard():
+    """(index, count) from --shard=i/n; None without --shard (train and score everything)."""
+    from nag_tf.errors import NAGError
+
+    if not _SHARD.value:
+        return None
+    try:
+        index, count = (int(part) for part in _SHARD.value.split("/"))
+    except ValueError:
+        index, count = -1, 0
+    if count < 1 or not 0 <= index < count:
+        raise NAGError(f"--shard must be i/n with 0 <= i < n, e.g. --shard=0/2 (got {_SHARD.value})")
+    return index, count
+
+
+def _baseline_sets(trainer, method, ks, workdir, shard=(0, 1)):
     """{K: [MethodRun]}: each K-set bought with K runs of budget / K seconds (finished runs are reused)."""
     from nag_tf.evaluation import perturbation_sets
 
@@ -64,7 +84,7 @@ def _baseline_sets(trainer, method, ks, workdir):
         )
         return trainer.train(method, run.budget_s, run.seed, out, name=f"{method}_k{run.k}_{run.index}", reuse=True)
 
-    return perturbation_sets.train_sets(train_one, ks, _BUDGET.value, _SEED.value)
+    return perturbation_sets.train_sets(train_one, ks, _BUDGET.value, _SEED.value, *shard)
 
 
 def _row(result, k, targets, deltas):
@@ -91,10 +111,27 @@ def _main(argv):
     if unknown or not methods:
         raise NAGError(f"--methods must name one or more of {', '.join(_methods.METHODS)} (got {_METHODS.value})")
     ks = _ks()
+    shard = _shard()
+    if shard and "nag" in methods:
+        raise NAGError(
+            "--shard trains the baselines' runs only: train NAG in the run without --shard (drop nag from --methods)"
+        )
     workdir = _common.WORKDIR.value or tempfile.mkdtemp(prefix="nag_distribution_")
     train_folder, eval_folder = _common.folders(workdir)
     config = _methods.nag_config(train_folder, eval_folder, workdir, _BUDGET.value, _SEED.value)
     targets = [config.target_text] + [t for t in _TRANSFER.value if t and t != config.target_text]
+
+    if shard:
+        trainer = _methods.SingleTrainer(config, train_folder)
+        trained = {
+            method: {
+                str(k): {"runs": len(runs), "seconds": round(sum(run.seconds for run in runs), 1)}
+                for k, runs in _baseline_sets(trainer, method, ks, workdir, shard).items()
+            }
+            for method in methods
+        }
+        print(json.dumps({"shard": _SHARD.value, "workdir": workdir, "trained": trained}))
+        return
 
     cost = {}  # method -> {K: (seconds, image passes)} of the K-set
     evaluated = []  # (method, source, the set sizes K its first K samples make)

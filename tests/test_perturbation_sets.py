@@ -30,6 +30,21 @@ def test_train_sets_calls_the_trainer_once_per_planned_run():
     assert {run.budget_s for run in seen if run.k == 3} == {30.0}
 
 
+def test_shards_split_every_k_set_evenly_and_together_make_the_plan():
+    plan = perturbation_sets.run_plan([5, 10], 1800.0, seed=0)
+    shards = [perturbation_sets.shard(plan, i, 2) for i in range(2)]
+    assert sorted(shards[0] + shards[1], key=plan.index) == plan  # disjoint, and nothing left out
+    for k in (5, 10):
+        seconds = [sum(run.budget_s for run in part if run.k == k) for part in shards]
+        assert max(seconds) - min(seconds) <= 1800.0 / k  # at most one run apart
+    assert [run.index for run in shards[1] if run.k == 10] == [1, 3, 5, 7, 9]
+    seen = []
+    perturbation_sets.train_sets(seen.append, [10], 1800.0, seed=0, shard_index=1, shard_count=2)
+    assert seen == [run for run in shards[1] if run.k == 10]  # the same seeds and budgets as unsharded
+    with pytest.raises(ValueError, match="shard 2 of 2"):
+        perturbation_sets.shard(plan, 2, 2)
+
+
 def test_set_measures_on_hand_made_masks():
     fooled = np.array(
         [

@@ -11,7 +11,7 @@ import dataclasses
 
 import numpy as np
 
-__all__ = ["SetRun", "run_plan", "train_sets", "set_measures", "first_k_reaching"]
+__all__ = ["SetRun", "run_plan", "shard", "train_sets", "set_measures", "first_k_reaching"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,10 +38,23 @@ def run_plan(ks, budget_s, seed):
     return [SetRun(k, i, budget_s / k, seed + 1000 * k + i) for k in ks for i in range(k)]
 
 
-def train_sets(train_one, ks, budget_s, seed):
-    """{K: [train_one(run) for each run of the K-set]}, in run_plan's order."""
+def shard(runs, index, count):
+    """The runs that process `index` of `count` trains: every count-th run of each K-set.
+
+    A K-set's runs are independent, so processes on separate cores or machines can share them;
+    each trains its share (the same seeds and budgets as in one process), and a later unsharded
+    run with the same --workdir reuses them all. Striding within each K-set splits every set's
+    compute evenly over the processes.
+    """
+    if count < 1 or not 0 <= index < count:
+        raise ValueError(f"shard {index} of {count}: need 0 <= index < count")
+    return [run for run in runs if run.index % count == index]
+
+
+def train_sets(train_one, ks, budget_s, seed, shard_index=0, shard_count=1):
+    """{K: [train_one(run) for each run of the K-set]}, in run_plan's order (only this shard's runs)."""
     sets = {}
-    for run in run_plan(ks, budget_s, seed):
+    for run in shard(run_plan(ks, budget_s, seed), shard_index, shard_count):
         sets.setdefault(run.k, []).append(train_one(run))
     return sets
 
