@@ -13,7 +13,8 @@ clean accuracy; fooling by a NAG generator and an SGA perturbation newly trained
 perturbations hardened with. A seed's schemes share its attacks on the original (--out_dir/seed<s>).
 Each scheme is compared with the control (none, clean fine-tuning of the same length) on the same
 photos: the mean difference of fooling with a paired bootstrap interval that resamples the seeds, then the
-photos within them (nag_tf.evaluation.stats.paired_difference_over_runs, as bench/pool_compare.py does).
+photos within them (nag_tf.evaluation.stats.paired_difference_over_runs, as bench/pool_compare.py does);
+then each seed's table alone (the JSON's per_seed).
 A stopped run resumes (every phase is saved). Takes every nag_tf.harden flag. Last line: JSON.
 """
 
@@ -56,6 +57,11 @@ def _compare(results, schemes):
     return summary
 
 
+def _per_seed(results, seeds, schemes):
+    """{seed: _compare of that seed alone}: the seed-to-seed spread is as large as the effects at the demo scale."""
+    return {str(seed): _compare({s: [runs[i]] for s, runs in results.items()}, schemes) for i, seed in enumerate(seeds)}
+
+
 def _table(summary, schemes):
     header = "| scheme | clean accuracy | new NAG | new SGA | NAG of the original | SGA of the original |"
     lines = [header, "|---|---|---|---|---|---|"]
@@ -93,6 +99,14 @@ def _main(argv):
         "hardening (minus the control's, 95% paired interval over photos and seeds):"
     )
     print(_table(summary, SCHEMES.value))
+    per_seed = _per_seed(results, seeds, SCHEMES.value) if len(seeds) > 1 else {}
+    for index, seed in enumerate(per_seed):
+        before = results[SCHEMES.value[0]][index]["before"]
+        print(
+            f"\nseed {seed} (on the original: clean accuracy {before['clean_accuracy']:.3f}, its NAG "
+            f"{before['fooling_new_nag']:.3f}, its SGA {before['fooling_new_sga']:.3f}; interval over photos):"
+        )
+        print(_table(per_seed[seed], SCHEMES.value))
     print(
         json.dumps(
             {
@@ -104,6 +118,7 @@ def _main(argv):
                 "held_out_images": results[SCHEMES.value[0]][0]["held_out_images"],
                 "machine": _machine.machine(),
                 **summary,
+                "per_seed": per_seed,
             }
         )
     )

@@ -1,6 +1,6 @@
-"""bench/harden_compare.py end to end on the tiny target: two schemes, one seed, paired with the control.
+"""bench/harden_compare.py end to end on the tiny target: two schemes, two seeds, paired with the control.
 
-Marked slow: two hardening runs with their attacks (about a minute). The schemes' own steps are
+Marked slow: four hardening runs with their attacks (about two minutes). The schemes' own steps are
 checked on hand values in tests/test_extensions.py, in the default run.
 """
 
@@ -34,7 +34,7 @@ def test_two_schemes_share_the_attacks_and_each_is_paired_with_the_control(image
                 harden_epochs=1,
                 harden_learning_rate=0.001,
                 schemes="sga,none",
-                seeds=0,
+                seeds="0,1",
                 out_dir=tmp_path / "compare",
             ),
         ],
@@ -46,13 +46,21 @@ def test_two_schemes_share_the_attacks_and_each_is_paired_with_the_control(image
     )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
-    assert summary["schemes"] == ["sga", "none"] and summary["seeds"] == [0]
+    assert summary["schemes"] == ["sga", "none"] and summary["seeds"] == [0, 1]
     for attack in ("new_nag", "new_sga", "nag_before", "sga_before"):
         mean, low, high = summary[f"sga_minus_none_{attack}"]
         assert -1.0 <= low <= mean <= high <= 1.0
         assert 0.0 <= summary[f"none_fooling_{attack}"] <= 1.0
     assert summary["none_fooling_hardening"] is None  # the control hardens with nothing
     assert "| sga |" in result.stdout and "| none |" in result.stdout
+    # Each seed's own table, whose means make the pooled one.
+    assert sorted(summary["per_seed"]) == ["0", "1"] and "seed 1 (on the original" in result.stdout
+    for key in ("none_fooling_new_nag", "sga_clean_accuracy"):
+        seeds_mean = (summary["per_seed"]["0"][key] + summary["per_seed"]["1"][key]) / 2
+        assert seeds_mean == pytest.approx(summary[key])
+    for attack in ("new_nag", "new_sga"):
+        mean, low, high = summary["per_seed"]["1"][f"sga_minus_none_{attack}"]
+        assert low <= mean <= high
     # One set of attacks on the original, shared by both schemes.
     assert sorted(os.listdir(tmp_path / "compare" / "seed0")) == [
         "nag_before",
