@@ -26,11 +26,13 @@ def test_mirrored_over_two_logical_cpus_matches_one_device(image_folder, tmp_pat
     assert report["steps"] == [4, 4]
     # Same global batch, same z: the loss (mean over the global batch) is the same.
     assert report["mirrored_loss"] == pytest.approx(report["single_loss"], rel=1e-4)
-    # Same gradients: after 4 Adam steps (lr 1e-3) 99% of the weights agree within a tenth of one
-    # step; the rest differ by at most the lr-sized steps Adam takes on near-zero gradients whose
-    # sign is float noise (a summation order differs between one and two devices).
-    assert report["fraction_equal_weights"] > 0.99
-    assert report["max_weight_difference"] <= 4 * 1e-3 + 1e-6
+    # Same gradients: after 4 Adam steps (lr 1e-3) most weights agree within a tenth of one step;
+    # the rest differ by at most the lr-sized steps Adam takes on near-zero gradients whose sign is
+    # float noise (a summation order differs between one and two devices). How many flip depends on
+    # the CPU's kernels: over 99% agree with AVX512 ones, 97.3% with oneDNN held to AVX2
+    # (ONEDNN_MAX_CPU_ISA=AVX2, as on the other machine kind).
+    assert report["fraction_equal_weights"] > 0.95, report
+    assert report["max_weight_difference"] <= 4 * 1e-3 + 1e-6, report
 
 
 def _ports(count):
