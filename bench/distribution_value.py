@@ -107,6 +107,7 @@ def _main(argv):
     del argv
     from nag_tf.errors import NAGError
     from nag_tf.evaluation import evaluate_lib, perturbation_sets, plots, sources, stats
+    from nag_tf.training.train_lib import FINAL_WEIGHTS
 
     methods = list(dict.fromkeys(_METHODS.value))
     unknown = set(methods) - set(_methods.METHODS)
@@ -122,7 +123,7 @@ def _main(argv):
     train_folder, eval_folder = _common.folders(workdir)
     config = _methods.nag_config(train_folder, eval_folder, workdir, _BUDGET.value, _SEED.value)
     targets = [config.target_text] + [t for t in _TRANSFER.value if t and t != config.target_text]
-    if "nag" in methods and os.path.exists(os.path.join(config.logdir, "final.weights.h5")):
+    if "nag" in methods and os.path.exists(os.path.join(config.logdir, FINAL_WEIGHTS)):
         raise NAGError(
             f"NAG has already finished in {workdir}: a rerun would train it on for another --budget_s and overwrite "
             "its chosen generator; use a new --workdir, or drop nag from --methods to score only the baselines"
