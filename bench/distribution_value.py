@@ -21,9 +21,8 @@ a stopped run resumes its finished baseline runs (same --workdir). Last line: JS
 
 --shard=i/n trains only every n-th baseline run of each K-set, from the i-th, and scores nothing
 (--shard=0/1: all of them): processes on separate cores share the runs; copy their <method>_sets
-folders into one --workdir and run once without --shard to train NAG and score every set. A workdir
-where NAG has finished is refused with nag in --methods: train_lib counts --budget_s per process, so a
-rerun would train NAG on for another budget and overwrite the generator it chose (a known fault).
+folders into one --workdir and run once without --shard to train NAG and score every set (a NAG that
+has spent its --budget_s there is reused as it is).
 """
 
 import json
@@ -107,7 +106,6 @@ def _main(argv):
     del argv
     from nag_tf.errors import NAGError
     from nag_tf.evaluation import evaluate_lib, perturbation_sets, plots, sources, stats
-    from nag_tf.training.train_lib import FINAL_WEIGHTS
 
     methods = list(dict.fromkeys(_METHODS.value))
     unknown = set(methods) - set(_methods.METHODS)
@@ -123,11 +121,6 @@ def _main(argv):
     train_folder, eval_folder = _common.folders(workdir)
     config = _methods.nag_config(train_folder, eval_folder, workdir, _BUDGET.value, _SEED.value)
     targets = [config.target_text] + [t for t in _TRANSFER.value if t and t != config.target_text]
-    if "nag" in methods and os.path.exists(os.path.join(config.logdir, FINAL_WEIGHTS)):
-        raise NAGError(
-            f"NAG has already finished in {workdir}: a rerun would train it on for another --budget_s and overwrite "
-            "its chosen generator; use a new --workdir, or drop nag from --methods to score only the baselines"
-        )
 
     if shard:
         trainer = _methods.SingleTrainer(config, train_folder)

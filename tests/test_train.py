@@ -120,6 +120,112 @@ def test_a_finished_run_does_nothing_more(tiny_config):
     assert again.steps == 4 and again.history == {}
 
 
+def _each_step_lasts_half_a_second(monkeypatch):
+    """Every training step lasts exactly 0.5 s by the budget's clock, so a time budget ends on a known step."""
+    import itertools
+
+    from nag_tf.training import callbacks as nag_callbacks
+
+    ticks = itertools.count(0.0, 0.5)  # batch begin, batch end (+0.5 s), next begin (+0.5 s), ...
+    monkeypatch.setattr(nag_callbacks.StopAfterSeconds, "clock", staticmethod(lambda: next(ticks)))
+
+
+def _digest(path):
+    import hashlib
+
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+def test_a_time_budget_is_the_runs_not_the_processes(tiny_config, tmp_path, monkeypatch):
+    """--time_budget_s is spent once per run: the seconds are checkpointed. A rerun of a run its budget
+    ended trains nothing and leaves the chosen generator alone (it used to buy a whole new budget and
+    overwrite best.weights.h5), and a run stopped by a signal spends only the rest of its budget,
+    on the cosine schedule's same clock, to the same generator as a run never stopped."""
+    import signal
+
+    from nag_tf.errors import TrainingStopped
+    from nag_tf.training import callbacks as nag_callbacks
+
+    _each_step_lasts_half_a_second(monkeypatch)
+    budgeted = dict(epochs=10, time_budget_s=3.0, learning_rate_schedule="cosine")  # 6 of 40 planned steps
+    straight_dir = str(tmp_path / "straight")
+    straight = train_lib.train(tiny_config(logdir=straight_dir, **budgeted))
+    assert straight.steps == 6 and straight.optimisation_seconds == pytest.approx(3.0)
+    best = os.path.join(straight_dir, "best.weights.h5")
+    best_digest, best_mtime = _digest(best), os.path.getmtime(best)
+
+    again = train_lib.train(tiny_config(logdir=straight_dir, **budgeted))
+    assert (again.steps, again.history, again.optimisation_seconds) == (6, {}, pytest.approx(3.0))
+    assert (_digest(best), os.path.getmtime(best)) == (best_digest, best_mtime)
+
+    interrupted_dir = str(tmp_path / "interrupted")
+
+    class SignalAfterStep2(nag_callbacks.StopOnSignal):
+        def on_train_batch_end(self, batch, logs=None):
+            if int(self.model.step.numpy()) == 2:
+                os.kill(os.getpid(), signal.SIGTERM)
+            super().on_train_batch_end(batch, logs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(nag_callbacks, "StopOnSignal", SignalAfterStep2)
+        with pytest.raises(TrainingStopped):
+            train_lib.train(tiny_config(logdir=interrupted_dir, **budgeted))
+    resumed = train_lib.train(tiny_config(logdir=interrupted_dir, **budgeted))
+    assert resumed.steps == 6 and resumed.optimisation_seconds == pytest.approx(3.0)
+    for a, b in zip(
+        _weights(os.path.join(straight_dir, "final.weights.h5")),
+        _weights(os.path.join(interrupted_dir, "final.weights.h5")),
+    ):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_a_budgeted_run_finished_by_an_older_nag_tf_is_not_trained_again(tiny_config, monkeypatch, caplog):
+    """Its checkpoints lack the seconds; its final weights say it ended (on its budget: the epochs are not
+    done), so a rerun by this nag_tf trains nothing instead of buying a new budget."""
+    _each_step_lasts_half_a_second(monkeypatch)
+    budgeted = dict(epochs=10, time_budget_s=3.0)
+    with monkeypatch.context() as patch:  # checkpoints as nag_tf wrote them before the seconds were saved
+        checkpoint = tf.train.Checkpoint
+
+        def without_the_seconds(**objects):
+            objects.pop("optimisation_seconds", None)
+            return checkpoint(**objects)
+
+        patch.setattr(tf.train, "Checkpoint", without_the_seconds)
+        old = train_lib.train(tiny_config(**budgeted))
+    assert old.steps == 6
+    again = train_lib.train(tiny_config(**budgeted))
+    assert (again.steps, again.history, again.optimisation_seconds) == (6, {}, 3.0)
+    assert any("its --time_budget_s counts as spent" in record.getMessage() for record in caplog.records)
+
+
+def test_budget_marks_passed_before_a_resume_are_not_called_again():
+    from nag_tf.training.callbacks import StopAfterSeconds
+
+    budget = StopAfterSeconds(10.0, marks=(6, 2, 4), spent_variable=tf.Variable(4.0, dtype=tf.float64))
+    assert budget.spent == 4.0 and budget.marks == [6] and not budget.exhausted
+
+
+def test_a_checkpoint_written_before_the_seconds_were_saved_still_resumes(tmp_path, caplog):
+    """Checkpoints from an older nag_tf lack optimisation_seconds: the run resumes (not "damaged"),
+    counting its budget from 0, with a warning; a newer one restores the seconds."""
+    from nag_tf.training import checkpoints
+
+    old, new = str(tmp_path / "old"), str(tmp_path / "new")
+    tf.train.Checkpoint(step=tf.Variable(5)).save(os.path.join(old, "ckpt"))
+    tf.train.Checkpoint(step=tf.Variable(5), optimisation_seconds=tf.Variable(7.5, dtype=tf.float64)).save(
+        os.path.join(new, "ckpt")
+    )
+    for folder, seconds_after in ((old, 0.0), (new, 7.5)):
+        step, seconds = tf.Variable(0), tf.Variable(0.0, dtype=tf.float64)
+        prefix = checkpoints.restore_newest_complete(
+            tf.train.Checkpoint(step=step), folder, added_later={"optimisation_seconds": seconds}
+        )
+        assert prefix.endswith("ckpt-1") and int(step.numpy()) == 5 and float(seconds.numpy()) == seconds_after
+    assert sum("has no optimisation_seconds" in record.getMessage() for record in caplog.records) == 1
+
+
 @pytest.mark.parametrize("flagfile", CONFIGS, ids=[os.path.basename(c) for c in CONFIGS])
 def test_every_flagfile_parses_and_builds_its_model(flagfile):
     from absl import flags

@@ -1,6 +1,10 @@
 """Keras callbacks for a NAG run: checkpoints, the best generator, the collapse check, budgets, NaN guard.
 
 What a run shows in TensorBoard is `nag_tf.training.monitoring`.
+
+Long (over 300 lines) because it holds every callback a run uses, each a short class with one job;
+they are kept together because train_lib's order among them (the budget first, the checkpoint last)
+is a contract between them that one file shows.
 """
 
 import os
@@ -130,30 +134,46 @@ class StopAfterSeconds(keras.callbacks.Callback):
     batch begin to its batch end: put this callback first), not validation,
     batch-norm calibration, pictures or checkpoints, so a method with more
     bookkeeping is not charged for it when methods are compared at one budget.
+    `spent` is the run's, not the process's: it starts from `spent_variable`
+    (restored from the checkpoint) and is written back at each epoch end, before
+    the checkpoint (the last callback) saves it, so a resumed run spends only the
+    rest of its budget and a finished one nothing.
     `on_mark(seconds)` is called once as each of `marks` (seconds of
-    optimisation) is passed: a learning curve from one run.
+    optimisation) is passed: a learning curve from one run (marks already passed
+    before a resume are not called again).
     The epoch in progress is cut short, so its validation and checkpoint still run.
     """
 
-    def __init__(self, seconds, marks=(), on_mark=None):
+    clock = staticmethod(time.perf_counter)  # a seam: tests give steps a known duration
+
+    def __init__(self, seconds, marks=(), on_mark=None, spent_variable=None):
         super().__init__()
         self.seconds = seconds
-        self.marks = sorted(marks)
+        self.spent_variable = spent_variable
+        self.spent = 0.0 if spent_variable is None else float(spent_variable.numpy())
+        self.marks = [mark for mark in sorted(marks) if mark > self.spent]
         self.on_mark = on_mark
-        self.spent = 0.0
         self._batch_start = None
 
+    @property
+    def exhausted(self):
+        return bool(self.seconds) and self.spent >= self.seconds
+
     def on_train_batch_begin(self, batch, logs=None):
-        self._batch_start = time.perf_counter()
+        self._batch_start = self.clock()
 
     def on_train_batch_end(self, batch, logs=None):
-        self.spent += time.perf_counter() - self._batch_start
+        self.spent += self.clock() - self._batch_start
         while self.marks and self.spent >= self.marks[0]:
             mark = self.marks.pop(0)
             if self.on_mark is not None:
                 self.on_mark(mark)
-        if self.seconds and self.spent >= self.seconds:
+        if self.exhausted:
             self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.spent_variable is not None:
+            self.spent_variable.assign(self.spent)
 
 
 class AnnealLearningRate(keras.callbacks.Callback):

@@ -36,13 +36,18 @@ def checkpoints_newest_first(directory):
     return sorted(numbered, key=lambda prefix: int(prefix.rsplit("-", 1)[1]), reverse=True)
 
 
-def restore_newest_complete(checkpoint, directory):
+def restore_newest_complete(checkpoint, directory, added_later=None):
     """Restores the newest checkpoint that reads back whole; returns its prefix, or None when there is none.
 
     A truncated or garbage checkpoint (half-copied between disks, say) is
     skipped with a warning naming it, never silently: training falls back to
     the previous complete one. If checkpoints exist but none reads back, this
     raises instead of starting again from zero, and nothing is overwritten.
+
+    `added_later` ({name: tf.Variable}): variables saved beside `checkpoint`'s objects by a newer
+    nag_tf. They are restored from the same checkpoint when it has them; one written before they
+    existed still resumes (the whole-checkpoint check would call it damaged), the variable keeps its
+    starting value (the caller decides what that means) and a warning says so.
     """
     candidates = checkpoints_newest_first(directory)
     damaged = []
@@ -55,6 +60,7 @@ def restore_newest_complete(checkpoint, directory):
             logging.warning("checkpoint %s is damaged (%s); falling back to the previous one", prefix, reason)
             damaged.append(os.path.basename(prefix))
             continue
+        _restore_added_later(prefix, added_later or {})
         return prefix
     if damaged:
         raise NAGError(
@@ -62,3 +68,12 @@ def restore_newest_complete(checkpoint, directory):
             "Restore a copy, or move the folder away to start again from step 0"
         )
     return None
+
+
+def _restore_added_later(prefix, variables):
+    saved = {name.split("/", 1)[0] for name, _ in tf.train.list_variables(prefix)}
+    for name, variable in variables.items():
+        if name in saved:
+            tf.train.Checkpoint(**{name: variable}).restore(prefix).expect_partial()
+        else:
+            logging.warning("checkpoint %s has no %s (written by an older nag_tf)", prefix, name)

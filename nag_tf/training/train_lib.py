@@ -1,9 +1,10 @@
 """Trains a NAG generator from a `TrainConfig`: data, model, checkpoints, TensorBoard, final score.
 
 Re-running with the same config and logdir resumes from the last complete
-checkpoint: the step counter, optimizer, RNG and best score continue, and the
-data batches are a function of the step, so the run goes on as if it had
-never stopped.
+checkpoint: the step counter, optimizer, RNG, best score and the optimisation
+seconds spent continue (a time-budgeted run spends only what is left of its
+budget), and the data batches are a function of the step, so the run goes on
+as if it had never stopped.
 
 Long (over 300 lines) because `train()` is told here as its named phases (inputs, restore, callbacks,
 fit, report), each a short function in the order they run; the pieces with a job of their own live in
@@ -49,6 +50,7 @@ class TrainResult:
     pairwise_cosine: float  # mean pairwise cosine of those perturbations
     best_weights: str
     best_is_diverse: bool  # False: no epoch met --select_max_cosine, the most fooling one was kept
+    # Both over the whole run, every resumed process included:
     optimisation_seconds: float  # time inside training steps (validation, pictures, checkpoints excluded)
     target_image_passes: int  # images sent through the target (forward + backward) by the training steps
     history: dict
@@ -157,6 +159,7 @@ class _RunState(NamedTuple):
     manager: tf.train.CheckpointManager
     best_fooling_rate: tf.Variable
     best_is_diverse: tf.Variable
+    optimisation_seconds: tf.Variable  # the time budget spent so far, over every process that ran it
 
 
 def _load_inputs(config, strategy, logdir):
@@ -197,7 +200,9 @@ def _restore_or_start(config, strategy, target, logdir):
         model = build_model(config, target)
         best_fooling_rate = tf.Variable(-1.0, trainable=False, name="best_fooling_rate")
         best_is_diverse = tf.Variable(False, trainable=False, name="best_is_diverse")
-        checkpoint = tf.train.Checkpoint(
+        # -1: not known yet (a new run, or a checkpoint from before the seconds were saved).
+        optimisation_seconds = tf.Variable(-1.0, dtype=tf.float64, trainable=False, name="optimisation_seconds")
+        saved_since_the_start = dict(
             generator=model.generator,
             optimizer=model.optimizer,
             step=model.step,
@@ -206,12 +211,35 @@ def _restore_or_start(config, strategy, target, logdir):
             best_fooling_rate=best_fooling_rate,
             best_is_diverse=best_is_diverse,
         )
+        checkpoint = tf.train.Checkpoint(**saved_since_the_start, optimisation_seconds=optimisation_seconds)
     manager = tf.train.CheckpointManager(checkpoint, os.path.join(logdir, "checkpoints"), max_to_keep=3)
     # Every worker resumes from the chief's checkpoint (the others only write to throw-away folders).
-    restored = checkpoints.restore_newest_complete(checkpoint, os.path.join(config.logdir, "checkpoints"))
+    restored = checkpoints.restore_newest_complete(
+        tf.train.Checkpoint(**saved_since_the_start),
+        os.path.join(config.logdir, "checkpoints"),
+        added_later={"optimisation_seconds": optimisation_seconds},
+    )
+    if float(optimisation_seconds.numpy()) < 0:
+        optimisation_seconds.assign(_seconds_not_saved(config, logdir) if restored else 0.0)
     if restored:
-        print(f"resumed from {restored} at step {int(model.step.numpy())}")
-    return _RunState(model, checkpoint, manager, best_fooling_rate, best_is_diverse)
+        print(
+            f"resumed from {restored} at step {int(model.step.numpy())} "
+            f"({float(optimisation_seconds.numpy()):.0f} s of optimisation done)"
+        )
+    return _RunState(model, checkpoint, manager, best_fooling_rate, best_is_diverse, optimisation_seconds)
+
+
+def _seconds_not_saved(config, logdir):
+    """The optimisation seconds of a run whose checkpoint predates their saving: final weights are written
+    only when training ends on its epochs or its budget, so a budgeted run that has them spent its budget
+    (rerunning it must not buy another); one stopped midway counts from 0 (it spends more than its budget)."""
+    finished = os.path.exists(os.path.join(logdir, FINAL_WEIGHTS))
+    if finished and config.time_budget_s:
+        logging.warning("a finished run from an older nag_tf: its --time_budget_s counts as spent")
+        return float(config.time_budget_s)
+    if config.time_budget_s:
+        logging.warning("a run from an older nag_tf: its --time_budget_s is counted again from 0 at this resume")
+    return 0.0
 
 
 def _callbacks(config, state, datasets, logdir, chief, budget, total_steps):
@@ -284,6 +312,12 @@ def _fit(config, state, datasets, strategy, logdir, chief, budget, stop):
     total_steps = config.epochs * steps_per_epoch
     if int(model.step.numpy()) >= total_steps:
         print(f"already trained for {int(model.step.numpy())} steps ({config.epochs} epochs); nothing to do")
+        return {}
+    if budget.exhausted:
+        print(
+            f"already trained for {int(model.step.numpy())} steps, the whole --time_budget_s "
+            f"({budget.spent:.0f} s of {budget.seconds:g} s); nothing to do"
+        )
         return {}
     callbacks, guard = _callbacks(
         config, state, datasets, logdir=logdir, chief=chief, budget=budget, total_steps=total_steps
@@ -376,11 +410,11 @@ def _train(config, budget_marks, on_budget_mark):
             handle.write(config.to_json())
     state = _restore_or_start(config, strategy, target, logdir)
     model = state.model
-    steps_before = int(model.step.numpy())
     budget = nag_callbacks.StopAfterSeconds(
         config.time_budget_s,
         budget_marks,
         on_mark=None if on_budget_mark is None else lambda mark: on_budget_mark(mark, model),
+        spent_variable=state.optimisation_seconds,
     )
     stop = nag_callbacks.StopOnSignal()
     history = _fit(config, state, datasets, strategy=strategy, logdir=logdir, chief=chief, budget=budget, stop=stop)
@@ -419,6 +453,6 @@ def _train(config, budget_marks, on_budget_mark):
         best_weights=best_path,
         best_is_diverse=best_is_diverse,
         optimisation_seconds=budget.spent,
-        target_image_passes=round((steps - steps_before) * config.batch_size * model.target_images_per_step),
+        target_image_passes=round(steps * config.batch_size * model.target_images_per_step),
         history=history,
     )
