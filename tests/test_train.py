@@ -52,46 +52,6 @@ def test_train_writes_config_checkpoints_tensorboard_and_best_generator(tiny_con
         assert tag in tags, (tag, sorted(tags))
 
 
-def test_a_signal_mid_epoch_stops_with_a_checkpoint_and_the_rerun_equals_an_uninterrupted_run(
-    tiny_config, tmp_path, monkeypatch
-):
-    """The in-process twin of tests/faults/test_kill_resume.py's subprocess runs (marked slow): SIGTERM
-    arrives after step 6 of 8, in the middle of the second epoch; the step ends, the epoch is cut short
-    and checkpointed, training raises TrainingStopped, and rerunning the same config continues from step 6
-    to the same final generator as a run that was never stopped (data, z and shuffles are functions of
-    (seed, step))."""
-    import signal
-
-    from nag_tf.errors import TrainingStopped
-    from nag_tf.training import callbacks as nag_callbacks
-
-    straight = train_lib.train(tiny_config(epochs=2, logdir=str(tmp_path / "straight")))
-    interrupted_dir = str(tmp_path / "interrupted")
-
-    class SignalAfterStep6(nag_callbacks.StopOnSignal):
-        def on_train_batch_end(self, batch, logs=None):
-            if int(self.model.step.numpy()) == 6:
-                os.kill(os.getpid(), signal.SIGTERM)
-            super().on_train_batch_end(batch, logs)
-
-    monkeypatch.setattr(nag_callbacks, "StopOnSignal", SignalAfterStep6)
-    with pytest.raises(TrainingStopped) as stopped:
-        train_lib.train(tiny_config(epochs=2, logdir=interrupted_dir))
-    monkeypatch.undo()
-    assert str(stopped.value).startswith("SIGTERM at step 6: checkpoint written to ")
-    assert stopped.value.exit_code == 128 + signal.SIGTERM
-    assert tf.train.latest_checkpoint(os.path.join(interrupted_dir, "checkpoints")).endswith("ckpt-6")
-    assert not os.path.exists(os.path.join(interrupted_dir, "final.weights.h5"))  # not finished
-
-    resumed = train_lib.train(tiny_config(epochs=2, logdir=interrupted_dir))
-    assert resumed.steps == straight.steps == 8
-    for a, b in zip(
-        _weights(str(tmp_path / "straight" / "final.weights.h5")),
-        _weights(os.path.join(interrupted_dir, "final.weights.h5")),
-    ):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-
-
 def test_a_signal_while_starting_stops_at_once_with_one_line(tiny_config, monkeypatch):
     """Before the first step (loading the data, here) there is no step to finish: the stop is immediate,
     a TrainingStopped for the binary's one line and exit code, not a KeyboardInterrupt traceback."""
@@ -137,11 +97,16 @@ def _digest(path):
         return hashlib.sha256(handle.read()).hexdigest()
 
 
-def test_a_time_budget_is_the_runs_not_the_processes(tiny_config, tmp_path, monkeypatch):
+def test_a_signal_mid_epoch_checkpoints_and_the_rerun_spends_only_the_rest_of_the_budget(
+    tiny_config, tmp_path, monkeypatch
+):
     """--time_budget_s is spent once per run: the seconds are checkpointed. A rerun of a run its budget
     ended trains nothing and leaves the chosen generator alone (it used to buy a whole new budget and
-    overwrite best.weights.h5), and a run stopped by a signal spends only the rest of its budget,
-    on the cosine schedule's same clock, to the same generator as a run never stopped."""
+    overwrite best.weights.h5). SIGTERM after step 2, in the middle of the first epoch: the step ends, the
+    epoch is cut short and checkpointed, training raises TrainingStopped, and rerunning the same config
+    spends only the rest of the budget, on the cosine schedule's same clock, to the same generator as a run
+    never stopped (data, z and shuffles are functions of (seed, step)). The in-process twin of
+    tests/faults/test_kill_resume.py's subprocess runs (marked slow)."""
     import signal
 
     from nag_tf.errors import TrainingStopped
@@ -169,8 +134,12 @@ def test_a_time_budget_is_the_runs_not_the_processes(tiny_config, tmp_path, monk
 
     with monkeypatch.context() as patch:
         patch.setattr(nag_callbacks, "StopOnSignal", SignalAfterStep2)
-        with pytest.raises(TrainingStopped):
+        with pytest.raises(TrainingStopped) as stopped:
             train_lib.train(tiny_config(logdir=interrupted_dir, **budgeted))
+    assert str(stopped.value).startswith("SIGTERM at step 2: checkpoint written to ")
+    assert stopped.value.exit_code == 128 + signal.SIGTERM
+    assert tf.train.latest_checkpoint(os.path.join(interrupted_dir, "checkpoints")).endswith("ckpt-2")
+    assert not os.path.exists(os.path.join(interrupted_dir, "final.weights.h5"))  # not finished
     resumed = train_lib.train(tiny_config(logdir=interrupted_dir, **budgeted))
     assert resumed.steps == 6 and resumed.optimisation_seconds == pytest.approx(3.0)
     for a, b in zip(

@@ -102,7 +102,7 @@ def test_kill_9_at_random_moments_then_resume_equals_an_uninterrupted_run(image_
 
 
 # Subprocess runs (a reference, a stopped one and its rerun: about 90 s); the in-process twin in the default
-# run is tests/test_train.py's test_a_signal_mid_epoch_stops_with_a_checkpoint_and_the_rerun_equals_...
+# run is tests/test_train.py's test_a_signal_mid_epoch_checkpoints_and_the_rerun_spends_only_the_rest_of_the_budget
 @pytest.mark.slow
 @pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGINT])  # one handler for both
 def test_a_signal_stops_cleanly_with_a_checkpoint_and_the_rerun_equals_an_uninterrupted_run(
