@@ -220,7 +220,7 @@ def _restore_or_start(config, strategy, target, logdir):
         added_later={"optimisation_seconds": optimisation_seconds},
     )
     if float(optimisation_seconds.numpy()) < 0:
-        optimisation_seconds.assign(_seconds_not_saved(config, logdir) if restored else 0.0)
+        optimisation_seconds.assign(_seconds_not_saved(config) if restored else 0.0)
     if restored:
         print(
             f"resumed from {restored} at step {int(model.step.numpy())} "
@@ -229,11 +229,13 @@ def _restore_or_start(config, strategy, target, logdir):
     return _RunState(model, checkpoint, manager, best_fooling_rate, best_is_diverse, optimisation_seconds)
 
 
-def _seconds_not_saved(config, logdir):
+def _seconds_not_saved(config):
     """The optimisation seconds of a run whose checkpoint predates their saving: final weights are written
     only when training ends on its epochs or its budget, so a budgeted run that has them spent its budget
     (rerunning it must not buy another); one stopped midway counts from 0 (it spends more than its budget)."""
-    finished = os.path.exists(os.path.join(logdir, FINAL_WEIGHTS))
+    finished = os.path.exists(
+        os.path.join(config.logdir, FINAL_WEIGHTS)
+    )  # the chief's: every worker restored its checkpoint
     if finished and config.time_budget_s:
         logging.warning("a finished run from an older nag_tf: its --time_budget_s counts as spent")
         return float(config.time_budget_s)
