@@ -233,9 +233,8 @@ def _seconds_not_saved(config):
     """The optimisation seconds of a run whose checkpoint predates their saving: final weights are written
     only when training ends on its epochs or its budget, so a budgeted run that has them spent its budget
     (rerunning it must not buy another); one stopped midway counts from 0 (it spends more than its budget)."""
-    finished = os.path.exists(
-        os.path.join(config.logdir, FINAL_WEIGHTS)
-    )  # the chief's: every worker restored its checkpoint
+    # The chief's folder: every worker restored the chief's checkpoint and asks the same question of it.
+    finished = os.path.exists(os.path.join(config.logdir, FINAL_WEIGHTS))
     if finished and config.time_budget_s:
         logging.warning("a finished run from an older nag_tf: its --time_budget_s counts as spent")
         return float(config.time_budget_s)
