@@ -306,6 +306,6 @@ def test_the_feature_loss_joins_the_fooling_loss_by_its_weight_is_counted_and_tr
     assert model.target_images_per_step == pytest.approx(1 + 1 / 3)  # the clean pass to the layer, charged
     assert plain.target_images_per_step == 1
     for trained in (plain, model):
-        trained.fit(batches.training_batches(cached, 16, seed=0), steps_per_epoch=20, epochs=1, verbose=0)
-    # From the same start, 20 steps: the feature loss moves the features about twice as far (0.012 vs 0.006 here).
+        trained.fit(batches.training_batches(cached, 16, seed=0), steps_per_epoch=10, epochs=1, verbose=0)
+    # From the same start, 10 steps: the feature loss moves the features about twice as far (1.9 times here).
     assert 1 - feature_cosine(model) > 1.5 * (1 - feature_cosine(plain)), (feature_cosine(model), feature_cosine(plain))
