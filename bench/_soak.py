@@ -161,28 +161,7 @@ def run_clients(
         mine = []
         try:
             while go_on():
-                request = rng.choice(requests)
-                started = time.monotonic()
-                try:
-                    if request.protocol == "rest":
-                        status, version, output, message = _rest_call(rest_url, model_name, request, timeout)
-                    else:
-                        status, version, output, message = _grpc_call(stub, model_name, request, timeout)
-                except (OSError, ValueError) as problem:  # refused, reset, timed out, a truncated answer
-                    status, version, output, message = CONNECTION_FAILED, None, None, repr(problem)[:300]
-                mine.append(
-                    Outcome(
-                        key=request.key,
-                        protocol=request.protocol,
-                        valid=request.valid,
-                        started=started,
-                        finished=time.monotonic(),
-                        status=status,
-                        version=version,
-                        output=output if status == 200 else None,
-                        message=message,
-                    )
-                )
+                mine.append(_call(rest_url, stub, model_name, rng.choice(requests), timeout))
         finally:
             channel.close()
             with lock:
@@ -194,6 +173,38 @@ def run_clients(
     for thread in threads:
         thread.join()
     return sorted(outcomes, key=lambda outcome: outcome.started)
+
+
+def call_each(rest_url, grpc_address, model_name, requests, timeout=60):
+    """Every request once, one after another: what each kind is answered with now (after a load, say)."""
+    channel = grpc.insecure_channel(grpc_address, options=[("grpc.max_receive_message_length", 256 * 2**20)])
+    try:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        return [_call(rest_url, stub, model_name, request, timeout) for request in requests]
+    finally:
+        channel.close()
+
+
+def _call(rest_url, stub, model_name, request, timeout):
+    started = time.monotonic()
+    try:
+        if request.protocol == "rest":
+            status, version, output, message = _rest_call(rest_url, model_name, request, timeout)
+        else:
+            status, version, output, message = _grpc_call(stub, model_name, request, timeout)
+    except (OSError, ValueError) as problem:  # refused, reset, timed out, a truncated answer
+        status, version, output, message = CONNECTION_FAILED, None, None, repr(problem)[:300]
+    return Outcome(
+        key=request.key,
+        protocol=request.protocol,
+        valid=request.valid,
+        started=started,
+        finished=time.monotonic(),
+        status=status,
+        version=version,
+        output=output if status == 200 else None,
+        message=message,
+    )
 
 
 def summarise(outcomes, duration_s):
