@@ -156,7 +156,7 @@ def run_clients(
 
     def client(number):
         rng = random.Random(seed * 1000 + number)
-        channel = grpc.insecure_channel(grpc_address, options=[("grpc.max_receive_message_length", 256 * 2**20)])
+        channel = _channel(grpc_address)
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         mine = []
         try:
@@ -175,9 +175,14 @@ def run_clients(
     return sorted(outcomes, key=lambda outcome: outcome.started)
 
 
+def _channel(grpc_address):
+    """A gRPC channel that accepts answers of up to 256 MB (gRPC's default is 4 MB)."""
+    return grpc.insecure_channel(grpc_address, options=[("grpc.max_receive_message_length", 256 * 2**20)])
+
+
 def call_each(rest_url, grpc_address, model_name, requests, timeout=60):
     """Every request once, one after another: what each kind is answered with now (after a load, say)."""
-    channel = grpc.insecure_channel(grpc_address, options=[("grpc.max_receive_message_length", 256 * 2**20)])
+    channel = _channel(grpc_address)
     try:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         return [_call(rest_url, stub, model_name, request, timeout) for request in requests]
