@@ -177,8 +177,9 @@ def test_budget_marks_passed_before_a_resume_are_not_called_again():
 
 
 def test_a_checkpoint_written_before_the_seconds_were_saved_still_resumes(tmp_path, caplog):
-    """Checkpoints from an older nag_tf lack optimisation_seconds: the run resumes (not "damaged"),
-    counting its budget from 0, with a warning; a newer one restores the seconds."""
+    """Checkpoints from an older nag_tf lack optimisation_seconds: they restore (not "damaged"), the
+    variable keeps its starting value (train_lib decides what it means), with a warning; a newer one
+    restores the seconds."""
     from nag_tf.training import checkpoints
 
     old, new = str(tmp_path / "old"), str(tmp_path / "new")
