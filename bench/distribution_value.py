@@ -22,7 +22,8 @@ a stopped run resumes its finished baseline runs (same --workdir). Last line: JS
 --shard=i/n trains only every n-th baseline run of each K-set, from the i-th, and scores nothing
 (--shard=0/1: all of them): processes on separate cores share the runs; copy their <method>_sets
 folders into one --workdir and run once without --shard to train NAG and score every set (a NAG that
-has spent its --budget_s there is reused as it is).
+has spent its --budget_s there is reused as it is). --merge=a.log,b.log trains nothing: one table,
+PNG (in --workdir) and JSON from scorings of one split that scored different K (--ks=50 after 5,10,20).
 """
 
 import json
@@ -31,6 +32,7 @@ import tempfile
 
 import _common
 import _methods
+import _summary
 import numpy as np
 from absl import app, flags
 
@@ -43,6 +45,10 @@ _TRANSFER = flags.DEFINE_list("transfer", ["efficientnet_lite1", "efficientnet_l
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of NAG and of the baselines' runs (the split has --split_seed).")
 _GOAL = flags.DEFINE_float("coverage_goal", 0.95, "The coverage whose cost is reported (reach_*).")
 _SHARD = flags.DEFINE_string("shard", "", "i/n: train only this process's share of the baseline runs (no scoring).")
+_MERGE = flags.DEFINE_list("merge", [], "Earlier outputs of this script on one split to merge (no training).")
+
+# What scorings must share to be merged: the same photos, targets, budget, seed and machine (seconds are its).
+_SHARED = ("target", "transfer", "budget_s", "eval_images", "machine", "seed", "split")
 
 
 def _ks():
@@ -105,7 +111,16 @@ def _row(result, k, targets, deltas):
 def _main(argv):
     del argv
     from nag_tf.errors import NAGError
-    from nag_tf.evaluation import evaluate_lib, perturbation_sets, plots, sources, stats
+    from nag_tf.evaluation import evaluate_lib, sources, stats
+
+    if _MERGE.value:
+        if len(_MERGE.value) < 2:
+            raise NAGError("--merge: give two or more bench/distribution_value.py outputs, comma-separated")
+        merged = merge([_summary.last_json(path, "--merge") for path in _MERGE.value])
+        workdir = _common.WORKDIR.value or os.path.dirname(os.path.abspath(_MERGE.value[0]))
+        os.makedirs(workdir, exist_ok=True)
+        _report(_rows(merged), merged, workdir)
+        return
 
     methods = list(dict.fromkeys(_METHODS.value))
     unknown = set(methods) - set(_methods.METHODS)
@@ -173,25 +188,18 @@ def _main(argv):
                 fooled_by_any = result.per_target[target].fooled[:k].any(axis=0)
                 covered.setdefault(target, {}).setdefault(method, {})[k] = fooled_by_any
 
-    machine = _common.machine()
     summary = {
         "target": config.target_text,
         "transfer": targets[1:],
         "budget_s": _BUDGET.value,
         "ks": ks,
         "eval_images": report.images,
-        "machine": machine,
+        "machine": _common.machine(),
         "seed": _SEED.value,
         "split": _common.split_name(),
         "by_k": {method: {str(k): row for k, row in by_k.items()} for method, by_k in rows.items()},
     }
-    for method, by_k in rows.items():
-        reach = perturbation_sets.first_k_reaching({k: row["coverage"] for k, row in by_k.items()}, _GOAL.value)
-        summary[f"{method}_reach_k"] = reach
-        summary[f"{method}_reach_seconds"] = by_k[reach]["seconds"] if reach else None
-        summary[f"{method}_reach_image_passes"] = by_k[reach]["image_passes"] if reach else None
-    baselines = [m for m in rows if m != "nag"]
-    if "nag" in rows and baselines:
+    if "nag" in rows and len(rows) > 1:
         # White-box keys as before; a black-box target's keys end in its short name (k5_..._coverage_lite1).
         for target in targets:
             suffix = "" if target == targets[0] else "_" + _common.short_target(target)
@@ -201,21 +209,74 @@ def _main(argv):
                 summary[f"k{k}_best_baseline{suffix}"] = paired["best_baseline"]
                 summary[f"k{k}_nag_minus_best_coverage{suffix}"] = paired["nag_minus_best_fr"]
                 summary[f"k{k}_nag_minus_best_coverage_ci{suffix}"] = paired["nag_minus_best_ci"]
-        summary["baseline_pairwise_cos"] = {m: rows[m][max(ks)]["pairwise_cos"] for m in baselines}
+    summary.update(_set_keys(rows))
+    _report(rows, summary, workdir)
 
+
+def _set_keys(rows):
+    """The keys read off every method's rows: the smallest K reaching --coverage_goal (with its seconds and
+    passes; None if never) and the baselines' pairwise cosine at their largest K."""
+    from nag_tf.evaluation import perturbation_sets
+
+    keys = {}
+    for method, by_k in rows.items():
+        reach = perturbation_sets.first_k_reaching({k: row["coverage"] for k, row in by_k.items()}, _GOAL.value)
+        keys[f"{method}_reach_k"] = reach
+        keys[f"{method}_reach_seconds"] = by_k[reach]["seconds"] if reach else None
+        keys[f"{method}_reach_image_passes"] = by_k[reach]["image_passes"] if reach else None
+    if "nag" in rows and len(rows) > 1:
+        keys["baseline_pairwise_cos"] = {m: by_k[max(by_k)]["pairwise_cos"] for m, by_k in rows.items() if m != "nag"}
+    return keys
+
+
+def merge(summaries):
+    """One summary from scorings of one split that scored different K (rows, paired keys, reach recomputed);
+    NAGError where the runs differ in what they must share (_SHARED) or score one method's K twice."""
+    from nag_tf.errors import NAGError
+
+    merged, by_k = {}, {}
+    for summary in summaries:
+        if "by_k" not in summary:
+            raise NAGError("--merge: a run has no by_k: pass bench/distribution_value.py outputs (not --shard runs)")
+        for key in _SHARED:
+            if merged and summary.get(key) != merged.get(key):
+                raise NAGError(
+                    f"--merge: the runs disagree on {key} ({merged.get(key)!r} vs {summary.get(key)!r}): not comparable"
+                )
+        for method, rows in summary["by_k"].items():
+            for k, row in rows.items():
+                if k in by_k.setdefault(method, {}):
+                    raise NAGError(f"--merge: {method} K={k} is in two runs; merge runs that scored different K")
+                by_k[method][k] = row
+        merged.update(summary)  # each run's k<K>_ paired keys
+    merged["by_k"] = {m: dict(sorted(rows.items(), key=lambda item: int(item[0]))) for m, rows in by_k.items()}
+    merged["ks"] = sorted({int(k) for rows in by_k.values() for k in rows})
+    merged.update(_set_keys(_rows(merged)))
+    return merged
+
+
+def _rows(summary):
+    """{method: {K: row}} with integer K, from a summary's by_k (JSON keys are strings)."""
+    return {method: {int(k): row for k, row in by_k.items()} for method, by_k in summary["by_k"].items()}
+
+
+def _report(rows, summary, workdir):
+    """Draws coverage@K (a panel per target), prints the table, then the summary as the last line."""
+    from nag_tf.evaluation import plots
+
+    targets = [summary["target"], *summary["transfer"]]
+    short = [_common.short_target(t) for t in targets[1:]]
     panels = {
         target: {m: [(k, row[key]) for k, row in by_k.items()] for m, by_k in rows.items()}
-        for target, key in zip(targets, ["coverage"] + [f"coverage_{_common.short_target(t)}" for t in targets[1:]])
+        for target, key in zip(targets, ["coverage"] + [f"coverage_{t}" for t in short])
     }
+    images, budget, machine = summary["eval_images"], summary["budget_s"], summary["machine"]
     png = plots.coverage_at_k(
         panels,
         os.path.join(workdir, "coverage_at_k.png"),
-        f"{report.images} held-out photos, {_BUDGET.value:.0f} s per method's set, {machine}",
+        f"{images} held-out photos, {budget:.0f} s per method's set, {machine}",
     )
-    short = [_common.short_target(t) for t in targets[1:]]
-    print(
-        f"\n{config.target_text} (white-box), {report.images} held-out photos, {_BUDGET.value:.0f} s a set; {machine}"
-    )
+    print(f"\n{targets[0]} (white-box), {images} held-out photos, {budget:.0f} s a set; {machine}")
     print(
         f"{'method':8s} {'K':>3s} {'coverage':>8s} {'mean fr':>7s} {'majority':>8s} {'cls95':>5s} {'cos':>6s} "
         + " ".join(f"{'cov ' + t:>10s}" for t in short)

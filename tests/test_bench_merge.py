@@ -1,4 +1,4 @@
-"""bench/merge_compare.py: merges one-method compare runs only when they were measured the same way.
+"""bench/merge_compare.py (and distribution_value.py --merge): merge runs only when measured the same way.
 
 The head-to-head figures in docs/results.md come from NAG and SGA trained in two
 processes and merged by this script, so its refusal of runs on other images,
@@ -187,3 +187,97 @@ def test_pooling_refuses_runs_of_another_budget(tmp_path):
     )
     result = _pool(first, str(other))
     assert result.returncode == 2 and "disagree on budget_s" in error_line(result)
+
+
+# bench/distribution_value.py --merge: K-sets scored in separate runs of one split, drawn and summarised as one.
+_SET_RUN = {
+    "target": "efficientnet_lite0",
+    "transfer": ["efficientnet_lite1"],
+    "budget_s": 1800.0,
+    "eval_images": 141,
+    "machine": "AMD EPYC, 2 cores",
+    "seed": 0,
+    "split": "imagenet-sample holdout=0.2 split_seed=5",
+}
+
+
+def _set_row(coverage, seconds, cos=0.1):
+    return {
+        "coverage": coverage,
+        "mean_fooling": coverage / 2,
+        "majority": coverage / 4,
+        "classes95": 40,
+        "pairwise_cos": cos,
+        "coverage_lite1": coverage / 2,
+        "seconds": seconds,
+        "image_passes": 1000,
+    }
+
+
+def _write_set_run(folder, name, by_k, **overrides):
+    """A distribution_value.py output scoring the K in by_k ({method: {K: row}}), with the keys its own run
+    read off those K only (stale once merged: its reach_k)."""
+    ks = sorted({int(k) for rows in by_k.values() for k in rows})
+    summary = {**_SET_RUN, "ks": ks, "by_k": by_k, "nag_reach_k": ks[-1], **overrides}
+    summary.update({f"k{k}_nag_minus_best_coverage": 0.01 * k for k in ks})
+    path = folder / f"{name}.log"
+    path.write_text(f"sga: set K=5, run 1/5, 360 s, seed 5000\n{json.dumps(summary)}\n")
+    return str(path)
+
+
+def _merge_sets(*paths, workdir):
+    return subprocess.run(
+        [
+            sys.executable,
+            os.path.join(ROOT, "bench", "distribution_value.py"),
+            f"--merge={','.join(paths)}",
+            f"--workdir={workdir}",
+        ],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT),
+        timeout=300,
+    )
+
+
+def test_distribution_runs_merge_into_one_coverage_table_with_reach_recomputed(tmp_path):
+    early = _write_set_run(
+        tmp_path,
+        "k5_10",
+        {
+            "nag": {"5": _set_row(0.96, 1800.0), "10": _set_row(0.97, 1800.0)},
+            "sga": {"5": _set_row(0.60, 1810.0, cos=0.3), "10": _set_row(0.70, 1820.0, cos=0.2)},
+        },
+    )
+    late = _write_set_run(
+        tmp_path,
+        "k50",
+        {"nag": {"50": _set_row(0.98, 1800.0)}, "sga": {"50": _set_row(0.95, 1900.0, cos=0.05)}},
+    )
+    result = _merge_sets(late, early, workdir=tmp_path / "merged")
+    assert result.returncode == 0, result.stderr[-2000:]
+    merged = json.loads(result.stdout.strip().splitlines()[-1])
+    assert merged["ks"] == [5, 10, 50]
+    assert list(merged["by_k"]["sga"]) == ["5", "10", "50"]
+    # NAG reaches 0.95 at K = 5, which the K = 50 run alone could not know; SGA only at K = 50.
+    assert merged["nag_reach_k"] == 5 and merged["nag_reach_seconds"] == 1800.0
+    assert merged["sga_reach_k"] == 50 and merged["sga_reach_seconds"] == 1900.0
+    assert merged["baseline_pairwise_cos"] == {"sga": 0.05}  # at the largest K
+    assert merged["k5_nag_minus_best_coverage"] == 0.05 and merged["k50_nag_minus_best_coverage"] == 0.5
+    assert "sga       50    0.950" in result.stdout
+    assert (tmp_path / "merged" / "coverage_at_k.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    "late_by_k, override, expected",
+    [
+        ({"sga": {"50": _set_row(0.9, 1800.0)}}, {"machine": "Intel Xeon, 2 cores"}, "disagree on machine"),
+        ({"sga": {"5": _set_row(0.6, 1800.0)}}, {}, "sga K=5 is in two runs"),
+    ],
+)
+def test_distribution_merge_refuses_other_machines_and_a_set_scored_twice(tmp_path, late_by_k, override, expected):
+    early = _write_set_run(tmp_path, "early", {"sga": {"5": _set_row(0.6, 1800.0)}})
+    late = _write_set_run(tmp_path, "late", late_by_k, **override)
+    result = _merge_sets(early, late, workdir=tmp_path / "merged")
+    assert expected in error_line(result)
+    assert not (tmp_path / "merged" / "coverage_at_k.png").exists()
