@@ -124,6 +124,12 @@ class TrainConfig(LossConfig):
         """The target(s) as one name, comma-separated: for reports, metadata and file names."""
         return ",".join(self.target)
 
+    @property
+    def report_seed(self):
+        """The seed of the --eval_samples draw every generator is reported with (train's final report,
+        hardening's attacks): one draw for all, apart from the draws training makes with --seed."""
+        return self.seed + 7
+
     def validate(self):
         """Raises NAGError naming the first bad value and its fix; returns self."""
 

@@ -122,7 +122,8 @@ def _hardening_perturbations(config, options, original, train_images, nag_before
         source = (
             sources.load_source(options.generator_dir, "hardening_generator") if options.generator_dir else nag_before
         )
-        return GeneratorSamples(source.generator, seed=config.seed), source.sample(config.eval_samples, config.seed + 7)
+        measured = source.sample(config.eval_samples, config.report_seed)
+        return GeneratorSamples(source.generator, seed=config.seed), measured
     if options.scheme == "sga":
         return PerturbationsInTurn(sga_before), sga_before
     if options.scheme == "sga_set":
@@ -212,7 +213,7 @@ def harden(config, options):
         config, options, original, train_images, os.path.join(options.out_dir, "sga_before.npy"), budget, config.seed
     )
     scheme, hardening = _hardening_perturbations(config, options, original, train_images, nag_before, sga_before)
-    nag_samples = nag_before.sample(config.eval_samples, config.seed + 7)
+    nag_samples = nag_before.sample(config.eval_samples, config.report_seed)
     before, per_photo_before = _measure(
         original,
         holdout,
@@ -238,7 +239,7 @@ def harden(config, options):
         holdout,
         {
             "hardening": uat if options.scheme == "uat" else hardening,
-            "new_nag": nag_after.sample(config.eval_samples, config.seed + 7),
+            "new_nag": nag_after.sample(config.eval_samples, config.report_seed),
             "new_sga": sga_after,
             "nag_before": nag_samples,
             "sga_before": sga_before,

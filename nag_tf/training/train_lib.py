@@ -367,7 +367,7 @@ def _fit(config, state, datasets, strategy, logdir, chief, budget, stop):
 
 def _report(config, model, target, report_images):
     """Fooling rate (mean, std over sampled deltas), per-member rates and pairwise cosine on the report images."""
-    perturbations = metrics.sample_perturbations(model.generator, config.eval_samples, config.seed + 7)
+    perturbations = metrics.sample_perturbations(model.generator, config.eval_samples, config.report_seed)
     target_class = model.loss_config.target_class
     rates, labels = metrics.fooling_rates(
         perturbations, target, report_images, batch_size=config.batch_size, clip=config.clip, target_class=target_class
