@@ -13,7 +13,7 @@ import numpy as np
 from nag_tf.errors import NAGError
 from nag_tf.evaluation import stats
 
-__all__ = ["crossing_keys", "json_lines", "last_json", "paired_summary", "pooled_differences"]
+__all__ = ["crossing_keys", "json_lines", "last_json", "paired_summary", "pooled_differences", "require_agreement"]
 
 
 def json_lines(path, flag):
@@ -39,6 +39,17 @@ def json_lines(path, flag):
 def last_json(path, flag):
     """The last JSON line of a saved bench output (json_lines)."""
     return json_lines(path, flag)[-1]
+
+
+def require_agreement(summaries, keys, runs, what, where_named=False):
+    """Raises NAGError naming the first of `keys` the summaries disagree on ("<runs> disagree on <key> (...):
+    not <what>"): figures from other photos, budgets or machines must not be joined. With where_named, a
+    summary that lacks a key is not compared on it (older outputs that did not write it)."""
+    for key in keys:
+        named = [summary for summary in summaries if key in summary] if where_named else summaries
+        values = list(dict.fromkeys(json.dumps(summary.get(key)) for summary in named))
+        if len(values) > 1:
+            raise NAGError(f"{runs} disagree on {key} ({' vs '.join(values)}): not {what}")
 
 
 def crossing_keys(curves):

@@ -234,15 +234,11 @@ def merge(summaries):
     NAGError where the runs differ in what they must share (_SHARED) or score one method's K twice."""
     from nag_tf.errors import NAGError
 
+    if any("by_k" not in summary for summary in summaries):
+        raise NAGError("--merge: a run has no by_k: pass bench/distribution_value.py outputs (not --shard runs)")
+    _summary.require_agreement(summaries, _SHARED, "--merge: the runs", "comparable")
     merged, by_k = {}, {}
     for summary in summaries:
-        if "by_k" not in summary:
-            raise NAGError("--merge: a run has no by_k: pass bench/distribution_value.py outputs (not --shard runs)")
-        for key in _SHARED:
-            if merged and summary.get(key) != merged.get(key):
-                raise NAGError(
-                    f"--merge: the runs disagree on {key} ({merged.get(key)!r} vs {summary.get(key)!r}): not comparable"
-                )
         for method, rows in summary["by_k"].items():
             for k, row in rows.items():
                 if k in by_k.setdefault(method, {}):

@@ -30,11 +30,9 @@ def merge(summaries):
     """The merged summary; raises NAGError when the runs were not on the same images, target, budget or samples."""
     from nag_tf.errors import NAGError
 
+    _summary.require_agreement(summaries, _SHARED, "--runs", "comparable", where_named=True)
     merged, curve = {}, {}
     for summary in summaries:
-        for key in _SHARED:
-            if key in summary and key in merged and summary[key] != merged[key]:
-                raise NAGError(f"--runs disagree on {key} ({merged[key]!r} vs {summary[key]!r}): not comparable")
         for method, points in summary.get("curve", {}).items():
             if method in curve:
                 raise NAGError(f"--runs: {method} is in two runs; merge one run per method")

@@ -50,10 +50,7 @@ def _main(argv):
     if not _RUNS.value:
         raise NAGError("--runs: give the saved runs, comma-separated")
     summaries = _runs(_RUNS.value)
-    for key in _SHARED:
-        values = {json.dumps(s.get(key)) for s in summaries}
-        if len(values) > 1:
-            raise NAGError(f"--runs disagree on {key} ({', '.join(sorted(values))}): not poolable")
+    _summary.require_agreement(summaries, _SHARED, "--runs", "poolable")
     pooled = _summary.pooled_differences(summaries)
     for key, value in pooled.items():
         if isinstance(value, list):
