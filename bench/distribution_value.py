@@ -111,7 +111,7 @@ def _row(result, k, targets, deltas):
 def _main(argv):
     del argv
     from nag_tf.errors import NAGError
-    from nag_tf.evaluation import evaluate_lib, sources, stats
+    from nag_tf.evaluation import evaluate_lib, metrics, sources, stats
 
     if _MERGE.value:
         if len(_MERGE.value) < 2:
@@ -185,7 +185,7 @@ def _main(argv):
             seconds, passes = cost[method][k]
             rows[method][k].update(seconds=round(seconds, 1), image_passes=int(passes))
             for target in targets:
-                fooled_by_any = result.per_target[target].fooled[:k].any(axis=0)
+                fooled_by_any = metrics.fooled_by_any(result.per_target[target].fooled[:k])
                 covered.setdefault(target, {}).setdefault(method, {})[k] = fooled_by_any
 
     summary = {

@@ -57,6 +57,9 @@ def test_set_measures_on_hand_made_masks():
     labels = np.array([[7, 7, 0, 0, 0], [7, 0, 8, 0, 0], [9, 0, 0, 0, 0]])
     measures = perturbation_sets.set_measures(fooled, labels)
     assert measures["coverage"] == pytest.approx(3 / 5)  # photos 0, 1, 2
+    assert metrics.fooled_by_any(fooled).tolist() == [True, True, True, False, False]
+    with pytest.raises(ValueError, match="non-empty"):
+        metrics.fooled_by_any(np.zeros((0, 5), bool))
     assert measures["mean_fooling"] == pytest.approx(5 / 15)
     assert measures["majority"] == pytest.approx(1 / 5)  # only photo 0 is fooled by more than half
     # fooled predictions: 7, 7, 7, 8, 9; 95% of 5 needs all three classes, 7 alone holds 60%.

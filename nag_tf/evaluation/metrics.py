@@ -16,6 +16,7 @@ __all__ = [
     "fooling_rates",
     "coverage",
     "fooled_mask",
+    "fooled_by_any",
     "mean_pairwise_cosine",
     "latent_vectors",
     "sample_latents",
@@ -63,7 +64,16 @@ def coverage(clean_labels, adversarial_labels):
     A measure the losses do not optimise: K copies of one perturbation cover
     exactly its own fooling rate, K genuinely different ones cover more.
     """
-    return float(np.mean(fooled_mask(clean_labels, adversarial_labels).any(axis=0)))
+    return float(np.mean(fooled_by_any(fooled_mask(clean_labels, adversarial_labels))))
+
+
+def fooled_by_any(fooled):
+    """bool [N]: the images at least one of K perturbations fools, from a fooled [K, N] mask (coverage is
+    its mean; paired intervals between sets resample it image by image)."""
+    fooled = np.asarray(fooled, bool)
+    if fooled.ndim != 2 or fooled.size == 0:
+        raise ValueError(f"fooled must be a non-empty [K, N] mask (got shape {fooled.shape})")
+    return fooled.any(axis=0)
 
 
 # The one numbering of perturbations (nag_tf.core.latent), under the name its readers know.

@@ -68,13 +68,13 @@ def set_measures(fooled, adversarial_labels=None):
     adversarial predictions (the labels of fooled pairs, with adversarial_labels [K, N]).
     """
     from nag_tf.evaluation.evaluate_lib import classes_covering
+    from nag_tf.evaluation.metrics import fooled_by_any
 
+    covered = fooled_by_any(fooled)  # checks the mask's shape
     fooled = np.asarray(fooled, bool)
-    if fooled.ndim != 2 or fooled.size == 0:
-        raise ValueError(f"fooled must be a non-empty [K, N] mask (got shape {fooled.shape})")
     share = fooled.mean(axis=0)
     measures = {
-        "coverage": float(fooled.any(axis=0).mean()),
+        "coverage": float(covered.mean()),
         "mean_fooling": float(share.mean()),
         "majority": float((share > 0.5).mean()),
     }
