@@ -201,7 +201,7 @@ _SET_RUN = {
 }
 
 
-def _set_row(coverage, seconds, cos=0.1):
+def _set_row(coverage, seconds, cos=0.1, passes=1000):
     return {
         "coverage": coverage,
         "mean_fooling": coverage / 2,
@@ -210,7 +210,7 @@ def _set_row(coverage, seconds, cos=0.1):
         "pairwise_cos": cos,
         "coverage_lite1": coverage / 2,
         "seconds": seconds,
-        "image_passes": 1000,
+        "image_passes": passes,
     }
 
 
@@ -273,10 +273,14 @@ def test_distribution_runs_merge_into_one_coverage_table_with_reach_recomputed(t
     [
         ({"sga": {"50": _set_row(0.9, 1800.0)}}, {"machine": "Intel Xeon, 2 cores"}, "disagree on machine"),
         ({"sga": {"5": _set_row(0.6, 1800.0)}}, {}, "sga K=5 is in two runs"),
+        # The same lscpu name, but NAG trained again (here: twice the passes in its 1800 s).
+        ({"nag": {"1": _set_row(0.98, 1800.0, passes=2000)}}, {}, "NAG's sets come from different trainings"),
     ],
 )
 def test_distribution_merge_refuses_other_machines_and_a_set_scored_twice(tmp_path, late_by_k, override, expected):
-    early = _write_set_run(tmp_path, "early", {"sga": {"5": _set_row(0.6, 1800.0)}})
+    early = _write_set_run(
+        tmp_path, "early", {"nag": {"5": _set_row(0.9, 1800.0)}, "sga": {"5": _set_row(0.6, 1800.0)}}
+    )
     late = _write_set_run(tmp_path, "late", late_by_k, **override)
     result = _merge_sets(early, late, workdir=tmp_path / "merged")
     assert expected in error_line(result)
