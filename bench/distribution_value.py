@@ -237,15 +237,11 @@ def merge(summaries):
     if any("by_k" not in summary for summary in summaries):
         raise NAGError("--merge: a run has no by_k: pass bench/distribution_value.py outputs (not --shard runs)")
     _summary.require_agreement(summaries, _SHARED, "--merge: the runs", "comparable")
-    # One scoring's NAG rows share one training (every K is its first K samples), so their image passes
-    # name it: other passes are a retrained generator or a machine of another speed, which the lscpu
-    # name in "machine" does not tell apart; its K-sets would not be the same compute as the rest.
+    # NAG's rows of one scoring share one training; other image passes mean a retrained generator or a machine
+    # of the same name but another speed (other compute for the same seconds), which "machine" cannot tell.
     nag_passes = sorted({row["image_passes"] for s in summaries for row in s["by_k"].get("nag", {}).values()})
     if len(nag_passes) > 1:
-        raise NAGError(
-            f"--merge: NAG's sets come from different trainings (image passes {nag_passes}): merge scorings "
-            "of one NAG run (the same --workdir on the same machine), or report the runs apart"
-        )
+        raise NAGError(f"--merge: NAG's sets come from different trainings (image passes {nag_passes}): report apart")
     merged, by_k = {}, {}
     for summary in summaries:
         for method, rows in summary["by_k"].items():

@@ -277,7 +277,9 @@ def test_distribution_runs_merge_into_one_coverage_table_with_reach_recomputed(t
         ({"nag": {"1": _set_row(0.98, 1800.0, passes=2000)}}, {}, "NAG's sets come from different trainings"),
     ],
 )
-def test_distribution_merge_refuses_other_machines_and_a_set_scored_twice(tmp_path, late_by_k, override, expected):
+def test_distribution_merge_refuses_other_machines_a_set_scored_twice_and_a_retrained_nag(
+    tmp_path, late_by_k, override, expected
+):
     early = _write_set_run(
         tmp_path, "early", {"nag": {"5": _set_row(0.9, 1800.0)}, "sga": {"5": _set_row(0.6, 1800.0)}}
     )
