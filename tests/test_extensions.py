@@ -272,6 +272,8 @@ def test_harden_runs_every_phase_and_resumes(tiny_config, tmp_path):
     assert all(0.0 <= result[phase][key] <= 1.0 for phase in ("before", "after") for key in keys)
     # Before hardening, the attacks trained against the original are the adaptive ones.
     assert result["before"]["fooling_nag_before"] == result["before"]["fooling_new_nag"]
+    # Hardened with that generator's samples: the "hardening" attack is those very samples.
+    assert result["before"]["fooling_hardening"] == result["before"]["fooling_new_nag"]
     assert len(result["per_photo"]["after"]["new_sga"]) == result["held_out_images"]
     # The copy was fine-tuned (weights moved), the original file-less target was not touched.
     original = keras_apps.load_target("tiny_cnn", "none").classifier.get_weights()

@@ -115,13 +115,14 @@ def _phase(config, text):
         print(f"hardening phase {text}", flush=True)
 
 
-def _hardening_perturbations(config, options, original, train_images, nag_before, sga_before):
+def _hardening_perturbations(config, options, original, train_images, nag_before, nag_samples, sga_before):
     """The scheme's perturbations to harden with (a scheme object for HardeningModel), and what of them is
-    measured as the "hardening" attack: perturbations [K, S, S, 3], or None (uat: measured after)."""
+    measured as the "hardening" attack: perturbations [K, S, S, 3], or None (uat: measured after).
+    `nag_samples` are `nag_before`'s measured samples, reused when the scheme hardens with that generator."""
     if options.scheme == "nag":
-        source = (
-            sources.load_source(options.generator_dir, "hardening_generator") if options.generator_dir else nag_before
-        )
+        if not options.generator_dir:
+            return GeneratorSamples(nag_before.generator, seed=config.seed), nag_samples
+        source = sources.load_source(options.generator_dir, "hardening_generator")
         measured = source.sample(config.eval_samples, config.report_seed)
         return GeneratorSamples(source.generator, seed=config.seed), measured
     if options.scheme == "sga":
@@ -212,8 +213,10 @@ def harden(config, options):
     sga_before = _sga_attack(
         config, options, original, train_images, os.path.join(options.out_dir, "sga_before.npy"), budget, config.seed
     )
-    scheme, hardening = _hardening_perturbations(config, options, original, train_images, nag_before, sga_before)
     nag_samples = nag_before.sample(config.eval_samples, config.report_seed)
+    scheme, hardening = _hardening_perturbations(
+        config, options, original, train_images, nag_before, nag_samples, sga_before
+    )
     before, per_photo_before = _measure(
         original,
         holdout,
