@@ -259,7 +259,7 @@ def test_bad_extension_settings_are_named(tiny_config, overrides, message):
         tiny_config(**overrides).validate()
 
 
-def test_harden_runs_every_phase_and_resumes(tiny_config, tmp_path):
+def test_harden_runs_every_phase_and_resumes(tiny_config, tmp_path, monkeypatch):
     from nag_tf.hardening import harden_lib
 
     config = tiny_config(epochs=1, xi=40.0, learning_rate=1e-2)
@@ -281,9 +281,17 @@ def test_harden_runs_every_phase_and_resumes(tiny_config, tmp_path):
     assert any(not np.allclose(a, b) for a, b in zip(original, hardened))
     # Trained against the samples it is then measured on: it resists them at least as well as before.
     assert result["after"]["fooling_hardening"] <= result["before"]["fooling_hardening"] + 1e-9
-    # A second run finds every phase done and reproduces the table.
+    # A second run finds every phase done and reproduces the table. It scores each distinct perturbation
+    # tensor once: before, the NAG samples (also "hardening") and SGA's; after, those two (as "hardening",
+    # "nag_before", "sga_before") and the two new attacks: 6 passes for the 8 names.
+    scored = []
+    fooling_rates = metrics.fooling_rates
+    monkeypatch.setattr(
+        metrics, "fooling_rates", lambda *args, **kwargs: scored.append(1) or fooling_rates(*args, **kwargs)
+    )
     again = harden_lib.harden(config, options)
     assert again["after"] == result["after"]
+    assert len(scored) == 6
     assert "| fooling rate, the perturbations hardened with (nag) |" in harden_lib.format_table(result)
 
 
