@@ -12,6 +12,7 @@ setup(
     long_description=README,
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
+    license="Apache-2.0",
     packages=find_packages(include=["nag_tf", "nag_tf.*", "keras_apps", "keras_apps.*", "export", "export.*"]),
     include_package_data=True,
     # Everything a run reads travels with the wheel: flagfiles (`--flagfile=vgg19.flags` finds them by
