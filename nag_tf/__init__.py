@@ -10,6 +10,7 @@ The tree shows the layers; each sub-package imports only those above it in this 
   baselines   - single-perturbation methods (SGD-UAP, SGA, DM-UAP) for the head-to-head
   hardening   - fine-tuning a copy of the target on perturbations, then attacking it
   train, evaluate, harden - the absl binaries: `python -m nag_tf.train --flagfile=...`
+  flag_reference - writes docs/flags.md from every binary's flag definitions
 """
 
 from nag_tf.errors import NAGError

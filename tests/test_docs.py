@@ -84,3 +84,140 @@ def test_every_documented_command_exists_and_takes_its_flags(command):
             if flag not in defined and not (flag.startswith("no") and flag[2:] in defined):
                 unknown.setdefault(flag, set()).add(doc)
     assert not unknown, f"{command}: flags named in the docs but not defined: {unknown}"
+
+
+# --- Links, anchors, flagfiles and the flag reference (issue #53) ---------------------------------------
+
+# Where relative links are checked: every page a reader can follow a link from.
+LINKED = DOCS + sorted(glob.glob(os.path.join(ROOT, "nag_tf", "pretrained", "*", "MODEL_CARD.md")))
+# Pages whose flagfile names must exist today (the dated records in docs/experiments keep their history).
+CURRENT = [doc for doc in LINKED if os.sep + "experiments" + os.sep not in doc]
+_FENCE = re.compile(r"^```.*?^```", re.M | re.S)
+_LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
+_HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.M)
+_FLAGFILE = re.compile(r"(?<![\w/.-])([\w{},-]+)\.flags\b")
+
+
+def _prose(path):
+    """A page's text without its fenced code blocks (a link or heading inside one is not one)."""
+    with open(path, encoding="utf-8") as handle:
+        return _FENCE.sub("", handle.read())
+
+
+def anchor_slug(heading):
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"`|\*\*|\[([^\]]*)\]\([^)]*\)", r"\1", heading).strip().lower()
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def page_anchors(path):
+    """Every #anchor a page has: one per heading, repeats numbered -1, -2, ... as GitHub does."""
+    anchors, seen = set(), {}
+    for heading in _HEADING.findall(_prose(path)):
+        slug = anchor_slug(heading)
+        anchors.add(f"{slug}-{seen[slug]}" if slug in seen else slug)
+        seen[slug] = seen.get(slug, 0) + 1
+    return anchors
+
+
+def broken_links(pages):
+    """['page: target (why)'] for each relative link whose file, or whose #anchor's heading, is missing."""
+    broken = []
+    for page in pages:
+        for target in _LINK.findall(_prose(page)):
+            if re.match(r"[a-z]+:", target):  # http:, https:, mailto:
+                continue
+            path, _, anchor = target.partition("#")
+            resolved = os.path.normpath(os.path.join(os.path.dirname(page), path)) if path else page
+            where = f"{os.path.relpath(page, ROOT)}: {target}"
+            if not os.path.exists(resolved):
+                broken.append(f"{where} (no such file)")
+            elif anchor and (not resolved.endswith(".md") or anchor not in page_anchors(resolved)):
+                broken.append(f"{where} (no heading with that anchor)")
+    return broken
+
+
+CONFIGS = os.path.join(ROOT, "nag_tf", "configs")
+
+
+def unknown_flagfiles(pages, configs=CONFIGS):
+    """['page: NAME.flags'] for each flagfile a page names that nag_tf/configs lacks ({a,b}.flags expanded;
+    NAME.flags in capitals is a placeholder)."""
+    unknown = []
+    for page in pages:
+        for stem in _FLAGFILE.findall(_prose(page)):
+            names = re.match(r"\{(.*)\}$", stem)
+            for name in names.group(1).split(",") if names else [stem]:
+                if not name.isupper() and not os.path.exists(os.path.join(configs, name + ".flags")):
+                    unknown.append(f"{os.path.relpath(page, ROOT)}: {name}.flags")
+    return unknown
+
+
+def test_every_relative_link_and_anchor_resolves():
+    assert broken_links(LINKED) == []
+
+
+def test_the_records_a_flagfile_names_exist():
+    """Flagfile comments point to their records (docs/...md, with an #anchor or not): those must resolve."""
+    broken = []
+    for flagfile in sorted(glob.glob(os.path.join(ROOT, "nag_tf", "configs", "*.flags"))):
+        with open(flagfile, encoding="utf-8") as handle:
+            for target in re.findall(r"\b(docs/[\w/.-]+\.md(?:#[\w-]+)?)", handle.read()):
+                path, _, anchor = target.partition("#")
+                if not os.path.exists(os.path.join(ROOT, path)) or (
+                    anchor and anchor not in page_anchors(os.path.join(ROOT, path))
+                ):
+                    broken.append(f"{os.path.basename(flagfile)}: {target}")
+    assert broken == []
+
+
+def test_every_flagfile_the_docs_name_exists():
+    assert unknown_flagfiles(CURRENT) == []
+
+
+def test_section_references_are_links():
+    """A quoted section name ('see "Head-to-head"') cannot be checked and rots: write it as a link."""
+    quoted = [
+        f"{os.path.relpath(page, ROOT)}: {match.group(0)}"
+        for page in CURRENT
+        for match in re.finditer(
+            r'(?:\bsee|README|below|above)[ ,(]*"[A-Z][^"]{2,60}"|"[A-Z][^"]{2,60}"\)? (?:below|above)\b', _prose(page)
+        )
+    ]
+    assert quoted == []
+
+
+def test_the_flag_reference_is_up_to_date():
+    from nag_tf import flag_reference
+
+    with open(os.path.join(ROOT, "docs", "flags.md"), encoding="utf-8") as handle:
+        written = handle.read()
+    assert written == flag_reference.reference_markdown(), (
+        "docs/flags.md is out of date: python -m nag_tf.flag_reference > docs/flags.md"
+    )
+
+
+def test_the_checks_find_a_broken_anchor_a_missing_file_and_an_unknown_flagfile(tmp_path):
+    (tmp_path / "other.md").write_text("# Title\n\n## Sets of perturbations, K = 5\n\n## Title\n")
+    page = tmp_path / "page.md"
+    page.write_text(
+        "[ok](other.md#sets-of-perturbations-k--5) [ok](other.md#title-1) [ok](#here)\n"
+        "[bad](other.md#head-to-head) [gone](missing.md) [web](https://example.org/#x)\n"
+        "```\n[in code](nowhere.md)\n```\n"
+        "## Here\n\nRun `--flagfile=quickstart.flags` or `--flagfile=NAME.flags`, not nosuch.flags.\n"
+    )
+    assert broken_links([str(page)]) == [
+        f"{os.path.relpath(page, ROOT)}: other.md#head-to-head (no heading with that anchor)",
+        f"{os.path.relpath(page, ROOT)}: missing.md (no such file)",
+    ]
+    assert unknown_flagfiles([str(page)]) == [f"{os.path.relpath(page, ROOT)}: nosuch.flags"]
+
+
+def test_the_reference_check_sees_a_changed_default(monkeypatch):
+    from nag_tf import flag_reference
+
+    real = flag_reference.binary_flags
+    changed = lambda module: [dict(f, default="7") if f["name"] == "xi" else f for f in real(module)]  # noqa: E731
+    monkeypatch.setattr(flag_reference, "binary_flags", changed)
+    with open(os.path.join(ROOT, "docs", "flags.md"), encoding="utf-8") as handle:
+        assert handle.read() != flag_reference.reference_markdown()
