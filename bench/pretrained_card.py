@@ -65,7 +65,8 @@ def _figures(result, targets):
 _CARD = """# Shipped generator: NAG against {target}
 
 What it is: a NAG generator (nag_tf, `{generator}` architecture, d = {latent_dim}, ξ = {xi:g} on the 0–255
-scale, L∞) trained against **{target}** with its ImageNet weights, `--flagfile={flagfile}`.
+scale, L∞) trained against **{target}** with its ImageNet weights, `--flagfile={flagfile}` as it stood
+at the training commit: every setting it was trained with is in `config.json` beside this card.
 Load it with `--sources=pretrained:{name}` (nag_tf.evaluate) or
 `python -m export.saved_model --pretrained={name}`.
 
