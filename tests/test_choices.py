@@ -47,3 +47,24 @@ def test_the_modules_that_act_on_a_choice_hold_the_same_object():
     assert data.RESIZE_MODES is choices.RESIZE_MODES
     assert distribute.STRATEGIES is choices.STRATEGIES
     assert callbacks.LEARNING_RATE_SCHEDULES is choices.LEARNING_RATE_SCHEDULES
+
+
+def _fields_whose_flag_default_differs(values):
+    """TrainConfig fields that the flags, parsed with nothing given, set otherwise than the field's default."""
+    import dataclasses
+
+    from nag_tf.core.config import TrainConfig
+
+    values(["train"])
+    built, default = train_flags.config_from_flag_values(values), TrainConfig()
+    return [f.name for f in dataclasses.fields(default) if getattr(built, f.name) != getattr(default, f.name)]
+
+
+def test_every_training_flag_default_is_its_config_fields_default():
+    """Issue #51: a default is written twice (TrainConfig's field and DEFINE_* in train_flags); with no flag
+    given, the flags must build exactly TrainConfig(), so the two cannot drift apart unnoticed."""
+    values = flags.FlagValues()
+    train_flags.define_train_flags(values)
+    assert _fields_whose_flag_default_differs(values) == []
+    values.set_default("batch_size", 16)  # a drifted flag default is found
+    assert _fields_whose_flag_default_differs(values) == ["batch_size"]
