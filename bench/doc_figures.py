@@ -49,10 +49,7 @@ def six_runs(pattern):
 
 def transfer_matrix(runs, path):
     """Draws the mean (and range over runs) of each method on each target; returns the means."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from nag_tf.evaluation.plots import plt  # the package's figures' pyplot, on its file-only backend
 
     values = np.array([[[r[m] for r in runs[method].values()] for m, _ in TARGETS] for method, _ in METHODS])
     means = values.mean(axis=2)
@@ -76,15 +73,12 @@ def transfer_matrix(runs, path):
 
 def examples(count, path):
     """Photos, sampled perturbations and perturbed photos, labelled before and after; returns the labels."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import tensorflow as tf
 
     import keras_apps
     from keras_apps.class_names import class_name
     from nag_tf.evaluation import metrics, sources
+    from nag_tf.evaluation.plots import perturbation_image, plt
     from nag_tf.inputs import batches, data
 
     source = sources.load_source("pretrained:efficientnet_lite0")
@@ -104,7 +98,7 @@ def examples(count, path):
     for k in range(count):
         axes[0, k].imshow(images[k])
         axes[0, k].set_title(short(before[k]), fontsize=9)
-        axes[1, k].imshow(np.clip(deltas[k] / source.xi * 127.5 + 127.5, 0, 255).astype(np.uint8))
+        axes[1, k].imshow(perturbation_image(deltas[k], source.xi))
         axes[1, k].set_title(f"δ #{k}", fontsize=9)
         axes[2, k].imshow(np.asarray(adversarial[k]).astype(np.uint8))
         axes[2, k].set_title(("→ " if after[k] != before[k] else "= ") + short(after[k]), fontsize=9)

@@ -14,6 +14,7 @@ import numpy as np  # noqa: E402
 from keras_apps.class_names import class_name  # noqa: E402
 
 __all__ = [
+    "perturbation_image",
     "perturbation_grid",
     "perturbation_crops",
     "dominant_labels",
@@ -23,7 +24,8 @@ __all__ = [
 ]
 
 
-def _show(delta, xi):
+def perturbation_image(delta, xi):
+    """delta in [-xi, xi] as an image in [0, 1], grey = no change: the one way every figure shows one."""
     return np.clip((np.asarray(delta) / xi + 1.0) / 2.0, 0.0, 1.0)
 
 
@@ -35,7 +37,7 @@ def perturbation_grid(deltas, xi, path, columns=4):
     for index, axis in enumerate(axes.flat):
         axis.axis("off")
         if index < count:
-            axis.imshow(_show(deltas[index], xi))
+            axis.imshow(perturbation_image(deltas[index], xi))
     figure.suptitle(f"sampled perturbations (xi = {xi:g}, rescaled)")
     figure.tight_layout()
     figure.savefig(path, dpi=80)
@@ -65,7 +67,7 @@ def interpolation_strip(deltas, rates, xi, path):
     count = len(deltas)
     figure, axes = plt.subplots(1, count, figsize=(1.6 * count, 2.0), squeeze=False)
     for axis, delta, rate in zip(axes.flat, deltas, rates):
-        axis.imshow(_show(delta, xi))
+        axis.imshow(perturbation_image(delta, xi))
         axis.set_title(f"{100 * rate:.1f}%", fontsize=8)
         axis.axis("off")
     figure.suptitle("fooling rate along a line between two latent points")
@@ -101,7 +103,7 @@ def perturbation_crops(deltas, xi, path, crop=64, columns=4):
     for index, axis in enumerate(axes.flat):
         axis.axis("off")
         if index < count:
-            axis.imshow(_show(deltas[index][:crop, :crop], xi), interpolation="nearest")
+            axis.imshow(perturbation_image(deltas[index][:crop, :crop], xi), interpolation="nearest")
     figure.suptitle(f"sampled perturbations, {crop}x{crop} px crops at full resolution")
     figure.tight_layout()
     figure.savefig(path, dpi=80)
