@@ -6,6 +6,7 @@ global FLAGS, and several define the same names): a command's flags are those it
 plus those of the flag modules it uses (the training flags, the baselines' shared flags, bench's).
 """
 
+import functools
 import glob
 import importlib.util
 import os
@@ -110,6 +111,7 @@ def anchor_slug(heading):
     return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
 
 
+@functools.cache
 def page_anchors(path):
     """Every #anchor a page has: one per heading, repeats numbered -1, -2, ... as GitHub does."""
     anchors, seen = set(), {}
@@ -120,6 +122,15 @@ def page_anchors(path):
     return anchors
 
 
+def link_problem(path, anchor):
+    """Why a link to `path`#`anchor` does not resolve ('no such file', 'no heading with that anchor'), or None."""
+    if not os.path.exists(path):
+        return "no such file"
+    if anchor and (not path.endswith(".md") or anchor not in page_anchors(path)):
+        return "no heading with that anchor"
+    return None
+
+
 def broken_links(pages):
     """['page: target (why)'] for each relative link whose file, or whose #anchor's heading, is missing."""
     broken = []
@@ -128,12 +139,11 @@ def broken_links(pages):
             if re.match(r"[a-z]+:", target):  # http:, https:, mailto:
                 continue
             path, _, anchor = target.partition("#")
-            resolved = os.path.normpath(os.path.join(os.path.dirname(page), path)) if path else page
-            where = f"{os.path.relpath(page, ROOT)}: {target}"
-            if not os.path.exists(resolved):
-                broken.append(f"{where} (no such file)")
-            elif anchor and (not resolved.endswith(".md") or anchor not in page_anchors(resolved)):
-                broken.append(f"{where} (no heading with that anchor)")
+            problem = link_problem(
+                os.path.normpath(os.path.join(os.path.dirname(page), path)) if path else page, anchor
+            )
+            if problem:
+                broken.append(f"{os.path.relpath(page, ROOT)}: {target} ({problem})")
     return broken
 
 
@@ -160,14 +170,13 @@ def test_every_relative_link_and_anchor_resolves():
 def test_the_records_a_flagfile_names_exist():
     """Flagfile comments point to their records (docs/...md, with an #anchor or not): those must resolve."""
     broken = []
-    for flagfile in sorted(glob.glob(os.path.join(ROOT, "nag_tf", "configs", "*.flags"))):
+    for flagfile in sorted(glob.glob(os.path.join(CONFIGS, "*.flags"))):
         with open(flagfile, encoding="utf-8") as handle:
             for target in re.findall(r"\b(docs/[\w/.-]+\.md(?:#[\w-]+)?)", handle.read()):
                 path, _, anchor = target.partition("#")
-                if not os.path.exists(os.path.join(ROOT, path)) or (
-                    anchor and anchor not in page_anchors(os.path.join(ROOT, path))
-                ):
-                    broken.append(f"{os.path.basename(flagfile)}: {target}")
+                problem = link_problem(os.path.join(ROOT, path), anchor)
+                if problem:
+                    broken.append(f"{os.path.basename(flagfile)}: {target} ({problem})")
     assert broken == []
 
 
