@@ -22,6 +22,7 @@ class TrainingStopped(BaseException):
     damaged file by the loaders that turn any Exception into a NAGError.
     """
 
-    def __init__(self, message, signal_number):
+    def __init__(self, message, signal_number=None):
         super().__init__(message)
-        self.exit_code = 128 + int(signal_number)
+        # A library caller's own stop request (no signal) exits as a failure that is not a crash.
+        self.exit_code = 1 if signal_number is None else 128 + int(signal_number)

@@ -99,9 +99,7 @@ def test_evaluate_binary_writes_every_file(two_generators, image_folder, tmp_pat
     from helpers.cli import run_module
 
     target = keras_apps.load_target("tiny_cnn", "none")
-    uap = sgd_uap_lib.save_perturbation(
-        np.full([32, 32, 3], 10.0, np.float32), str(tmp_path / "uap.npy"), 10.0, "tiny_cnn"
-    )
+    uap = sources.save_perturbation(np.full([32, 32, 3], 10.0, np.float32), str(tmp_path / "uap.npy"), 10.0, "tiny_cnn")
     out_dir, logdir = tmp_path / "report", tmp_path / "tb"
     result = run_module(
         "nag_tf.evaluate",
@@ -198,10 +196,10 @@ def test_collapse_detector_fires_on_a_generator_that_ignores_z_and_not_otherwise
 
 
 def test_sources_with_the_same_name_get_distinct_rows(image_folder, tmp_path):
-    first = sgd_uap_lib.save_perturbation(
+    first = sources.save_perturbation(
         np.full([32, 32, 3], 10.0, np.float32), str(tmp_path / "a" / "uap.npy"), 10.0, "tiny_cnn"
     )
-    second = sgd_uap_lib.save_perturbation(
+    second = sources.save_perturbation(
         np.full([32, 32, 3], -10.0, np.float32), str(tmp_path / "b" / "uap.npy"), 10.0, "tiny_cnn"
     )
     loaded = [sources.load_source(first), sources.load_source(second)]

@@ -16,14 +16,13 @@ the pixel range; nag_tf clips by default (--clip), as it does for every method i
 import keras
 import tensorflow as tf
 
-from nag_tf.baselines.sgd_uap_lib import project, run_budgeted
+from nag_tf.baselines.sgd_uap_lib import initial_perturbation, project, run_budgeted
 from nag_tf.core.dynamic_pairs import DynamicPairs, pair_image_passes
 from nag_tf.core.loss_config import AUTHORS_PAIRS
 from nag_tf.core.model import perturb
-from nag_tf.errors import NAGError
 from nag_tf.inputs import batches
 
-__all__ = ["train_dm_uap", "ramp_fraction", "image_passes_per_step", "check_options"]
+__all__ = ["train_dm_uap", "ramp_fraction", "image_passes_per_step"]
 
 
 def ramp_fraction(taken, steps, spent, time_budget_s):
@@ -55,6 +54,7 @@ def train_dm_uap(
     on_mark=None,
     progress=None,
     should_stop=None,
+    start=None,
 ):
     """Trains one perturbation; returns (float32 [S, S, 3] numpy perturbation, steps, optimisation seconds).
 
@@ -64,7 +64,8 @@ def train_dm_uap(
     size = target.image_size
     batch_size = min(batch_size, len(cached))
     initial = tf.random.stateless_uniform([size, size, 3], seed=[seed, 17], minval=-xi, maxval=xi)
-    perturbation = tf.Variable(project(initial, xi, norm), name="dm_uap")
+    # A resumed run starts from its perturbation so far; AdamW's moments start afresh (they are not saved).
+    perturbation = tf.Variable(initial_perturbation(size, start, project(initial, xi, norm)), name="dm_uap")
     optimizer = keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=0.01)
     pairs = DynamicPairs(target, rho, image_radius, weight_steps, image_steps, smoothing)
 
@@ -92,25 +93,10 @@ def train_dm_uap(
         on_mark=on_mark,
         progress=progress,
         should_stop=should_stop,
+        start=start,
     )
 
 
 def image_passes_per_step(batch_size, rho, image_radius, weight_steps, image_steps):
     """Images through the target (forward + backward) per step: the pair's steps plus the perturbation's."""
     return pair_image_passes(batch_size, rho, image_radius, weight_steps, image_steps) + batch_size
-
-
-def check_options(batch_size, rho, image_radius, weight_steps, image_steps, smoothing, beta, learning_rate):
-    """Raises NAGError naming the first bad value (the binary's flags; here, so no flags are defined to check)."""
-    checks = (
-        (batch_size >= 1, f"--batch_size={batch_size} must be at least 1"),
-        (rho >= 0, f"--rho={rho} must be >= 0 (0: no weight steps)"),
-        (image_radius >= 0, f"--image_radius={image_radius} must be >= 0 (0: no image steps)"),
-        (weight_steps >= 0 and image_steps >= 0, "--weight_steps and --image_steps must be >= 0"),
-        (0 <= smoothing < 1, f"--smoothing={smoothing} must be in [0, 1)"),
-        (beta > 0, f"--beta={beta} must be positive"),
-        (learning_rate > 0, f"--learning_rate={learning_rate} must be positive"),
-    )
-    for ok, message in checks:
-        if not ok:
-            raise NAGError(message)

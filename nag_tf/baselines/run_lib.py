@@ -96,7 +96,7 @@ def run_baseline(run, train, batch_size):
     # Stopped by a signal: the perturbation so far goes apart, marked incomplete; `out` is not touched.
     path = run.out[:-4] + ".stopped.npy" if caught.received else run.out
     extra = {"complete": False, "stopped_by": caught.received, "steps": steps} if caught.received else None
-    sgd_uap_lib.save_perturbation(
+    sources.save_perturbation(
         perturbation, path, run.xi, target.name, run.norm, method=run.method, clip=run.clip, extra=extra
     )
     caught.check(f"after {steps} steps: the perturbation so far is in {path}; {run.out} was not written")

@@ -14,7 +14,13 @@ gradient of those small, noisy minibatches is what generalises.
 
 import tensorflow as tf
 
-from nag_tf.baselines.sgd_uap_lib import ascent_direction, clamped_cross_entropy_gradient, project, run_budgeted
+from nag_tf.baselines.sgd_uap_lib import (
+    ascent_direction,
+    clamped_cross_entropy_gradient,
+    initial_perturbation,
+    project,
+    run_budgeted,
+)
 from nag_tf.inputs import batches
 
 __all__ = ["train_sga", "sga_outer_step"]
@@ -70,6 +76,7 @@ def train_sga(
     on_mark=None,
     progress=None,
     should_stop=None,
+    start=None,
 ):
     """Trains one perturbation; returns (float32 [S, S, 3] numpy perturbation, outer steps, optimisation seconds).
 
@@ -80,7 +87,7 @@ def train_sga(
     """
     size = target.image_size
     batch_size = min(batch_size, len(cached))
-    perturbation = tf.Variable(tf.zeros([size, size, 3]), name="sga")
+    perturbation = tf.Variable(initial_perturbation(size, start), name="sga")
 
     def loss_gradient(v, images, labels):
         return clamped_cross_entropy_gradient(target, v, images, labels, beta=beta, clip=clip)
@@ -112,4 +119,5 @@ def train_sga(
         on_mark=on_mark,
         progress=progress,
         should_stop=should_stop,
+        start=start,
     )

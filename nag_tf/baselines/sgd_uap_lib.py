@@ -10,9 +10,8 @@ c is the target's clean label (cached once, as for
 NAG), so the objective is the same "change the label" goal NAG has.
 """
 
-import json
-import os
 import time
+from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
@@ -21,13 +20,22 @@ from nag_tf.core.model import perturb
 from nag_tf.inputs import batches
 
 __all__ = [
+    "StartState",
+    "initial_perturbation",
     "project",
     "ascent_direction",
     "clamped_cross_entropy_gradient",
     "train_sgd_uap",
     "run_budgeted",
-    "save_perturbation",
 ]
+
+
+class StartState(NamedTuple):
+    """Where a stopped run stood: its perturbation so far, steps taken and optimisation seconds spent."""
+
+    perturbation: np.ndarray
+    steps: int
+    seconds: float
 
 
 def project(perturbation, xi, norm="linf"):
@@ -71,6 +79,7 @@ def train_sgd_uap(
     on_mark=None,
     progress=None,
     should_stop=None,
+    start=None,
 ):
     """Trains one perturbation; returns (float32 [S, S, 3] numpy perturbation, steps taken, optimisation seconds).
 
@@ -79,7 +88,7 @@ def train_sgd_uap(
     and SGA); on_mark(seconds, perturbation) is called as each of `marks` is passed.
     """
     size = target.image_size
-    perturbation = tf.Variable(tf.zeros([size, size, 3]), name="uap")
+    perturbation = tf.Variable(initial_perturbation(size, start), name="uap")
     step_size = tf.Variable(step_fraction * xi, trainable=False)
     steps_per_epoch = batches.steps_per_epoch(cached, batch_size)
 
@@ -104,7 +113,15 @@ def train_sgd_uap(
         on_mark=on_mark,
         progress=progress,
         should_stop=should_stop,
+        start=start,
     )
+
+
+def initial_perturbation(size, start, default=None):
+    """The starting v: a stopped run's (`start`, a StartState), else `default` (zeros when None)."""
+    if start is not None:
+        return tf.constant(start.perturbation, tf.float32)
+    return tf.zeros([size, size, 3]) if default is None else default
 
 
 def run_budgeted(
@@ -117,6 +134,7 @@ def run_budgeted(
     on_mark=None,
     progress=None,
     should_stop=None,
+    start=None,
 ):
     """The baselines' loop: one_step(taken, images, labels, spent) per batch until `steps` steps or
     `time_budget_s` seconds spent inside the steps (the same count as NAG's budget: nothing else is charged);
@@ -124,19 +142,21 @@ def run_budgeted(
 
     on_mark(seconds, perturbation) is called as each of `marks` is passed; progress(steps, seconds) after each
     step; should_stop() before each step ends the loop early when true (a signal: the caller saves apart).
+    `start` (a StartState) resumes a stopped run: its steps and seconds count on, the data stream skips
+    the batches it has seen, and marks it passed are not called again.
     Returns (float32 numpy perturbation, steps taken, seconds).
     """
-    marks = sorted(marks)
-    spent, taken = 0.0, 0
-    for images, labels in stream:
+    spent, taken = (start.seconds, start.steps) if start is not None else (0.0, 0)
+    marks = sorted(mark for mark in marks if mark > spent)
+    for images, labels in stream.skip(taken):
         if taken >= steps or (time_budget_s and spent >= time_budget_s):
             break
         if should_stop is not None and should_stop():
             break
-        start = time.perf_counter()
+        began = time.perf_counter()
         one_step(taken, images, labels, spent)
         perturbation.read_value().numpy()  # wait for the step before stopping the clock
-        spent += time.perf_counter() - start
+        spent += time.perf_counter() - began
         taken += 1
         while marks and spent >= marks[0]:
             mark = marks.pop(0)
@@ -145,16 +165,3 @@ def run_budgeted(
         if progress is not None:
             progress(taken, spent)
     return np.asarray(perturbation.numpy()), taken, spent
-
-
-def save_perturbation(perturbation, path, xi, target_name, norm="linf", method="sgd_uap", clip=True, extra=None):
-    """Writes the perturbation as .npy plus a .json with xi, norm, clip, the target (and `extra`), each atomically."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    writing = path + ".writing.npy"
-    np.save(writing, perturbation.astype(np.float32))
-    os.replace(writing, path)
-    meta = {"xi": float(xi), "norm": norm, "target": target_name, "method": method, "clip": bool(clip), **(extra or {})}
-    with open(path[:-4] + ".json.writing", "w") as handle:
-        json.dump(meta, handle)
-    os.replace(path[:-4] + ".json.writing", path[:-4] + ".json")
-    return path

@@ -27,6 +27,7 @@ __all__ = [
     "PerturbationSetSource",
     "ExportedSource",
     "load_source",
+    "save_perturbation",
     "load_saved_model",
     "load_generator_weights",
 ]
@@ -178,6 +179,19 @@ class ExportedSource(GeneratorSource):
             shape=(metadata.image_size, metadata.latent_dim),
         )
         self.norm = metadata.norm
+
+
+def save_perturbation(perturbation, path, xi, target_name, norm="linf", method="sgd_uap", clip=True, extra=None):
+    """Writes the perturbation as .npy plus a .json with xi, norm, clip, the target (and `extra`), each atomically."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    writing = path + ".writing.npy"
+    np.save(writing, perturbation.astype(np.float32))
+    os.replace(writing, path)
+    meta = {"xi": float(xi), "norm": norm, "target": target_name, "method": method, "clip": bool(clip), **(extra or {})}
+    with open(path[:-4] + ".json.writing", "w") as handle:
+        json.dump(meta, handle)
+    os.replace(path[:-4] + ".json.writing", path[:-4] + ".json")
+    return path
 
 
 def _load_fixed(path, name):

@@ -90,7 +90,7 @@ def _sga_attack(config, options, target, train_images, path, budget_s, seed):
             norm=config.norm,
             progress=lambda steps, seconds: bar.update(min(seconds, budget_s), values=[("steps", steps)]),
         )
-        sgd_uap_lib.save_perturbation(perturbation, path, config.xi, target.name, config.norm, method="sga")
+        sources.save_perturbation(perturbation, path, config.xi, target.name, config.norm, method="sga")
     return sources.load_source(path).sample(1, 0)
 
 
@@ -181,9 +181,7 @@ def _fine_tune(config, options, target_name, scheme, train_images, scheme_dir):
         )
         model.fit(batches, epochs=options.epochs, verbose=config.verbose)
         if scheme.ascends:
-            sgd_uap_lib.save_perturbation(
-                scheme.delta.numpy(), uat_path, config.xi, target_name, config.norm, method="uat"
-            )
+            sources.save_perturbation(scheme.delta.numpy(), uat_path, config.xi, target_name, config.norm, method="uat")
         nag_callbacks.save_weights_atomically(classifier, hardened_path)
     uat = sources.load_source(uat_path).sample(1, 0) if os.path.exists(uat_path) else None
     return Target(copy.spec, copy.classifier), hardened_path, uat

@@ -206,13 +206,15 @@ class StopOnSignal(keras.callbacks.Callback):
     the start of training to its end.
     """
 
-    def __init__(self, signals=(signal.SIGTERM, signal.SIGINT)):
+    def __init__(self, signals=(signal.SIGTERM, signal.SIGINT), should_stop=None):
         super().__init__()
         self._catcher = SignalCatcher(signals)
+        self._should_stop = should_stop  # a caller's own stop request (a library call's `stop`), checked alike
+        self._asked = False
 
     @property
     def received(self):
-        return self._catcher.received
+        return self._catcher.received or ("a stop request" if self._asked else None)
 
     @property
     def signal_number(self):
@@ -222,7 +224,8 @@ class StopOnSignal(keras.callbacks.Callback):
         self._catcher.__enter__()
 
     def on_train_batch_end(self, batch, logs=None):
-        if self._catcher.stop_requested():
+        self._asked = self._asked or bool(self._should_stop is not None and self._should_stop())
+        if self._catcher.stop_requested() or self._asked:
             self.model.stop_training = True
 
     def on_train_end(self, logs=None):

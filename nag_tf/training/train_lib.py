@@ -383,11 +383,13 @@ def _report(config, model, target, report_images):
     return rates, per_target, cosine, interval
 
 
-def train(config, budget_marks=(), on_budget_mark=None):
+def train(config, budget_marks=(), on_budget_mark=None, should_stop=None):
     """Trains (or resumes) a generator; returns a TrainResult.
 
-    `budget_marks`/`on_budget_mark`: on_budget_mark(seconds, generator) is
+    `budget_marks`/`on_budget_mark`: on_budget_mark(seconds, model) is
     called as each mark of optimisation seconds is passed (learning curves).
+    `should_stop()`, checked after each step, ends training as a signal does: the epoch is checkpointed
+    and TrainingStopped raised (the same call resumes).
 
     Raises:
       NAGError: bad config, data, weights or log directory; persistent NaNs.
@@ -396,10 +398,10 @@ def train(config, budget_marks=(), on_budget_mark=None):
     # A signal before the first step or after the last (loading, tracing, the final report) stops at once,
     # cleanly; inside training StopOnSignal takes over and ends the step and its epoch first.
     with SignalCatcher(interrupt="outside a training step: run the same command to resume"):
-        return _train(config, budget_marks, on_budget_mark)
+        return _train(config, budget_marks, on_budget_mark, should_stop)
 
 
-def _train(config, budget_marks, on_budget_mark):
+def _train(config, budget_marks, on_budget_mark, should_stop):
     strategy = distribute.make_strategy(config.strategy)
     chief = distribute.is_chief(strategy)
     logdir = distribute.worker_logdir(config.logdir, strategy)
@@ -417,7 +419,7 @@ def _train(config, budget_marks, on_budget_mark):
         on_mark=None if on_budget_mark is None else lambda mark: on_budget_mark(mark, model),
         spent_variable=state.optimisation_seconds,
     )
-    stop = nag_callbacks.StopOnSignal()
+    stop = nag_callbacks.StopOnSignal(should_stop=should_stop)
     history = _fit(config, state, datasets, strategy=strategy, logdir=logdir, chief=chief, budget=budget, stop=stop)
     if stop.received:
         # The epoch in progress was ended and checkpointed; no final weights: the run is not finished.
