@@ -305,17 +305,19 @@ def test_other_schemes_share_the_attacks_on_the_original(tiny_config, tmp_path):
         config,
         harden_lib.HardenOptions(out_dir=out_dir, scheme="uat", epochs=1, learning_rate=1e-3, attack_budget_s=2.0),
     )
-    written = os.path.getmtime(os.path.join(out_dir, "sga_before.npy"))
+    written = os.path.getmtime(os.path.join(out_dir, "sga_before", "perturbation.npy"))
     second = harden_lib.harden(
         config,
         harden_lib.HardenOptions(
             out_dir=out_dir, scheme="sga_set", set_size=2, epochs=1, learning_rate=1e-3, attack_budget_s=2.0
         ),
     )
-    assert os.path.getmtime(os.path.join(out_dir, "sga_before.npy")) == written  # reused, not retrained
+    assert os.path.getmtime(os.path.join(out_dir, "sga_before", "perturbation.npy")) == written  # reused, not retrained
     assert second["before"]["fooling_new_sga"] == first["before"]["fooling_new_sga"]
     assert first["before"]["fooling_hardening"] is None and first["after"]["fooling_hardening"] is not None
-    assert sorted(os.listdir(os.path.join(out_dir, "sga_set_members"))) == ["0.json", "0.npy", "1.json", "1.npy"]
+    members = os.path.join(out_dir, "sga_set_members")
+    assert sorted(os.listdir(members)) == ["0", "1"]
+    assert all(os.path.exists(os.path.join(members, k, "perturbation.npy")) for k in ("0", "1"))
     assert os.path.exists(os.path.join(out_dir, "uat", "uat.npy"))
 
 

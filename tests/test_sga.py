@@ -126,23 +126,28 @@ def test_the_sga_binary_trains_saves_and_shows_progress(image_folder, tmp_path):
     "argv, message",
     [
         (["--xi=300"], "--xi=300.0 is outside"),
-        (["--norm=l2", "--xi=-1"], "must be a positive L2 radius"),
+        (["--norm=l2", "--xi=-1"], "--xi=-1.0 must be positive"),
+        (["--norm=l3"], "--norm='l3' is not one of"),
         (["--steps=0"], "--steps=0 must be positive"),
         (["--time_budget_s=-1"], "--time_budget_s=-1.0 >= 0"),
         (["--out=runs/uap.txt"], "must end with .npy"),
+        (["--minibatch=300"], "--minibatch=300 is larger than batch_size=250"),
     ],
 )
-def test_the_shared_baseline_flags_become_one_checked_run(argv, message):
+def test_the_baseline_flags_become_one_checked_job(argv, message):
+    """The method's flags come from its settings record (names, defaults), read back into one."""
     from absl import flags
 
     from nag_tf.baselines import baseline_flags
     from nag_tf.errors import NAGError
+    from nag_tf.methods import sga
 
     values = flags.FlagValues()
-    baseline_flags.define_shared_flags(values)
+    baseline_flags.define_flags("sga", values)
     values(["prog", "--target=tiny_cnn"])
-    run = baseline_flags.run_from_flags(values, "sga")
-    assert run.out == "runs/sga/uap.npy" and run.target == "tiny_cnn" and run.verbose
+    job = baseline_flags.job_from_flags(values, "sga")
+    assert job.out == "runs/sga/uap.npy" and job.workdir == "runs/sga/uap_run" and job.target.name == "tiny_cnn"
+    assert job.settings == sga.Settings() and job.budget.steps == 200 and job.verbose
     values(["prog", *argv])
     with pytest.raises(NAGError, match=message.replace("(", r"\(")):
-        baseline_flags.run_from_flags(values, "sga")
+        baseline_flags.job_from_flags(values, "sga")

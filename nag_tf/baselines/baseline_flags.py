@@ -1,21 +1,35 @@
-"""The flags every baseline binary shares (target, data, budget, output) and their typed form.
+"""The flags of a baseline binary (sgd_uap, sga, dm_uap): the run's (target, photos, budget, output) and
+the method's own, defined from its settings record, and their one conversion into a `BaselineJob`.
 
-Each binary calls `define_shared_flags()` beside its own method's flags, then, in its `main`,
-`run_from_flags(FLAGS, method)`: the one place these flags are read (the library, `run_lib`, takes the
-`BaselineRun`).
+Each binary calls `define_flags(method)` at import and, in its `main`, `job_from_flags(FLAGS, method)`.
 """
 
 import dataclasses
 
 from absl import flags
 
-from nag_tf import choices
-from nag_tf.baselines.run_lib import BaselineRun
+from nag_tf.errors import NAGError
+from nag_tf.methods import method_flags, registry
 
-__all__ = ["define_shared_flags", "run_from_flags"]
+__all__ = ["BaselineJob", "define_flags", "job_from_flags"]
 
 
-def define_shared_flags(flag_values=flags.FLAGS):
+@dataclasses.dataclass(frozen=True)
+class BaselineJob:
+    """A baseline binary's call of nag_tf.methods.train, and where its perturbation goes."""
+
+    settings: object
+    target: object  # nag_tf.methods.TargetSpec
+    photos: str
+    budget: object  # nag_tf.methods.Budget
+    seed: int
+    out: str
+    workdir: str
+    verbose: bool
+
+
+def define_flags(method, flag_values=flags.FLAGS):
+    """The run's flags, then one flag a field of the method's settings record (defaults: the record's)."""
     flags.DEFINE_string("target", "efficientnet_lite0", "Target classifier.", flag_values=flag_values)
     flags.DEFINE_string("weights", "imagenet", "'imagenet', 'none' or a weights file.", flag_values=flag_values)
     flags.DEFINE_string(
@@ -28,34 +42,40 @@ def define_shared_flags(flag_values=flags.FLAGS):
     flags.DEFINE_string(
         "data_dir", "demo", "Training image folder ('demo' = the bundled demo set).", flag_values=flag_values
     )
-    flags.DEFINE_float(
-        "xi", 10.0, "Budget on the 0-255 scale: L-inf, or the L2 radius with --norm=l2.", flag_values=flag_values
-    )
-    flags.DEFINE_enum(
-        "norm",
-        "linf",
-        list(choices.NORMS),
-        "Budget norm: linf (signed steps, clip) or l2 (normalised steps, projection onto the ball).",
-        flag_values=flag_values,
-    )
-    flags.DEFINE_bool("clip", True, "Clip x + v to [0, 255] (as NAG's --clip).", flag_values=flag_values)
-    flags.DEFINE_integer("steps", 200, "Training steps.", flag_values=flag_values)
+    flags.DEFINE_integer("steps", 200, "Training steps (with --time_budget_s: at most).", flag_values=flag_values)
     flags.DEFINE_float(
         "time_budget_s", 0.0, "Stop after this many seconds of optimisation (0: no limit).", flag_values=flag_values
     )
-    flags.DEFINE_integer("seed", 0, "Seed of the data order.", flag_values=flag_values)
+    flags.DEFINE_integer("seed", 0, "Seed of the data order (and of DM-UAP's start).", flag_values=flag_values)
     flags.DEFINE_string("out", None, "Output .npy path (default: runs/METHOD/uap.npy).", flag_values=flag_values)
+    flags.DEFINE_string(
+        "workdir",
+        None,
+        "Where the run lives (run.json; a stopped run's state, resumed by the same command). Default: OUT_run/.",
+        flag_values=flag_values,
+    )
     flags.DEFINE_integer("verbose", 1, "1: a progress bar with ETA; 0: quiet.", flag_values=flag_values)
+    method_flags.define_settings_flags(registry.module_of(method).settings_type()(), flag_values)
 
 
-def run_from_flags(flag_values, method):
-    """The validated BaselineRun of parsed shared flags (NAGError names a bad value)."""
-    # Every field is a flag of the same name, except these three, set here.
-    derived = ("method", "out", "verbose")
-    values = {f.name: flag_values[f.name].value for f in dataclasses.fields(BaselineRun) if f.name not in derived}
-    return BaselineRun(
-        method=method,
-        out=flag_values["out"].value or f"runs/{method}/uap.npy",
+def job_from_flags(flag_values, method):
+    """The validated BaselineJob of parsed flags (NAGError names a bad value by its flag)."""
+    from nag_tf.methods.run import Budget, TargetSpec
+
+    steps, seconds = flag_values["steps"].value, flag_values["time_budget_s"].value
+    if steps < 1 or seconds < 0:
+        raise NAGError(f"--steps={steps} must be positive and --time_budget_s={seconds} >= 0")
+    out = flag_values["out"].value or f"runs/{method}/uap.npy"
+    if not out.endswith(".npy"):
+        raise NAGError(f"--out={out!r} must end with .npy")
+    defaults = registry.module_of(method).settings_type()()
+    return BaselineJob(
+        settings=method_flags.settings_from_flags(defaults, flag_values),
+        target=TargetSpec(flag_values["target"].value, flag_values["weights"].value, flag_values["preprocess"].value),
+        photos=flag_values["data_dir"].value,
+        budget=Budget(seconds=seconds, steps=steps),
+        seed=flag_values["seed"].value,
+        out=out,
+        workdir=flag_values["workdir"].value or out[:-4] + "_run",
         verbose=bool(flag_values["verbose"].value),
-        **values,
-    ).validate()
+    )

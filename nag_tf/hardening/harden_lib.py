@@ -23,7 +23,7 @@ import tensorflow as tf
 
 import keras_apps
 from keras_apps.registry import Target
-from nag_tf.baselines import sga_lib, sgd_uap_lib
+from nag_tf import methods
 from nag_tf.errors import NAGError
 from nag_tf.evaluation import metrics, sources, stats
 from nag_tf.hardening.harden_model import (
@@ -33,6 +33,7 @@ from nag_tf.hardening.harden_model import (
     UniversalAdversarialTraining,
 )
 from nag_tf.hardening.harden_options import HardenOptions
+from nag_tf.inputs import data, splits
 from nag_tf.training import callbacks as nag_callbacks
 from nag_tf.training import checkpoints, train_lib
 
@@ -62,36 +63,44 @@ def _relabelled(target, cached, batch_size=32):
 
 
 def _nag_attack(config, weights, logdir, budget_s):
-    """A new NAG generator against the classifier with `weights` (a finished run in `logdir` is
-    reused, an interrupted one resumes from its checkpoint)."""
-    if not os.path.exists(os.path.join(logdir, train_lib.FINAL_WEIGHTS)):
-        train_lib.train(
-            dataclasses.replace(config, weights=weights, logdir=logdir, epochs=10**6, time_budget_s=budget_s)
-        )
-    return sources.load_source(logdir, os.path.basename(logdir))
+    """A new NAG generator against the classifier with `weights` (nag_tf.methods.train: a finished run in
+    `logdir` is reused, an interrupted one resumes from its checkpoint)."""
+    (target_name,) = config.target
+    run = methods.train(
+        config,
+        methods.TargetSpec(target_name, weights),
+        config.data_dir,
+        budget_s,
+        seed=config.seed,
+        workdir=logdir,
+        heldout=config.holdout_dir,
+        name=os.path.basename(logdir),
+    )
+    return run.source
 
 
-def _sga_attack(config, options, target, train_images, path, budget_s, seed):
-    """A new SGA perturbation against `target` (reused if `path` exists); [1, S, S, 3]."""
-    if not os.path.exists(path):
-        bar = keras.utils.Progbar(
-            budget_s, unit_name="s of optimisation", stateful_metrics=["steps"], verbose=1 if config.verbose else 0
-        )
-        perturbation, _, _ = sga_lib.train_sga(
-            target,
-            train_images,
-            config.xi,
-            batch_size=min(options.sga_batch, len(train_images)),
-            minibatch=options.sga_minibatch,
-            steps=10**9,
-            time_budget_s=budget_s,
-            seed=seed,
-            clip=config.clip,
-            norm=config.norm,
-            progress=lambda steps, seconds: bar.update(min(seconds, budget_s), values=[("steps", steps)]),
-        )
-        sources.save_perturbation(perturbation, path, config.xi, target.name, config.norm, method="sga")
-    return sources.load_source(path).sample(1, 0)
+def _sga_attack(config, options, weights, workdir, budget_s, seed):
+    """A new SGA perturbation against the classifier with `weights` (nag_tf.methods.train: reused when
+    finished in `workdir`); [1, S, S, 3]."""
+    (target_name,) = config.target
+    settings = methods.settings_for(
+        "sga",
+        batch_size=options.sga_batch,
+        minibatch=min(options.sga_minibatch, options.sga_batch),
+        xi=config.xi,
+        norm=config.norm,
+        clip=config.clip,
+    )
+    run = methods.train(
+        settings,
+        methods.TargetSpec(target_name, weights),
+        config.data_dir,
+        budget_s,
+        seed=seed,
+        workdir=workdir,
+        verbose=config.verbose,
+    )
+    return run.source.sample(1, 0)
 
 
 def _measure(target, holdout, attacks, config):
@@ -112,6 +121,22 @@ def _measure(target, holdout, attacks, config):
             measured[id(perturbations)] = (float(np.mean(rates)), shares)
         row[f"fooling_{name}"], per_photo[name] = measured[id(perturbations)]
     return row, per_photo
+
+
+def _with_split_folders(config, out_dir):
+    """The config with its training and held-out photos as two folders: every attack (NAG, SGA) trains on
+    the same training photos through nag_tf.methods.train, and none of them sees a held-out one."""
+    if not config.data_dir:
+        raise NAGError(
+            "hardening reads its photos from an image folder (--data_dir): write the tfds split to a folder with "
+            "labels.csv first"
+        )
+    data_dir, holdout_dir = data.resolve_folders(config.data_dir, config.holdout_dir)
+    if holdout_dir is None:
+        data_dir, holdout_dir = splits.write_split_folders(
+            data_dir, config.holdout, config.seed, os.path.join(out_dir, "split"), config.max_images
+        )
+    return dataclasses.replace(config, data_dir=data_dir, holdout_dir=holdout_dir, max_images=0)
 
 
 def _phase(config, text):
@@ -137,9 +162,8 @@ def _hardening_perturbations(config, options, original, train_images, nag_before
             _sga_attack(
                 config,
                 options,
-                original,
-                train_images,
-                os.path.join(options.out_dir, "sga_set_members", f"{k}.npy"),
+                config.weights,
+                os.path.join(options.out_dir, "sga_set_members", str(k)),
                 budget,
                 config.seed + 1 + k,
             )
@@ -201,6 +225,7 @@ def harden(config, options):
         raise NAGError("hardening measures untargeted fooling: leave --target_class empty")
     os.makedirs(options.out_dir, exist_ok=True)
     checkpoints.check_logdir_writable(options.out_dir)
+    config = _with_split_folders(config, options.out_dir)
     (target_name,) = config.target
     original = keras_apps.load_target(target_name, config.weights)
     # The NAG attacks choose their generator on their own selection images; every figure here is
@@ -213,7 +238,7 @@ def harden(config, options):
     _phase(config, f"1/3: NAG and SGA attack the original {target_name} ({budget:g} s each)")
     nag_before = _nag_attack(config, config.weights, os.path.join(options.out_dir, "nag_before"), budget)
     sga_before = _sga_attack(
-        config, options, original, train_images, os.path.join(options.out_dir, "sga_before.npy"), budget, config.seed
+        config, options, config.weights, os.path.join(options.out_dir, "sga_before"), budget, config.seed
     )
     nag_samples = nag_before.sample(config.eval_samples, config.report_seed)
     scheme, hardening = _hardening_perturbations(
@@ -236,9 +261,7 @@ def harden(config, options):
     # 3. New attacks on the hardened copy, same budgets, and the step-1 attacks transferred to it.
     _phase(config, "3/3: new NAG and SGA attacks on the hardened copy, same budgets")
     nag_after = _nag_attack(config, hardened_path, os.path.join(scheme_dir, "nag_after"), budget)
-    sga_after = _sga_attack(
-        config, options, hardened, train_images, os.path.join(scheme_dir, "sga_after.npy"), budget, config.seed
-    )
+    sga_after = _sga_attack(config, options, hardened_path, os.path.join(scheme_dir, "sga_after"), budget, config.seed)
     after, per_photo_after = _measure(
         hardened,
         holdout,

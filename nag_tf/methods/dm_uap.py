@@ -1,6 +1,6 @@
 """DM-UAP (Zhang et al., AAAI 2025) as a method: its settings and its optimiser (nag_tf.baselines.dm_uap_lib).
 
-The defaults are the authors' (for VGG-19 on a GPU); `COMPARISON` is the setting screened for
+The defaults are the authors' (VGG-19 on a GPU); `COMPARISON` is the setting screened for
 EfficientNet-Lite0 on a CPU budget (nag_tf.core.loss_config.LITE0_PAIRS says where and why): a smaller
 batch and fewer inner steps buy ten times the steps.
 """

@@ -1,9 +1,9 @@
 """SIGTERM and SIGINT to the server, the evaluation and the baselines (training: test_kill_resume.py).
 
 The server stops accepting, completes the request in flight and exits 0;
-evaluation stops with one line, exit 128 + N and no report; a baseline saves
-its perturbation so far as `<out>.stopped.npy` (marked incomplete), leaves
-`<out>` unwritten and exits 128 + N.
+evaluation stops with one line, exit 128 + N and no report; a baseline keeps
+its state (perturbation, steps, seconds) in its run folder, leaves `<out>`
+unwritten, exits 128 + N, and the same command resumes it.
 """
 
 import json
@@ -129,30 +129,37 @@ def test_evaluation_stops_on_sigterm_without_a_report(run_dir, image_folder, tmp
 
 
 @pytest.mark.parametrize("method", ["sgd_uap", "sga"])
-def test_a_baseline_saves_its_perturbation_so_far_apart_and_exits_128_plus_n(image_folder, tmp_path, method):
+def test_a_baseline_keeps_its_state_exits_128_plus_n_and_resumes(image_folder, tmp_path, method):
     out = tmp_path / "uap.npy"
-    process = _start(
-        f"nag_tf.baselines.{method}",
+    flags = [
         "--target=tiny_cnn",
         "--weights=none",
         f"--data_dir={image_folder}",
-        "--steps=1000000",
         f"--out={out}",
+        "--steps=1000000",
+        "--time_budget_s=6",
         *(["--batch_size=8", "--minibatch=4"] if method == "sga" else ["--batch_size=8"]),
-    )
-    _wait_for_output(process, "step")  # the progress bar is running
+    ]
+    process = _start(f"nag_tf.baselines.{method}", *flags)
+    _wait_for_output(process, "s of optimisation")  # the progress bar is running
     time.sleep(1.0)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 128 + signal.SIGTERM, stderr[-2000:]
-    stopped = tmp_path / "uap.stopped.npy"
     assert _last_line(stderr).startswith("stopped: SIGTERM after ")
-    assert f"the perturbation so far is in {stopped}; {out} was not written" in _last_line(stderr)
+    assert f"{method}'s state is in {tmp_path / 'uap_run'}; the same call resumes it" in _last_line(stderr)
     assert not out.exists()
-    meta = json.loads((tmp_path / "uap.stopped.json").read_text())
-    assert meta["complete"] is False and meta["stopped_by"] == "SIGTERM" and meta["steps"] >= 1
-    perturbation = np.load(stopped)
-    assert perturbation.shape == (32, 32, 3) and 0 < np.abs(perturbation).max() <= 10.0 + 1e-4
+    with np.load(tmp_path / "uap_run" / "state.npz") as state:
+        taken, spent, perturbation = int(state["steps"]), float(state["seconds"]), state["perturbation"]
+    assert taken >= 1 and spent < 6 and perturbation.shape == (32, 32, 3)
+    assert 0 < np.abs(perturbation).max() <= 10.0 + 1e-4
+    # The same command resumes from where the run stood and spends the rest of its budget.
+    process = _start(f"nag_tf.baselines.{method}", *flags)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr[-2000:]
+    record = json.loads((tmp_path / "uap_run" / "run.json").read_text())
+    assert record["finished"] and record["steps"] > taken and record["seconds"] >= 6
+    assert np.load(out).shape == (32, 32, 3)
 
 
 def test_a_stop_is_not_swallowed_by_code_that_catches_exception(tmp_path, monkeypatch):
