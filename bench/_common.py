@@ -1,18 +1,16 @@
-"""What the method-comparison benches share: the data flags, the folder choice, the machine's name.
+"""What the studies in bench/ share: the data flags, the folder choice, the machine's name, a free port.
 
-Imported by `bench/compare.py` and `bench/diversity_study.py` (python puts bench/ on the path
+Imported by `bench/diversity_study.py`, `bench/pretrained_card.py` and others (python puts bench/ on the path
 when a script in it runs); nag_tf itself comes from the installed package. A helper, not a
 bench: it prints nothing (the benches print their figures as a last line of JSON, json.dumps).
 """
 
-import csv
-import os
 import socket
 
-from _machine import machine  # noqa: F401  (the benches call _common.machine())
 from absl import flags
 
-from nag_tf.inputs import data
+from nag_tf.comparison.machine import machine  # noqa: F401  (the benches call _common.machine())
+from nag_tf.comparison.plan import photo_folders
 
 TARGET = flags.DEFINE_string("target", "efficientnet_lite0", "Target (white-box).")
 TRAIN = flags.DEFINE_string(
@@ -35,21 +33,9 @@ WORKDIR = flags.DEFINE_string("workdir", None, "Where runs go (default: a tempor
 
 
 def folders(workdir):
-    """(training folder, evaluation folder): --split divided by --holdout, else --train_data and --eval_data.
-
-    The evaluation images never reach training: NAG chooses its best epoch on
-    images carved out of the training folder (--selection_images).
-    """
-    if SPLIT.value:
-        return write_split_folders(SPLIT.value, HOLDOUT.value, SPLIT_SEED.value, os.path.join(workdir, "split"))
-    return data.training_folder(TRAIN.value), data.evaluation_folder(EVAL.value)
-
-
-def split_name():
-    """Which images were used, for the JSON: the split's folder, fraction and seed, or the two folders."""
-    if SPLIT.value:
-        return f"{SPLIT.value} holdout={HOLDOUT.value:g} split_seed={SPLIT_SEED.value}"
-    return f"train={TRAIN.value} eval={EVAL.value}"
+    """(training folder, evaluation folder): --split divided by --holdout, else --train_data and --eval_data
+    (nag_tf.comparison.plan.photo_folders, as the package's comparisons choose them)."""
+    return photo_folders(SPLIT.value, HOLDOUT.value, SPLIT_SEED.value, TRAIN.value, EVAL.value, workdir)[:2]
 
 
 def free_port():
@@ -57,30 +43,3 @@ def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def short_target(name):
-    """'efficientnet_lite1' -> 'lite1': the suffix of the JSON's transfer keys."""
-    return name.replace("efficientnet_", "")
-
-
-def write_split_folders(folder, holdout, seed, out_dir):
-    """Splits an image folder into train/ and holdout/ folders under `out_dir` without copying images.
-
-    Each gets a labels.csv listing absolute paths (read_image_folder accepts
-    them), so a benchmark can train on one part of a read-only folder and
-    evaluate on the other. Returns (train folder, holdout folder).
-    """
-    records = data.read_image_folder(folder)
-    train, held_out = data.split_records(records, holdout, seed)
-    folders = []
-    for name, part in (("train", train), ("holdout", held_out)):
-        directory = os.path.join(out_dir, name)
-        os.makedirs(directory, exist_ok=True)
-        with open(os.path.join(directory, "labels.csv"), "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["file", "class_index"])
-            for path, label in zip(part.paths, part.true_labels):
-                writer.writerow([os.path.abspath(path), label])
-        folders.append(directory)
-    return tuple(folders)

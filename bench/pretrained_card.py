@@ -1,7 +1,7 @@
 r"""Package a trained run as a shipped generator (nag_tf/pretrained/NAME/) and measure its model card.
 
   python bench/pretrained_data.py --out=/tmp/pre/data
-  taskset -c 1 python bench/compare.py --methods=nag --target=efficientnet_lite0 \
+  taskset -c 1 python -m nag_tf.compare --methods=nag --target=efficientnet_lite0 \
       --train_data=/tmp/pre/data/train --eval_data=/tmp/pre/data/report --budget_s=3600 \
       --marks=600,1200,1800,2400,3000 --nag_flagfile=lite0_long.flags --seed=0 --workdir=/tmp/pre/run \
       > /tmp/pre/run.log
@@ -26,8 +26,8 @@ from absl import app, flags
 
 from nag_tf.flags_util import parse_flags_or_exit, run_or_exit
 
-_RUN = flags.DEFINE_string("run", None, "The training log directory (compare.py's workdir/nag).", required=True)
-_COMPARE_LOG = flags.DEFINE_string("compare_log", None, "compare.py's output (its JSON last line: steps, curve).")
+_RUN = flags.DEFINE_string("run", None, "The training log directory (nag_tf.compare's workdir/nag).", required=True)
+_COMPARE_LOG = flags.DEFINE_string("compare_log", None, "nag_tf.compare's output (its JSON last line: steps, curve).")
 _REPORT = flags.DEFINE_string("report_data", None, "The report photos (pretrained_data.py's report/).", required=True)
 _NAME = flags.DEFINE_string("name", "efficientnet_lite0", "The shipped generator's name (its folder).")
 _FLAGFILE = flags.DEFINE_string("flagfile_name", "lite0_long.flags", "The flagfile the run was trained with.")

@@ -13,7 +13,7 @@ Exports the generator (or, without --checkpoint, a --generator variant for
   and gRPC; `png_over_float_rest_n1` is the speed-up of PNG over float JSON
   on REST at N = 1, and `png_round_trip_exact` checks that `perturb_png`
   decodes (export.client) to exactly the uint8 images `perturb` returns.
-- --concurrency=C: the serving soak (bench/_soak.py, as in
+- --concurrency=C: the serving soak (export/load_test.py, as in
   tests/faults/test_serving_soak.py): C client threads for --duration_s
   seconds, valid requests on every signature and malformed ones, over REST
   and gRPC, while a second version is exported half-way; per protocol:
@@ -99,8 +99,7 @@ def _sequential(rest, grpc_client, size):
 
 
 def _soak(rest_url, grpc_address, generator, base, xi, target, size):
-    import _soak as load_lib
-
+    from export import load_test as load_lib
     from export import saved_model_lib
     from nag_tf.core.generator import build_generator
 

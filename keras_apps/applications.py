@@ -9,7 +9,7 @@ import contextlib
 import keras
 from keras.src.applications import efficientnet as _keras_efficientnet
 
-from keras_apps.registry import TargetSpec, register
+from keras_apps.specs import TargetSpec, register
 
 _apps = keras.applications
 

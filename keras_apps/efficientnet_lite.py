@@ -24,7 +24,7 @@ import numpy as np
 from keras import layers
 
 from keras_apps.errors import NAGError
-from keras_apps.registry import TargetSpec, register
+from keras_apps.specs import TargetSpec, register
 from keras_apps.torch_weights import read_legacy_state_dict
 
 __all__ = ["build_efficientnet_lite", "load_pytorch_weights", "preprocess_input", "LITE_VARIANTS"]

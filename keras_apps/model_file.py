@@ -232,7 +232,7 @@ def _logits_model(model, preprocess, image_size):
 
 def model_file_spec(name):
     """The TargetSpec of a canonical model-file name 'PATH@MODE' (see `canonical_model_name`)."""
-    from keras_apps.registry import TargetSpec
+    from keras_apps.specs import TargetSpec  # here: specs is light, and this keeps model_file TF-free
 
     path, mode = split_model_name(name)
     if not path.startswith(KERAS_HUB):

@@ -1,25 +1,26 @@
-"""The registry of target classifiers NAG can attack.
+"""Loaded target classifiers: `load_target` builds a frozen `Target` (or an `EnsembleTarget`) from a name.
 
-Each entry says how to build the classifier (with logits out, so the softmax
-is computed in float32 by us), how it preprocesses 0-255 RGB images, its input
-size, and which layer the diversity loss reads: the softmax by default (the
-paper) and, where the authors' code used one, its intermediate layer; and the
-mid layer a feature loss reads by default (the end of the stride-8 stage, as BIA
-and FG-UAP take it), for the transfer of generative attacks.
+The table of names is `keras_apps.specs`, names are parsed in `keras_apps.names`; their public names
+are re-exported here (keras_apps.* reads them from this module).
 
 `load_target` returns a frozen `Target`: trainable=False and always called
 with training=False, so batch norm stays in inference mode.
 """
 
-import dataclasses
-import importlib
 import os
-from collections.abc import Callable
 
 import keras
 import tensorflow as tf
 
 from keras_apps.errors import NAGError
+from keras_apps.names import (
+    canonical_target_name,
+    ensemble_image_size,
+    get_spec,
+    parse_target_names,
+    parse_target_weights,
+)
+from keras_apps.specs import LOGITS, SOFTMAX, TargetOutputs, TargetSpec, known_targets, register
 
 __all__ = [
     "TargetSpec",
@@ -37,119 +38,6 @@ __all__ = [
     "ensemble_image_size",
     "resize_for",
 ]
-
-# Diversity layers that are not layer names.
-SOFTMAX = "softmax"
-LOGITS = "logits"
-
-
-@dataclasses.dataclass(frozen=True)
-class TargetSpec:
-    """How to build and feed one classifier.
-
-    Attributes:
-      name: registry key, e.g. "vgg19".
-      build: weights ("imagenet" | None | a file path understood by the
-        builder) -> keras.Model from preprocessed images to logits.
-      preprocess: 0-255 RGB float tensor -> the classifier's input scale.
-      image_size: square input side.
-      preprocess_mode: "caffe", "tf", "torch", "none", "lite" or (a model file) "scale=A:B", for docs/tests.
-      reference_layer: the intermediate layer the authors' code used for the
-        diversity loss, if any.
-      offline_weights: a callable returning a local weights path (or None),
-        for targets whose weights ship with a Python package.
-      weights_file_loader: loads a non-Keras weights file into the built model
-        (e.g. a PyTorch checkpoint); None means `model.load_weights`.
-      build_from_file: path -> keras.Model with those weights, for builders
-        whose graph depends on the weights argument (Keras' EfficientNet adds
-        an input Rescaling only for "imagenet"); None means build(None) and load.
-    """
-
-    name: str
-    build: Callable
-    preprocess: Callable
-    image_size: int
-    preprocess_mode: str
-    reference_layer: str | None = None
-    offline_weights: Callable | None = None
-    weights_file_loader: Callable | None = None
-    build_from_file: Callable | None = None
-    num_classes: int = 1000
-    # The mid layer of `--feature_loss=... --feature_layer=default`: the end of the stride-8 stage (BIA: VGG16
-    # pool3, ResNet's layer2), where features are generic enough to transfer; None: no default.
-    feature_layer: str | None = None
-    # A user's model file (keras_apps.model_file): its path, and whether its output was logits, the
-    # logits before a final softmax, or log-probabilities (printed in the run's log).
-    source_file: str | None = None
-    output_kind: str = "logits"
-
-
-@dataclasses.dataclass(frozen=True)
-class TargetOutputs:
-    logits: tf.Tensor
-    probs: tf.Tensor
-    features: tf.Tensor
-    # The feature layer's activations (Target's feature_layer), from the same forward pass; None without one.
-    mid_features: tf.Tensor | None = None
-
-
-_REGISTRY = {}
-
-
-def register(spec):
-    """Adds a target to the registry (later entries replace earlier ones)."""
-    _REGISTRY[spec.name] = spec
-    return spec
-
-
-_BUILTIN_MODULES = ("keras_apps.applications", "keras_apps.efficientnet_lite")
-# Modules of one's own that register more targets when imported (comma-separated, importable names): how a
-# lab adds its architectures by name, with their preprocessing and layers (docs/training.md), and how the
-# tests add their tiny CNNs (tests/helpers/tiny_targets.py).
-TARGET_MODULES_VARIABLE = "NAG_TF_TARGET_MODULES"
-
-
-def _load_builtin_targets():
-    """Registers the built-in targets once (their modules call `register` when imported), then those of the
-    modules named in NAG_TF_TARGET_MODULES."""
-    extra = [name.strip() for name in os.environ.get(TARGET_MODULES_VARIABLE, "").split(",") if name.strip()]
-    for module in _BUILTIN_MODULES + tuple(extra):
-        try:
-            importlib.import_module(module)
-        except ImportError as error:
-            raise NAGError(
-                f"{TARGET_MODULES_VARIABLE} names {module!r}, which cannot be imported ({error}); put its folder "
-                "on PYTHONPATH or fix the name"
-            ) from None
-
-
-def known_targets():
-    _load_builtin_targets()
-    return sorted(_REGISTRY)
-
-
-def get_spec(name):
-    """The spec of a registered name, or of a model file's canonical name 'PATH@MODE' (built and kept on first use)."""
-    _load_builtin_targets()
-    if name in _REGISTRY:
-        return _REGISTRY[name]
-    from keras_apps import model_file
-
-    if model_file.names_model_file(name):
-        canonical = model_file.canonical_model_name(name)
-        return _REGISTRY.get(canonical) or register(model_file.model_file_spec(canonical))
-    raise NAGError(
-        f"unknown target {name!r}; known targets: {', '.join(known_targets())}; or a .keras file or SavedModel "
-        "directory with --preprocess"
-    )
-
-
-def canonical_target_name(name, preprocess=""):
-    """A registered name as it is; a model file as 'ABSOLUTE_PATH@MODE', its preprocessing from the name or
-    `preprocess` (keras_apps.model_file), so the name alone rebuilds the target anywhere."""
-    from keras_apps import model_file
-
-    return model_file.canonical_model_name(name, preprocess) if model_file.names_model_file(name) else name
 
 
 class Target:
@@ -373,48 +261,6 @@ def resize_for(target, images):
     if images.shape[1] == target.image_size and images.shape[2] == target.image_size:
         return images
     return tf.image.resize(images, [target.image_size, target.image_size], method="bilinear")
-
-
-def _items(value):
-    """A flag's comma-separated text, or already a sequence (a parsed config's tuple): the items as text."""
-    parts = value.split(",") if isinstance(value, str) else [str(item) for item in (value or ())]
-    return [part.strip() for part in parts if part.strip()]
-
-
-def parse_target_names(text, preprocess=""):
-    """'vgg16,resnet50' (or a sequence of names) -> ['vgg16', 'resnet50'], each checked against the registry;
-    a model file becomes its canonical 'PATH@MODE', its MODE from `preprocess` (--preprocess)."""
-    names = [canonical_target_name(name, preprocess) for name in _items(text)]
-    if not names:
-        raise NAGError("--target is empty; name a classifier, or several separated by commas")
-    if len(set(names)) != len(names):
-        raise NAGError(f"--target={text!r} names a classifier twice")
-    for name in names:
-        get_spec(name)
-    return names
-
-
-def parse_target_weights(text, count):
-    """'1,0.5' (or a sequence of numbers) -> [1.0, 0.5]; empty -> equal weights of 1."""
-    items = _items(text)
-    if not items:
-        return [1.0] * count
-    try:
-        weights = [float(w) for w in items]
-    except ValueError:
-        raise NAGError(f"--target_weights={text!r} must be numbers separated by commas, e.g. 1,0.5") from None
-    if len(weights) != count:
-        raise NAGError(
-            f"--target_weights={text!r} gives {len(weights)} weights for {count} targets; give one per target"
-        )
-    if any(not (w >= 0 and w < float("inf")) for w in weights) or not any(weights):
-        raise NAGError(f"--target_weights={text!r} must be finite, >= 0 and not all 0")
-    return weights
-
-
-def ensemble_image_size(text):
-    """The perturbation size for a --target value: the largest member's input size."""
-    return max(get_spec(name).image_size for name in parse_target_names(text))
 
 
 def load_targets(names, weights="imagenet", diversity_layer="default", target_weights="", feature_layer=None):

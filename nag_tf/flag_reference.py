@@ -22,7 +22,10 @@ __all__ = ["BINARIES", "binary_flags", "reference_markdown"]
 BINARIES = (
     ("nag_tf.train", "train a NAG generator"),
     ("nag_tf.evaluate", "score generators and perturbations: transfer matrix, diversity"),
+    ("nag_tf.compare", "the head-to-head: methods on the same photos, budget and evaluation"),
+    ("nag_tf.sets", "K perturbations per method at equal compute: coverage@K"),
     ("nag_tf.harden", "fine-tune a copy of the target on perturbations, then attack it"),
+    ("nag_tf.harden_compare", "hardening schemes compared at equal compute, paired with the control"),
     ("nag_tf.baselines.sgd_uap", "the SGD-UAP baseline"),
     ("nag_tf.baselines.sga", "the SGA baseline"),
     ("nag_tf.baselines.dm_uap", "the DM-UAP baseline"),

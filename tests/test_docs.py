@@ -22,9 +22,9 @@ ABSL_FLAGS = {"flagfile", "help", "helpfull", "helpshort", "undefok", "only_chec
 SHARED = {
     "define_train_flags": "nag_tf/training/train_flags.py",
     "define_harden_flags": "nag_tf/harden.py",
-    "from nag_tf.baselines import baseline_flags": "nag_tf/baselines/baseline_flags.py",
+    "from nag_tf.methods import baseline_flags": "nag_tf/methods/baseline_flags.py",
+    "from nag_tf.comparison import comparison_flags": "nag_tf/comparison/comparison_flags.py",
     "import _common": "bench/_common.py",
-    "import _methods": "bench/_methods.py",
 }
 _DEFINE = re.compile(r"DEFINE_(?:string|integer|float|bool|boolean|enum|list|multi_string|multi_integer)\(\s*\"(\w+)\"")
 # A command runs to the end of its line (continuations joined first) or to a pipe, ;, && or a backtick.
@@ -32,9 +32,10 @@ _COMMAND = re.compile(r"python3? (?:-m ([\w.]+)|(bench/\w+\.py))([^\n|;&`]*)")
 
 
 def _commands():
-    """(doc, module or script, [flag names]) for every command in the docs (backslash-continued lines joined)."""
+    """(doc, module or script, [flag names]) for every command in the docs (backslash-continued lines joined);
+    the dated records in docs/experiments keep the commands of the commit they name, so they are not checked."""
     found = []
-    for doc in DOCS:
+    for doc in (d for d in DOCS if os.sep + "experiments" + os.sep not in d):
         with open(doc, encoding="utf-8") as handle:
             text = re.sub(r"\\\n\s*", " ", handle.read())
         for match in _COMMAND.finditer(text):
@@ -52,10 +53,28 @@ def _source_file(command):
     return spec.origin if spec is not None else None
 
 
+def _record_flags(source):
+    """The flags a binary defines from the methods' settings records (nag_tf.methods.method_flags): a
+    baseline binary's are its record's fields, a comparison's each baseline's fields with its prefix."""
+    import dataclasses
+
+    from nag_tf.methods import registry
+
+    names = set()
+    for method in re.findall(r'baseline_flags\.define_flags\("(\w+)"\)', source):
+        names |= {field.name for field in dataclasses.fields(registry.module_of(method).settings_type())}
+    if "comparison_flags.define_comparison_flags(" in source:
+        for method in registry.METHODS:
+            if method != "nag":
+                fields = dataclasses.fields(registry.module_of(method).settings_type())
+                names |= {f"{method}_{field.name}" for field in fields if field.name not in ("xi", "norm", "clip")}
+    return names
+
+
 def _defined_flags(path):
     with open(path, encoding="utf-8") as handle:
         source = handle.read()
-    names = set(_DEFINE.findall(source))
+    names = set(_DEFINE.findall(source)) | _record_flags(source)
     for usage, shared in SHARED.items():
         shared_path = os.path.join(ROOT, shared)
         if usage in source and os.path.abspath(path) != shared_path:

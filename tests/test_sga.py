@@ -138,9 +138,8 @@ def test_the_baseline_flags_become_one_checked_job(argv, message):
     """The method's flags come from its settings record (names, defaults), read back into one."""
     from absl import flags
 
-    from nag_tf.baselines import baseline_flags
     from nag_tf.errors import NAGError
-    from nag_tf.methods import sga
+    from nag_tf.methods import baseline_flags, sga
 
     values = flags.FlagValues()
     baseline_flags.define_flags("sga", values)

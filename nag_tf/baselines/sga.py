@@ -9,17 +9,17 @@ Defaults are the authors', declared by nag_tf.methods.sga.Settings (batch 250, m
 
 from absl import app, flags
 
-from nag_tf.baselines import baseline_flags
 from nag_tf.flags_util import parse_flags_or_exit, run_or_exit
+from nag_tf.methods import baseline_flags
 
 baseline_flags.define_flags("sga")
 
 
 def _main(argv):
     del argv
-    from nag_tf.baselines import run_lib
+    from nag_tf.methods import baseline_run
 
-    run_lib.run_baseline(baseline_flags.job_from_flags(flags.FLAGS, "sga"))
+    baseline_run.run_baseline(baseline_flags.job_from_flags(flags.FLAGS, "sga"))
 
 
 if __name__ == "__main__":

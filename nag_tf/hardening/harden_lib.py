@@ -18,14 +18,14 @@ import json
 import os
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 import keras_apps
 from keras_apps.registry import Target
 from nag_tf import methods
 from nag_tf.errors import NAGError
-from nag_tf.evaluation import metrics, sources, stats
+from nag_tf.evaluation import sources
+from nag_tf.hardening import measure
 from nag_tf.hardening.harden_model import (
     GeneratorSamples,
     HardeningModel,
@@ -37,29 +37,12 @@ from nag_tf.inputs import data, splits
 from nag_tf.training import callbacks as nag_callbacks
 from nag_tf.training import checkpoints, train_lib
 
-__all__ = ["HardenOptions", "HardeningModel", "harden", "clean_accuracy"]
+__all__ = ["HardenOptions", "HardeningModel", "harden"]
 
 HARDENED_WEIGHTS = "hardened.weights.h5"
 # The rows' attacks: the scheme's own perturbations, the adaptive ones trained against the copy, and the
 # ones trained against the original (in the "before" row the adaptive and the original ones coincide).
 ATTACKS = ("hardening", "new_nag", "new_sga", "nag_before", "sga_before")
-
-
-def clean_accuracy(cached):
-    """Top-1 accuracy of the classifier whose clean labels `cached` holds, against the ground
-    truth where known (NaN when no image has a label)."""
-    known = cached.true_labels >= 0
-    if not known.any():
-        return float("nan")
-    return float(np.mean(cached.clean_labels[known] == cached.true_labels[known]))
-
-
-def _relabelled(target, cached, batch_size=32):
-    """The cached images with `target`'s clean labels (a hardened model has its own)."""
-    labels = np.concatenate(
-        [target.predict_labels(cached.images[i : i + batch_size]).numpy() for i in range(0, len(cached), batch_size)]
-    )
-    return dataclasses.replace(cached, clean_labels=labels.astype(np.int32))
 
 
 def _nag_attack(config, weights, logdir, budget_s):
@@ -101,26 +84,6 @@ def _sga_attack(config, options, weights, workdir, budget_s, seed):
         verbose=config.verbose,
     )
     return run.source.sample(1, 0)
-
-
-def _measure(target, holdout, attacks, config):
-    """({'clean_accuracy', 'fooling_<attack>'...}, {attack: per-photo share of perturbations that fool it})
-    of `target` on the held-out images; `attacks` maps a name to perturbations [K, S, S, 3] (None: not
-    measured, reported as None)."""
-    holdout = _relabelled(target, holdout, config.batch_size)  # the one prediction pass on clean images
-    row, per_photo = {"clean_accuracy": clean_accuracy(holdout)}, {}
-    # Schemes nag and sga harden with a step-1 attack, so one tensor comes under two names: measured once.
-    measured = {}  # id(perturbations) -> (fooling rate, per-photo shares)
-    for name, perturbations in attacks.items():
-        if perturbations is None:
-            row[f"fooling_{name}"] = None
-            continue
-        if id(perturbations) not in measured:
-            rates, labels = metrics.fooling_rates(perturbations, target, holdout, config.batch_size, config.clip)
-            shares = stats.per_image_attack(holdout.clean_labels, labels).round(4).tolist()
-            measured[id(perturbations)] = (float(np.mean(rates)), shares)
-        row[f"fooling_{name}"], per_photo[name] = measured[id(perturbations)]
-    return row, per_photo
 
 
 def _with_split_folders(config, out_dir):
@@ -244,7 +207,7 @@ def harden(config, options):
     scheme, hardening = _hardening_perturbations(
         config, options, original, train_images, nag_before, nag_samples, sga_before
     )
-    before, per_photo_before = _measure(
+    before, per_photo_before = measure.measure(
         original,
         holdout,
         {"hardening": hardening, "new_nag": nag_samples, "new_sga": sga_before},
@@ -262,7 +225,7 @@ def harden(config, options):
     _phase(config, "3/3: new NAG and SGA attacks on the hardened copy, same budgets")
     nag_after = _nag_attack(config, hardened_path, os.path.join(scheme_dir, "nag_after"), budget)
     sga_after = _sga_attack(config, options, hardened_path, os.path.join(scheme_dir, "sga_after"), budget, config.seed)
-    after, per_photo_after = _measure(
+    after, per_photo_after = measure.measure(
         hardened,
         holdout,
         {

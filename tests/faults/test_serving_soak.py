@@ -12,8 +12,6 @@ the export began by the old one; malformed requests get 400 throughout; the
 server's memory grows by less than 300 MB. The counts are printed (pytest -s).
 """
 
-import os
-import sys
 import threading
 import time
 
@@ -24,12 +22,9 @@ import tensorflow as tf
 from helpers.artifacts import XI, scaled_generator
 from helpers.server import running_server
 
+from export import load_test as load_lib
 from export import saved_model_lib
 from export.client import RestClient, decode_png
-
-# The soak's driver is bench tooling (bench/_soak.py), not part of the package.
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bench"))
-import _soak as load_lib  # noqa: E402
 
 pytestmark = pytest.mark.faults
 # (clients, seconds of load, export of version 2 at, the least time version 2 then serves the clients):

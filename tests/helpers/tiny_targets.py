@@ -8,7 +8,7 @@ named in NAG_TF_TARGET_MODULES (the way a user adds targets of their own). tests
 import keras
 from keras import layers
 
-from keras_apps.registry import TargetSpec, register
+from keras_apps.specs import TargetSpec, register
 
 TINY_IMAGE_SIZE = 32
 TINY_CLASSES = 10

@@ -1,4 +1,4 @@
-"""bench/harden_compare.py end to end on the tiny target: two schemes, two seeds, paired with the control.
+"""python -m nag_tf.harden_compare end to end on the tiny target: two schemes, two seeds, paired with the control.
 
 Marked slow: four hardening runs with their attacks (about two minutes). The schemes' own steps are
 checked on hand values in tests/test_extensions.py, in the default run.
@@ -13,7 +13,6 @@ import pytest
 from helpers.cli import CHILD_PYTHONPATH, tiny_run_flags
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-SCRIPT = os.path.join(ROOT, "bench", "harden_compare.py")
 
 
 @pytest.mark.slow
@@ -21,7 +20,8 @@ def test_two_schemes_share_the_attacks_and_each_is_paired_with_the_control(image
     result = subprocess.run(
         [
             sys.executable,
-            SCRIPT,
+            "-m",
+            "nag_tf.harden_compare",
             *tiny_run_flags(
                 image_folder,
                 latent_dim=4,

@@ -1,9 +1,9 @@
-"""bench/merge_compare.py (and distribution_value.py --merge): merge runs only when measured the same way.
+"""nag_tf.compare --merge and --pool, nag_tf.sets --merge: join runs only when measured the same way.
 
 The head-to-head figures in docs/results.md come from NAG and SGA trained in two
-processes and merged by this script, so its refusal of runs on other images,
+processes and merged by `--merge`, so its refusal of runs on other images,
 budgets or seeds is what keeps those figures comparable. Hand-written
-compare.py outputs (a few log lines, then the JSON line) stand in for the runs.
+nag_tf.compare outputs (a few log lines, then the JSON line) stand in for the runs.
 """
 
 import json
@@ -34,13 +34,12 @@ def _write_run(folder, name, method, curve, **overrides):
 
 
 def _merge(*args, out):
-    """Runs merge_compare.py on the run files among args (the rest are passed as flags)."""
+    """Runs nag_tf.compare --merge on the run files among args (the rest are passed as flags)."""
     runs = [arg for arg in args if not arg.startswith("--")]
     flags = [arg for arg in args if arg.startswith("--")]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
-    script = os.path.join(ROOT, "bench", "merge_compare.py")
     return subprocess.run(
-        [sys.executable, script, f"--runs={','.join(runs)}", f"--out={out}", *flags],
+        [sys.executable, "-m", "nag_tf.compare", f"--merge={','.join(runs)}", f"--workdir={out}", *flags],
         capture_output=True,
         text=True,
         env=env,
@@ -90,9 +89,9 @@ def test_no_crossing_is_null(tmp_path):
 @pytest.mark.parametrize(
     "override, expected",
     [
-        ({"split": "imagenet-sample holdout=0.2 split_seed=1"}, "--runs disagree on split"),
-        ({"budget_s": 1800.0}, "--runs disagree on budget_s"),
-        ({"seed": 1}, "--runs disagree on seed"),
+        ({"split": "imagenet-sample holdout=0.2 split_seed=1"}, "--merge disagree on split"),
+        ({"budget_s": 1800.0}, "--merge disagree on budget_s"),
+        ({"seed": 1}, "--merge disagree on seed"),
     ],
 )
 def test_refuses_runs_measured_differently(tmp_path, override, expected):
@@ -112,17 +111,9 @@ def test_refuses_a_method_twice_and_an_unfinished_log(tmp_path):
     assert "has no JSON line" in error_line(_merge(first, str(unfinished), out=tmp_path / "merged"))
 
 
-def test_takes_none_of_compare_flags(tmp_path):
-    # A --split_seed here would filter nothing: merge only checks what the runs' JSON says.
-    nag = _write_run(tmp_path, "nag", "nag", [[600.0, 0.81, 0.01]])
-    sga = _write_run(tmp_path, "sga", "sga", [[600.0, 0.80, 0.0]])
-    assert "split_seed" in error_line(_merge(nag, sga, "--split_seed=1", out=tmp_path / "merged"))
-
-
 def _pool(*paths):
-    script = os.path.join(ROOT, "bench", "pool_compare.py")
     return subprocess.run(
-        [sys.executable, script, f"--runs={','.join(paths)}"],
+        [sys.executable, "-m", "nag_tf.compare", f"--pool={','.join(paths)}"],
         capture_output=True,
         text=True,
         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT),
@@ -189,7 +180,7 @@ def test_pooling_refuses_runs_of_another_budget(tmp_path):
     assert result.returncode == 2 and "disagree on budget_s" in error_line(result)
 
 
-# bench/distribution_value.py --merge: K-sets scored in separate runs of one split, drawn and summarised as one.
+# nag_tf.sets --merge: K-sets scored in separate runs of one split, drawn and summarised as one.
 _SET_RUN = {
     "target": "efficientnet_lite0",
     "transfer": ["efficientnet_lite1"],
@@ -215,7 +206,7 @@ def _set_row(coverage, seconds, cos=0.1, passes=1000):
 
 
 def _write_set_run(folder, name, by_k, **overrides):
-    """A distribution_value.py output scoring the K in by_k ({method: {K: row}}), with the keys its own run
+    """A nag_tf.sets output scoring the K in by_k ({method: {K: row}}), with the keys its own run
     read off those K only (stale once merged: its reach_k)."""
     ks = sorted({int(k) for rows in by_k.values() for k in rows})
     summary = {**_SET_RUN, "ks": ks, "by_k": by_k, "nag_reach_k": ks[-1], **overrides}
@@ -229,7 +220,8 @@ def _merge_sets(*paths, workdir):
     return subprocess.run(
         [
             sys.executable,
-            os.path.join(ROOT, "bench", "distribution_value.py"),
+            "-m",
+            "nag_tf.sets",
             f"--merge={','.join(paths)}",
             f"--workdir={workdir}",
         ],

@@ -1,9 +1,7 @@
-"""The head-to-head JSON's derived keys and the reading of saved runs, shared by bench/compare.py,
-bench/merge_compare.py and bench/pool_compare.py.
+"""The comparisons' JSON keys derived from per-photo lists, and the reading, merging and pooling of saved runs.
 
-Flag-free on purpose (bench/_common.py defines compare's flags, which merge_compare must not take).
-A helper, not a bench: it prints nothing (the benches that import it print their figures as a last line
-of JSON, json.dumps).
+Flag-free: `nag_tf.compare` (its --merge and --pool), `nag_tf.sets` and the studies in bench/ read saved
+outputs through these functions; every line an older bench/compare.py wrote stays readable.
 """
 
 import json
@@ -13,7 +11,20 @@ import numpy as np
 from nag_tf.errors import NAGError
 from nag_tf.evaluation import stats
 
-__all__ = ["crossing_keys", "json_lines", "last_json", "paired_summary", "pooled_differences", "require_agreement"]
+__all__ = [
+    "crossing_keys",
+    "json_lines",
+    "last_json",
+    "merge_runs",
+    "paired_summary",
+    "pool_runs",
+    "pooled_differences",
+    "require_agreement",
+]
+
+# What head-to-head runs must share to be merged (one method per process) or pooled (splits x seeds).
+MERGE_SHARED = ("target", "budget_s", "eval_images", "samples", "split", "seed")
+POOL_SHARED = ("target", "budget_s", "samples")
 
 
 def json_lines(path, flag):
@@ -32,7 +43,7 @@ def json_lines(path, flag):
             except json.JSONDecodeError:
                 continue
     if not found:
-        raise NAGError(f"{flag}: {path} has no JSON line: is it a finished bench/compare.py output?")
+        raise NAGError(f"{flag}: {path} has no JSON line: is it a finished nag_tf.compare output?")
     return found
 
 
@@ -119,3 +130,51 @@ def pooled_differences(summaries, focus="nag"):
             pooled[f"{key}_photo_runs"] = int(sum(len(a) for a, _ in pairs))
             pooled[f"{key}_runs"] = len(pairs)
     return pooled
+
+
+def merge_runs(summaries):
+    """One head-to-head summary from runs of one split that trained different methods (one per process):
+    the curves joined, the crossings and the paired keys recomputed.
+
+    Raises:
+      NAGError: the runs differ in their target, budget, photos, samples, split or seed, or share a method.
+    """
+    require_agreement(summaries, MERGE_SHARED, "--merge", "comparable", where_named=True)
+    merged, curve = {}, {}
+    for summary in summaries:
+        for method, points in summary.get("curve", {}).items():
+            if method in curve:
+                raise NAGError(f"--merge: {method} is in two runs; merge one run per method")
+            curve[method] = points
+        merged.update({key: value for key, value in summary.items() if key != "curve"})
+    merged["curve"] = curve
+    merged.update(crossing_keys(curve))
+    transfer_lists = [key for key in merged if key.endswith("_per_photo") and "_transfer_" in key]
+    transfer = sorted({key.split("_transfer_")[1][: -len("_per_photo")] for key in transfer_lists})
+    merged.update(paired_summary(merged, list(curve), transfer))
+    return merged
+
+
+def pool_runs(paths, flag="--pool"):
+    """One summary per (split, seed) from saved outputs (logs, JSONL records): the lines of one run joined
+    (one method per process gives a line per method), runs that may not be pooled refused.
+
+    Raises:
+      NAGError: fewer than two runs, a per-photo list twice in one run, or runs on another target, budget
+        or sample count.
+    """
+    runs = {}
+    for path in paths:
+        for line in json_lines(path, flag):
+            if "target" not in line:
+                continue  # a note, not a comparison's summary
+            run = runs.setdefault((line.get("split"), line.get("seed")), {})
+            for key in line:
+                if key.endswith("_per_photo") and key in run:
+                    raise NAGError(f"{flag}: {key} twice for split {line.get('split')!r} seed {line.get('seed')}")
+            run.update(line)
+    if len(runs) < 2:
+        raise NAGError(f"{flag}: the files hold fewer than two runs (split and seed pairs) to pool")
+    summaries = list(runs.values())
+    require_agreement(summaries, POOL_SHARED, flag, "poolable")
+    return summaries

@@ -1,8 +1,8 @@
 """Many clients at once against a perturbation endpoint (REST and gRPC): the serving soak's driver.
 
 Used by tests/faults/test_serving_soak.py (correctness under load and a
-version switch) and `bench/serving.py --concurrency=N` (its figures); bench
-tooling, so it is not in the package. Its calls record the raw status of
+version switch) and `bench/serving.py --concurrency=N` (its figures), and by
+anyone load-testing their own endpoint: installed with export/. Its calls record the raw status of
 every answer, malformed requests included, which export/client.py's clients
 (they raise on an error) are not for. Each
 client is a thread with its own gRPC channel and its own HTTP requests; it

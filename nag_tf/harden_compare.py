@@ -1,8 +1,8 @@
 r"""Universal adversarial training at equal compute: which perturbations harden a classifier best against
 universal attacks it never saw?
 
-  python bench/harden_compare.py --flagfile=harden_quickstart.flags --seeds=0,1
-  python bench/harden_compare.py --flagfile=harden_quickstart.flags --attack_budget_s=20 --harden_epochs=1 \
+  python -m nag_tf.harden_compare --flagfile=harden_quickstart.flags --seeds=0,1
+  python -m nag_tf.harden_compare --flagfile=harden_quickstart.flags --attack_budget_s=20 --harden_epochs=1 \
       --seeds=0 --out_dir=runs/harden_look   # a quick look
 
 For every seed and every --schemes (nag, sga, sga_set, uat, none; nag_tf.hardening.harden_model), nag_tf.harden
@@ -13,19 +13,15 @@ clean accuracy; fooling by a NAG generator and an SGA perturbation newly trained
 perturbations hardened with. A seed's schemes share its attacks on the original (--out_dir/seed<s>).
 Each scheme is compared with the control (none, clean fine-tuning of the same length) on the same
 photos: the mean difference of fooling with a paired bootstrap interval that resamples the seeds, then the
-photos within them (nag_tf.evaluation.stats.paired_difference_over_runs, as bench/pool_compare.py does);
+photos within them (nag_tf.hardening.compare_schemes);
 then each seed's table alone (the JSON's per_seed).
 A stopped run resumes (every phase is saved). Takes every nag_tf.harden flag. Last line: JSON.
 """
 
-import dataclasses
 import json
 
-import _machine
-import numpy as np
 from absl import app, flags
 
-from nag_tf.evaluation import stats
 from nag_tf.flags_util import parse_flags_or_exit, run_or_exit
 from nag_tf.harden import define_harden_flags, options_from_flag_values
 from nag_tf.hardening.harden_options import HARDEN_SCHEMES
@@ -33,80 +29,35 @@ from nag_tf.hardening.harden_options import HARDEN_SCHEMES
 define_harden_flags(flags.FLAGS)
 SCHEMES = flags.DEFINE_list("schemes", list(HARDEN_SCHEMES), f"Schemes compared, from {', '.join(HARDEN_SCHEMES)}.")
 SEEDS = flags.DEFINE_list("seeds", ["0", "1"], "Seeds (each: its own attacks, fine-tuning and split order).")
-# The attacks a hardened copy is judged by (harden_lib.ATTACKS less the scheme's own, which differs by scheme).
-JUDGED_BY = ("new_nag", "new_sga", "nag_before", "sga_before")
-
-
-def _compare(results, schemes):
-    """Means over seeds of every row value, and each scheme's fooling minus the control's with its interval."""
-    summary = {}
-    for scheme in schemes:
-        runs = results[scheme]
-        summary[f"{scheme}_clean_accuracy"] = float(np.mean([r["after"]["clean_accuracy"] for r in runs]))
-        for attack in ("hardening", *JUDGED_BY):
-            values = [r["after"][f"fooling_{attack}"] for r in runs]
-            summary[f"{scheme}_fooling_{attack}"] = None if None in values else float(np.mean(values))
-        if scheme == "none" or "none" not in results:
-            continue
-        for attack in JUDGED_BY:
-            pairs = [
-                (r["per_photo"]["after"][attack], c["per_photo"]["after"][attack])
-                for r, c in zip(runs, results["none"])
-            ]
-            summary[f"{scheme}_minus_none_{attack}"] = [round(v, 4) for v in stats.paired_difference_over_runs(pairs)]
-    return summary
-
-
-def _per_seed(results, seeds, schemes):
-    """{seed: _compare of that seed alone}: the seed-to-seed spread is as large as the effects at the demo scale."""
-    return {str(seed): _compare({s: [runs[i]] for s, runs in results.items()}, schemes) for i, seed in enumerate(seeds)}
-
-
-def _table(summary, schemes):
-    header = "| scheme | clean accuracy | new NAG | new SGA | NAG of the original | SGA of the original |"
-    lines = [header, "|---|---|---|---|---|---|"]
-    for scheme in schemes:
-        cells = [f"{summary[f'{scheme}_clean_accuracy']:.3f}"]
-        for attack in JUDGED_BY:
-            cell = f"{summary[f'{scheme}_fooling_{attack}']:.3f}"
-            difference = summary.get(f"{scheme}_minus_none_{attack}")
-            if difference:
-                cell += f" ({difference[0]:+.3f}, {difference[1]:+.3f} to {difference[2]:+.3f})"
-            cells.append(cell)
-        lines.append(f"| {scheme} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
 
 
 def _main(argv):
     del argv
+    from nag_tf.comparison.machine import machine
     from nag_tf.errors import NAGError
-    from nag_tf.hardening import harden_lib
+    from nag_tf.hardening import compare_schemes
 
     unknown = sorted(set(SCHEMES.value) - set(HARDEN_SCHEMES))
     if unknown:
         raise NAGError(f"--schemes: unknown {', '.join(unknown)}; choose from {', '.join(HARDEN_SCHEMES)}")
     config, options = options_from_flag_values(flags.FLAGS)
     seeds = [int(seed) for seed in SEEDS.value]
-    results = {scheme: [] for scheme in SCHEMES.value}
-    for seed in seeds:
-        for scheme in SCHEMES.value:
-            run = dataclasses.replace(options, scheme=scheme, out_dir=f"{options.out_dir}/seed{seed}")
-            results[scheme].append(harden_lib.harden(dataclasses.replace(config, seed=seed), run))
-    summary = _compare(results, SCHEMES.value)
+    results = compare_schemes.run_schemes(config, options, SCHEMES.value, seeds)
+    summary = compare_schemes.compare_schemes(results, SCHEMES.value)
     print(
         f"\n{config.target_text}, {results[SCHEMES.value[0]][0]['held_out_images']} held-out photos, seeds "
         f"{seeds}, attacks of {options.attack_budget_s:g} s, {options.epochs} fine-tuning epochs; fooling after "
         "hardening (minus the control's, 95% paired interval over photos and seeds):"
     )
-    print(_table(summary, SCHEMES.value))
-    per_seed = _per_seed(results, seeds, SCHEMES.value) if len(seeds) > 1 else {}
+    print(compare_schemes.table(summary, SCHEMES.value))
+    per_seed = compare_schemes.per_seed(results, seeds, SCHEMES.value) if len(seeds) > 1 else {}
     for index, seed in enumerate(per_seed):
         before = results[SCHEMES.value[0]][index]["before"]
         print(
             f"\nseed {seed} (on the original: clean accuracy {before['clean_accuracy']:.3f}, its NAG "
             f"{before['fooling_new_nag']:.3f}, its SGA {before['fooling_new_sga']:.3f}; interval over photos):"
         )
-        print(_table(per_seed[seed], SCHEMES.value))
+        print(compare_schemes.table(per_seed[seed], SCHEMES.value))
     print(
         json.dumps(
             {
@@ -116,7 +67,7 @@ def _main(argv):
                 "attack_budget_s": options.attack_budget_s,
                 "harden_epochs": options.epochs,
                 "held_out_images": results[SCHEMES.value[0]][0]["held_out_images"],
-                "machine": _machine.machine(),
+                "machine": machine(),
                 **summary,
                 "per_seed": per_seed,
             }

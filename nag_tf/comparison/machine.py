@@ -1,11 +1,10 @@
-"""The machine a figure was measured on: the CPU model and any GPU. Flag-free, so a bench with flags of
-its own (bench/harden_compare.py takes nag_tf.harden's) can import it. A helper, not a bench: it
-prints nothing (the benches print their figures as a last line of JSON, json.dumps).
-"""
+"""The machine a figure was measured on: the CPU model and any GPU, written into every comparison's JSON."""
 
 import os
 import platform
 import subprocess
+
+__all__ = ["machine"]
 
 
 def _gpu_names():
