@@ -7,13 +7,38 @@ The tree shows the layers; each sub-package imports only those above it in this 
   evaluation  - the measures, what is scored (sources), evaluate_lib, reports and plots
   training    - the flags, callbacks, checkpoints, devices and the loop (train_lib)
   pretrained  - the shipped generators (weights and their TrainConfig)
-  baselines   - single-perturbation methods (SGD-UAP, SGA, DM-UAP) for the head-to-head
-  hardening   - fine-tuning a copy of the target on perturbations, then attacking it
-  train, evaluate, harden - the absl binaries: `python -m nag_tf.train --flagfile=...`
+  baselines   - single-perturbation algorithms (SGD-UAP, SGA, DM-UAP)
+  methods     - every attack as one concept: settings records and the one `train` call
+  comparison, hardening - the head-to-head and K-sets at equal compute; hardening a copy of the target
+  api         - the names below, for a notebook (docs/api.md)
+  train, evaluate, compare, sets, harden, harden_compare - the absl binaries: `python -m nag_tf.train ...`
   flag_reference - writes docs/flags.md from every binary's flag definitions
+
+`import nag_tf` stays light (no TensorFlow): the API's names are imported on first use (PEP 562).
 """
+
+import importlib
 
 from nag_tf.errors import NAGError
 
-__all__ = ["NAGError"]
+_API = (
+    "Budget",
+    "MethodRun",
+    "Scores",
+    "TargetSpec",
+    "load_source",
+    "load_target",
+    "paired_difference",
+    "read_photos",
+    "score",
+    "settings_for",
+    "train",
+)
+__all__ = ["NAGError", *_API]
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    if name in _API:
+        return getattr(importlib.import_module("nag_tf.api"), name)
+    raise AttributeError(f"module 'nag_tf' has no attribute {name!r}")

@@ -99,6 +99,7 @@ LAYERS = (
     {"training", "baselines"},
     {"methods"},
     {"comparison", "hardening"},
+    {"api"},
 )
 
 

@@ -134,3 +134,22 @@ def test_train_evaluate_and_export_from_outside_the_repository(installed):
     assert os.path.exists(os.path.join(cwd, "runs", "evaluation", "report.md"))
     _run(installed, "-m", "export.saved_model", "--checkpoint=runs/quick", "--export_dir=exports/nag")
     assert os.path.exists(os.path.join(cwd, "exports", "nag", "1", "saved_model.pb"))
+
+
+def test_the_comparisons_run_from_the_installed_wheel(installed):
+    """Issue #51: the head-to-head and the K-sets are in the package, not in bench/."""
+    import json
+
+    assert "--budget_s" in _run(installed, "-m", "nag_tf.compare", "--help").stdout
+    assert "--ks" in _run(installed, "-m", "nag_tf.sets", "--help").stdout
+    compared = _run(
+        installed, "-m", "nag_tf.compare", "--methods=nag,sga,dm_uap", "--budget_s=30", "--marks=", "--workdir=cmp"
+    )
+    summary = json.loads(compared.stdout.strip().splitlines()[-1])
+    assert {"nag_fr", "sga_fr", "dm_uap_fr", "nag_minus_best_ci", "nag_transfer_lite1"} <= set(summary)
+    assert "NAG minus the best baseline" in compared.stdout
+    sets = _run(
+        installed, "-m", "nag_tf.sets", "--methods=nag,sga", "--ks=1,5", "--budget_s=20", "--transfer=", "--workdir=s"
+    )
+    summary = json.loads(sets.stdout.strip().splitlines()[-1])
+    assert set(summary["by_k"]["sga"]) == {"1", "5"} and "k5_nag_minus_best_coverage_ci" in summary

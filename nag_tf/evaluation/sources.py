@@ -258,8 +258,8 @@ def _load_pretrained(path, name):
 
 def load_source(path, name=None):
     """A generator from a training log directory (config.json + best/final weights), an exported
-    SavedModel version directory, a shipped generator (`pretrained:NAME`, nag_tf.pretrained), or a
-    `.npy` perturbation.
+    SavedModel version directory, a shipped generator (`pretrained:NAME`, nag_tf.pretrained), a
+    `.npy` perturbation, or a single-perturbation method's run folder (nag_tf.methods: perturbation.npy).
 
     Raises:
       NAGError: the path is neither, or its files are missing or inconsistent.
@@ -268,6 +268,8 @@ def load_source(path, name=None):
         return _load_pretrained(path, name)
     if path.endswith(".npy"):
         return _load_fixed(path, name)
+    if os.path.exists(os.path.join(path, "perturbation.npy")):  # a single-perturbation method's run folder
+        return _load_fixed(os.path.join(path, "perturbation.npy"), name or os.path.basename(os.path.normpath(path)))
     if os.path.exists(os.path.join(path, "saved_model.pb")):
         return ExportedSource(path, name)
     return _load_run(path, name)
