@@ -14,31 +14,12 @@ The tree shows the layers; each sub-package imports only those above it in this 
   train, evaluate, compare, sets, harden, harden_compare - the absl binaries: `python -m nag_tf.train ...`
   flag_reference - writes docs/flags.md from every binary's flag definitions
 
-`import nag_tf` stays light (no TensorFlow): the API's names are imported on first use (PEP 562).
+`import nag_tf` stays light: the API module imports TensorFlow only inside its functions.
 """
 
-import importlib
-
+from nag_tf import api
+from nag_tf.api import *  # noqa: F403  (the API's names: nag_tf.api.__all__, declared there once)
 from nag_tf.errors import NAGError
 
-_API = (
-    "Budget",
-    "MethodRun",
-    "Scores",
-    "TargetSpec",
-    "load_source",
-    "load_target",
-    "paired_difference",
-    "read_photos",
-    "score",
-    "settings_for",
-    "train",
-)
-__all__ = ["NAGError", *_API]
+__all__ = ["NAGError", *api.__all__]
 __version__ = "0.1.0"
-
-
-def __getattr__(name):
-    if name in _API:
-        return getattr(importlib.import_module("nag_tf.api"), name)
-    raise AttributeError(f"module 'nag_tf' has no attribute {name!r}")

@@ -1,6 +1,7 @@
 """The Python API a notebook needs, in one place: `import nag_tf` gives these names (docs/api.md).
 
-Load a target, read photos, train any method through the one `train` call, load perturbations from a run
+Load a target, read photos, train any method through the one call (`train_method`: nag_tf.methods.train;
+`nag_tf.train` is the NAG binary), load perturbations from a run
 (of any method), an export, a `.npy` or a shipped generator, and score them: fooling rate, coverage@K,
 transfer (the same score on another target), and a paired difference with its interval. Every function
 raises NAGError with the problem and its fix on bad input, as the binaries do.
@@ -11,7 +12,8 @@ import dataclasses
 import numpy as np
 
 from nag_tf.errors import NAGError
-from nag_tf.methods import Budget, MethodRun, TargetSpec, settings_for, train
+from nag_tf.methods import Budget, MethodRun, TargetSpec, settings_for
+from nag_tf.methods import train as train_method  # nag_tf.train is the NAG binary's module
 
 __all__ = [
     "Budget",
@@ -24,7 +26,7 @@ __all__ = [
     "read_photos",
     "score",
     "settings_for",
-    "train",
+    "train_method",
 ]
 
 

@@ -128,24 +128,40 @@ def test_smoothed_cross_entropy_on_hand_values():
     assert float(smoothed_cross_entropy(logits, tf.constant([0]), 0.2)) == pytest.approx(expected, rel=1e-5)
 
 
+PARAMETRISED_DM_UAP_FIELDS = (
+    "rho",
+    "image_radius",
+    "smoothing",
+    "beta",
+    "learning_rate",
+    "batch_size",
+    "weight_steps",
+    "ramp_steps",
+)
+
+
 @pytest.mark.parametrize(
     "bad, message",
     [
-        ({"rho": -1.0}, "--rho=-1.0"),
-        ({"image_radius": -5.0}, "--image_radius=-5.0"),
-        ({"smoothing": 1.0}, "--smoothing=1.0"),
-        ({"beta": 0.0}, "--beta=0.0"),
-        ({"learning_rate": 0.0}, "--learning_rate=0.0"),
-        ({"batch_size": 0}, "--batch_size=0"),
-        ({"weight_steps": -1}, "--weight_steps"),
+        ({"rho": -1.0}, "rho=-1.0"),
+        ({"image_radius": -5.0}, "image_radius=-5.0"),
+        ({"smoothing": 1.0}, "smoothing=1.0"),
+        ({"beta": 0.0}, "beta=0.0"),
+        ({"learning_rate": 0.0}, "learning_rate=0.0"),
+        ({"batch_size": 0}, "batch_size=0"),
+        ({"weight_steps": -1}, "weight_steps"),
+        ({"ramp_steps": 0}, "ramp_steps=0"),
     ],
 )
-def test_every_dm_uap_flag_has_a_bad_value_case(bad, message):
-    values = dict(batch_size=8, rho=4.0, image_radius=6375.0, weight_steps=10, image_steps=10, smoothing=0.2)
-    values.update(beta=9.0, learning_rate=25.5)
-    values.update(bad)
+def test_every_dm_uap_setting_has_a_bad_value_case(bad, message):
+    import dataclasses
+
+    from nag_tf.methods import dm_uap
+
+    covered = set(PARAMETRISED_DM_UAP_FIELDS)
+    assert covered == {f.name for f in dataclasses.fields(dm_uap.Settings)} - {"xi", "norm", "clip", "image_steps"}
     with pytest.raises(NAGError, match=message.replace(".", r"\.")):
-        dm_uap_lib.check_options(**values)
+        dm_uap.Settings(**bad).validate()
 
 
 def _nag(target, seed=0, **loss):

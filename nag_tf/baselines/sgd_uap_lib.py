@@ -147,7 +147,7 @@ def run_budgeted(
     Returns (float32 numpy perturbation, steps taken, seconds).
     """
     spent, taken = (start.seconds, start.steps) if start is not None else (0.0, 0)
-    marks = sorted(mark for mark in marks if mark > spent)
+    marks = sorted(mark for mark in marks if start is None or mark > start.seconds)
     for images, labels in stream.skip(taken):
         if taken >= steps or (time_budget_s and spent >= time_budget_s):
             break

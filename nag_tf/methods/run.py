@@ -97,6 +97,11 @@ def _record(workdir):
         return json.load(handle)
 
 
+def _has_progress(workdir):
+    """Whether a stopped run left state to resume from (a baseline's state.npz, NAG's checkpoints)."""
+    return any(os.path.exists(os.path.join(workdir, name)) for name in ("state.npz", "checkpoints"))
+
+
 def _write_record(workdir, record):
     writing = os.path.join(workdir, RUN_RECORD + ".writing")
     with open(writing, "w") as handle:
@@ -174,7 +179,9 @@ def train(
     identity = _identity(module.NAME, settings, target, photos, budget, seed, heldout)
     record = _record(workdir)
     if record is not None and record.get("identity") != identity:
-        raise NAGError(f"{workdir} holds another run ({RUN_RECORD} differs): give another workdir or delete it")
+        if record.get("finished") or _has_progress(workdir):
+            raise NAGError(f"{workdir} holds another run ({RUN_RECORD} differs): give another workdir or delete it")
+        record = None  # a start that failed before its first step (a bad flag): nothing to keep
     if record is None or not record.get("finished"):
         os.makedirs(workdir, exist_ok=True)
         _write_record(workdir, {"identity": identity, "finished": False})
