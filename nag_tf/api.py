@@ -99,7 +99,9 @@ class Scores:
 
     def coverage(self, k=None):
         """The share of photos fooled by at least one of the first k perturbations (all when None)."""
-        return float(self.fooled[: k or len(self.fooled)].any(axis=0).mean())
+        from nag_tf.evaluation import metrics
+
+        return float(metrics.fooled_by_any(self.fooled[: k or len(self.fooled)]).mean())
 
 
 def score(perturbations, target, photos, samples=10, seed=0, batch_size=32):
@@ -126,7 +128,7 @@ def score(perturbations, target, photos, samples=10, seed=0, batch_size=32):
             raise NAGError(f"perturbations must be a source or an array [K, S, S, 3] (got shape {deltas.shape})")
     deltas = keras_apps.resize_for(target, deltas)
     _, labels = metrics.fooling_rates(deltas, target, photos, batch_size, clip)
-    return Scores(fooled=labels != photos.clean_labels[np.newaxis])
+    return Scores(fooled=metrics.fooled_mask(photos.clean_labels, labels))
 
 
 def paired_difference(a, b):

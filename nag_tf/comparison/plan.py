@@ -53,6 +53,7 @@ class ComparisonPlan:
             seed=seed,
             workdir=workdir,
             marks=marks,
+            # Only NAG prints a held-out report; a baseline's run record stays free of the scoring photos.
             heldout=self.eval_folder if method == "nag" else None,
             name=name or method,
             verbose=1,

@@ -28,6 +28,7 @@ __all__ = [
     "ExportedSource",
     "load_source",
     "save_perturbation",
+    "weights_source",
     "load_saved_model",
     "load_generator_weights",
 ]
@@ -230,10 +231,15 @@ def _load_run(path, name):
     )
     if weights is None:
         raise NAGError(f"{path!r} has no best.weights.h5 or final.weights.h5; train first")
-    config = TrainConfig.from_logdir(path)
+    return weights_source(TrainConfig.from_logdir(path), weights, name or os.path.basename(os.path.normpath(path)))
+
+
+def weights_source(config, weights_path, name):
+    """A generator of `config` with the weights at `weights_path` (a run's best/final weights, or a snapshot
+    taken while it trained), scored as its training config says."""
     generator = generator_for(config)
-    load_generator_weights(generator, weights)
-    return _trained_source(config, generator, name or os.path.basename(os.path.normpath(path)))
+    load_generator_weights(generator, weights_path)
+    return _trained_source(config, generator, name)
 
 
 def _trained_source(config, generator, name):

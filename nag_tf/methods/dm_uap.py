@@ -98,7 +98,8 @@ def _passes_per_step(settings, photos):
     return dm_uap_lib.image_passes_per_step(min(settings.batch_size, photos), **_pair(settings))
 
 
-def train(settings, target, photos, budget, seed, workdir, loop):
+def train(settings, target, photos, budget, seed, workdir, loop, heldout=None):
+    del heldout  # no held-out report (single.train_single)
     return single.train_single(NAME, _optimise, _passes_per_step, settings, target, photos, budget, seed, workdir, loop)
 
 

@@ -69,20 +69,12 @@ def train(settings, target, photos, budget, seed, workdir, loop, heldout=None):
         path = _snapshot_path(workdir, mark)
         model.generator.save_weights(path)
         if loop["on_mark"] is not None:
-            loop["on_mark"](mark, _snapshot_source(config, path, f"{NAME}@{mark:g}s", sources))
+            loop["on_mark"](mark, sources.weights_source(config, path, f"{NAME}@{mark:g}s"))
 
     result = train_lib.train(
         config, budget_marks=loop["marks"], on_budget_mark=snapshot, should_stop=loop["should_stop"]
     )
     return result.steps, result.optimisation_seconds, result.target_image_passes, False
-
-
-def _snapshot_source(config, path, name, sources):
-    from nag_tf.core.config import generator_for
-
-    generator = generator_for(config)
-    generator.load_weights(path)
-    return sources.GeneratorSource(generator, config.xi, name, config.target_text, clip=config.clip)
 
 
 def load(workdir, name, marks):
@@ -93,7 +85,7 @@ def load(workdir, name, marks):
     source = sources.load_source(workdir, name)
     config = TrainConfig.from_logdir(workdir)
     snapshots = {
-        mark: _snapshot_source(config, _snapshot_path(workdir, mark), f"{name}@{mark:g}s", sources)
+        mark: sources.weights_source(config, _snapshot_path(workdir, mark), f"{name}@{mark:g}s")
         for mark in marks
         if os.path.exists(_snapshot_path(workdir, mark))
     }

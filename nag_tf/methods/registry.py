@@ -1,9 +1,11 @@
 """The attack methods by name: a new method is one module of this package and one line here.
 
-A method module gives NAME, TITLE, settings_type(), comparison_settings(), train(...) and load(...)
+A method module gives NAME, TITLE, settings_type(), comparison_settings(), train(settings, target, photos,
+budget, seed, workdir, loop, heldout) and load(workdir, name, marks)
 (nag_tf.methods.run calls them); its settings record declares every default once.
 """
 
+import dataclasses
 import importlib
 
 from nag_tf.errors import NAGError
@@ -39,8 +41,6 @@ def method_for(settings):
 
 def settings_for(name, **changes):
     """The settings the comparisons use for method `name`, with `changes` to its fields, validated."""
-    import dataclasses
-
     settings = module_of(name).comparison_settings()
     try:
         return dataclasses.replace(settings, **changes).validate()

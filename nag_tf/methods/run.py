@@ -14,7 +14,7 @@ import tempfile
 
 from nag_tf.errors import NAGError, TrainingStopped
 from nag_tf.methods import registry
-from nag_tf.methods.single import describe
+from nag_tf.methods.settings import as_json
 
 __all__ = ["Budget", "MethodRun", "TargetSpec", "train", "RUN_RECORD"]
 
@@ -80,7 +80,7 @@ class MethodRun:
 def _identity(method, settings, target, photos, budget, seed, heldout):
     return {
         "method": method,
-        "settings": describe(settings),
+        "settings": as_json(settings),
         "target": dataclasses.asdict(target),
         "photos": os.path.abspath(photos) if os.path.isdir(photos) else photos,
         "heldout": heldout,
@@ -192,9 +192,8 @@ def train(
                 should_stop=lambda: caught.stop_requested() or bool(stop is not None and stop()),
                 progress=_progress_bar(budget, verbose),
             )
-            extra = {"heldout": heldout} if module.NAME == "nag" else {}
             steps, seconds, passes, stopped = module.train(
-                settings, target, photos, budget, seed, workdir, loop, **extra
+                settings, target, photos, budget, seed, workdir, loop, heldout=heldout
             )
         if stopped:
             raise TrainingStopped(

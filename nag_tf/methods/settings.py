@@ -7,10 +7,11 @@ declares a default. TensorFlow-free, so `--help` stays instant.
 """
 
 import dataclasses
+import json
 
 from nag_tf.errors import NAGError
 
-__all__ = ["setting", "help_of", "with_overrides", "check"]
+__all__ = ["setting", "help_of", "with_overrides", "check", "as_json"]
 
 
 def setting(default, help_text):
@@ -56,3 +57,8 @@ def check(rules):
     for ok, message in rules:
         if not ok:
             raise NAGError(message)
+
+
+def as_json(settings):
+    """The settings as a run's record stores them (JSON values: tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(settings)))

@@ -71,7 +71,8 @@ def _passes_per_step(settings, photos):
     return min(settings.batch_size, photos) * settings.inner_iterations  # K inner passes over each outer batch
 
 
-def train(settings, target, photos, budget, seed, workdir, loop):
+def train(settings, target, photos, budget, seed, workdir, loop, heldout=None):
+    del heldout  # no held-out report (single.train_single)
     return single.train_single(NAME, _optimise, _passes_per_step, settings, target, photos, budget, seed, workdir, loop)
 
 

@@ -8,7 +8,6 @@ same way for each, so a stopped run resumes and a finished one is read back iden
 
 import dataclasses
 import functools
-import json
 import os
 
 import numpy as np
@@ -86,6 +85,7 @@ def _save_state(workdir, perturbation, steps, seconds):
 
 def train_single(method, optimise, passes_per_step, settings, target, photos, budget, seed, workdir, loop):
     """Trains (or resumes) one perturbation into `workdir`; returns (steps, seconds, image passes, stopped).
+    A single-perturbation method prints no held-out report: its modules' `train` ignore `heldout`.
 
     Args:
       method: the method's registry name, written into the perturbation's .json.
@@ -134,14 +134,3 @@ def load_single(workdir, name, marks):
         if os.path.exists(_snapshot_path(workdir, mark))
     }
     return sources.load_source(os.path.join(workdir, PERTURBATION), name), snapshots
-
-
-def stopped_steps(workdir):
-    """The steps a stopped run had taken (0 when none was stopped there), for its message."""
-    start = _start(workdir)
-    return 0 if start is None else start.steps
-
-
-def describe(settings):
-    """The settings as the run record stores them (JSON-ready)."""
-    return json.loads(json.dumps(dataclasses.asdict(settings)))
