@@ -92,7 +92,7 @@ def test_a_module_over_300_lines_says_why_in_its_docstring():
 # nag_tf's layers, lowest first (nag_tf/__init__.py draws them): a module may import its own layer and
 # those before it, never one after it. The binaries (train, evaluate, harden) sit above all of them.
 LAYERS = (
-    {"choices", "errors", "signals", "flags_util", "export_metadata"},
+    {"choices", "errors", "signals", "flags_util", "export_metadata", "seeds", "records", "record_flags"},
     {"core"},
     {"inputs", "pretrained"},
     {"evaluation"},

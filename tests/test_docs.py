@@ -54,13 +54,16 @@ def _source_file(command):
 
 
 def _record_flags(source):
-    """The flags a binary defines from the methods' settings records (nag_tf.methods.method_flags): a
-    baseline binary's are its record's fields, a comparison's each baseline's fields with its prefix."""
+    """The flags a binary defines from settings records (nag_tf.record_flags): an options record's fields
+    (evaluate), a baseline binary's record's fields, a comparison's each baseline's fields with its prefix."""
     import dataclasses
 
     from nag_tf.methods import registry
 
     names = set()
+    for record in re.findall(r"record_flags\.define_settings_flags\((\w+)\(\)\)", source):
+        module = re.search(rf"from ([\w.]+) import {record}\b", source).group(1)
+        names |= {field.name for field in dataclasses.fields(getattr(importlib.import_module(module), record))}
     for method in re.findall(r'baseline_flags\.define_flags\("(\w+)"\)', source):
         names |= {field.name for field in dataclasses.fields(registry.module_of(method).settings_type())}
     if "comparison_flags.define_comparison_flags(" in source:

@@ -1,6 +1,7 @@
 """Evaluation: metrics on hand-built inputs, the transfer matrix, interpolation, SGD-UAP, files."""
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -239,13 +240,51 @@ def test_evaluation_scores_each_source_the_way_it_was_trained(two_generators, im
 @pytest.mark.parametrize(
     "module, flag, message",
     [
-        ("nag_tf.evaluate", "--white_box_samples=0", "flag --white_box_samples=0: 0 is not a positive integer"),
+        ("nag_tf.evaluate", "--white_box_samples=0", "--white_box_samples=0 must be at least 1"),
         ("export.serve", "--poll_seconds=0", "flag --poll_seconds=0.0: --poll_seconds must be positive"),
     ],
 )
-def test_the_evaluation_and_serving_binaries_bound_their_flags_at_parse_time(module, flag, message):
+def test_the_evaluation_and_serving_binaries_refuse_a_bad_flag_in_one_line(module, flag, message):
     from helpers.cli import error_line, run_module
 
     assert error_line(
         run_module(module, "--sources=x", flag) if module == "nag_tf.evaluate" else run_module(module, flag)
     ) == (f"error: {message}")
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"sources": ()}, "sources is required"),
+        ({"black_box_samples": 0}, "black_box_samples=0 must be at least 1"),
+        ({"interpolation_steps": -1}, "interpolation_steps=-1 must be 0 or more"),
+        ({"batch_size": 0}, "batch_size=0 must be at least 1"),
+        ({"seed": -2}, "seed=-2 must be 0 or more"),
+        ({"verbose": 2}, "verbose=2: pick 0"),
+    ],
+)
+def test_the_evaluation_options_refuse_each_bad_value_by_name(change, message):
+    """The record the binary's flags are read into (and a notebook builds): one NAGError per bad field."""
+    import dataclasses
+
+    from nag_tf.errors import NAGError
+    from nag_tf.evaluation.evaluate_options import EvaluateOptions
+
+    good = EvaluateOptions(sources=("runs/quickstart",)).validate()
+    with pytest.raises(NAGError, match=re.escape(message)):
+        dataclasses.replace(good, **change).validate()
+
+
+def test_the_evaluate_flags_are_the_options_fields_with_their_defaults():
+    """Flags made from the record (nag_tf.record_flags) and read back give the record: no default twice."""
+    from absl import flags
+
+    from nag_tf import record_flags
+    from nag_tf.evaluation.evaluate_options import EvaluateOptions
+
+    values = flags.FlagValues()
+    record_flags.define_settings_flags(EvaluateOptions(), values)
+    values(["evaluate", "--sources=a,b", "--black_box_samples=3"])
+    read = record_flags.settings_from_flags(EvaluateOptions(), values)
+    assert read == EvaluateOptions(sources=("a", "b"), black_box_samples=3)
+    assert values["white_box_samples"].default == EvaluateOptions().white_box_samples == 100

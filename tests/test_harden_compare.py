@@ -61,11 +61,5 @@ def test_two_schemes_share_the_attacks_and_each_is_paired_with_the_control(image
     for attack in ("new_nag", "new_sga"):
         mean, low, high = summary["per_seed"]["1"][f"sga_minus_none_{attack}"]
         assert low <= mean <= high
-    # One set of attacks on the original, shared by both schemes.
-    assert sorted(os.listdir(tmp_path / "compare" / "seed0")) == [
-        "nag_before",
-        "none",
-        "sga",
-        "sga_before.json",
-        "sga_before.npy",
-    ]
+    # One set of attacks on the original (each a method run folder) and one split, shared by both schemes.
+    assert sorted(os.listdir(tmp_path / "compare" / "seed0")) == ["nag_before", "none", "sga", "sga_before", "split"]

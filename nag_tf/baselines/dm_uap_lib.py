@@ -16,6 +16,7 @@ the pixel range; nag_tf clips by default (--clip), as it does for every method i
 import keras
 import tensorflow as tf
 
+from nag_tf import seeds
 from nag_tf.baselines.sgd_uap_lib import initial_perturbation, project, run_budgeted
 from nag_tf.core.dynamic_pairs import DynamicPairs, pair_image_passes
 from nag_tf.core.loss_config import AUTHORS_PAIRS
@@ -63,7 +64,9 @@ def train_dm_uap(
     """
     size = target.image_size
     batch_size = min(batch_size, len(cached))
-    initial = tf.random.stateless_uniform([size, size, 3], seed=[seed, 17], minval=-xi, maxval=xi)
+    initial = tf.random.stateless_uniform(
+        [size, size, 3], seed=[seeds.derive(seed, "dm_uap_start"), 0], minval=-xi, maxval=xi
+    )
     # A resumed run starts from its perturbation so far; AdamW's moments start afresh (they are not saved).
     perturbation = tf.Variable(initial_perturbation(size, start, project(initial, xi, norm)), name="dm_uap")
     optimizer = keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=0.01)

@@ -14,6 +14,7 @@ gradient of those small, noisy minibatches is what generalises.
 
 import tensorflow as tf
 
+from nag_tf import seeds
 from nag_tf.baselines.sgd_uap_lib import (
     ascent_direction,
     clamped_cross_entropy_gradient,
@@ -110,7 +111,9 @@ def train_sga(
 
     stream = batches.training_batches(cached, batch_size, seed)
     return run_budgeted(
-        lambda taken, images, labels, spent: step(images, labels, tf.constant([seed, taken], tf.int32)),
+        lambda taken, images, labels, spent: step(
+            images, labels, tf.constant([seeds.derive(seed, "sga_minibatch"), taken], tf.int32)
+        ),
         stream,
         perturbation,
         steps,

@@ -12,10 +12,14 @@ import tempfile
 
 from absl import flags
 
+from nag_tf import record_flags
 from nag_tf.errors import NAGError
-from nag_tf.methods import method_flags, registry
+from nag_tf.methods import registry
 
 __all__ = ["define_comparison_flags", "plan_from_flags"]
+
+# The flags this module defines are its caller's (a binary's): absl then lists them in the binary's --help.
+flags.disclaim_key_flags()
 
 _SHARED_BY_ALL = ("xi", "norm", "clip")  # the threat model: NAG's, for every method
 
@@ -48,7 +52,7 @@ def define_comparison_flags(methods, workdir_prefix, flag_values=flags.FLAGS):
     for name in registry.METHODS:
         if name != "nag":
             defaults = registry.module_of(name).comparison_settings()
-            method_flags.define_settings_flags(defaults, flag_values, prefix=f"{name}_", skip=_SHARED_BY_ALL)
+            record_flags.define_settings_flags(defaults, flag_values, prefix=f"{name}_", skip=_SHARED_BY_ALL)
 
 
 def plan_from_flags(flag_values, workdir_prefix):
@@ -84,7 +88,7 @@ def plan_from_flags(flag_values, workdir_prefix):
             settings[name] = nag_settings
             continue
         defaults = dataclasses.replace(registry.module_of(name).comparison_settings(), **threat)
-        settings[name] = method_flags.settings_from_flags(defaults, flag_values, f"{name}_", _SHARED_BY_ALL)
+        settings[name] = record_flags.settings_from_flags(defaults, flag_values, f"{name}_", _SHARED_BY_ALL)
     return ComparisonPlan(
         target=flag_values["target"].value,
         train_folder=train,

@@ -45,7 +45,7 @@ def aggregated_gradient(loss_gradient, delta, images, labels, xi, steps, minibat
     step_size = INNER_STEP_FRACTION * xi
 
     def inner(t, current, total):
-        chosen = inner_minibatches(count, batch, minibatch, tf.stack([seed[0], seed[1] + t]))
+        chosen = inner_minibatches(count, batch, minibatch, tf.random.experimental.stateless_fold_in(seed, t))
         flat = tf.reshape(chosen, [-1])
         gradient = loss_gradient(current, tf.gather(images, flat), tf.gather(labels, flat))
         stepped = tf.clip_by_value(current - step_size * tf.sign(gradient), -xi, xi)

@@ -16,6 +16,7 @@ import os
 import keras_apps
 from keras_apps import model_file
 from keras_apps.class_names import class_index
+from nag_tf import seeds
 from nag_tf.choices import (
     DIVERSITY_DISTANCES,
     FEATURE_LOSSES,
@@ -128,7 +129,7 @@ class TrainConfig(LossConfig):
     def report_seed(self):
         """The seed of the --eval_samples draw every generator is reported with (train's final report,
         hardening's attacks): one draw for all, apart from the draws training makes with --seed."""
-        return self.seed + 7
+        return seeds.derive(self.seed, "report")
 
     def validate(self):
         """Raises NAGError naming the first bad value and its fix; returns self."""

@@ -21,6 +21,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from nag_tf import seeds
 from nag_tf.choices import GENERATOR_VARIANTS, LINF_OUTPUTS, NORMS
 from nag_tf.core import latent
 
@@ -236,16 +237,18 @@ def build_generator(
         raise ValueError(f"unknown generator variant {variant!r}; expected one of {GENERATOR_VARIANTS}")
     if norm not in NORMS:
         raise ValueError(f"unknown norm {norm!r}; expected one of {NORMS}")
-    init = keras.initializers.RandomNormal(0.0, 0.02, seed=seed)
-    last_init = keras.initializers.RandomNormal(0.0, 0.15, seed=None if seed is None else seed + 1)
+    init_seed, last_init_seed = (
+        (None, None) if seed is None else (seeds.derive(seed, "generator_init", i) for i in (0, 1))
+    )
+    init = keras.initializers.RandomNormal(0.0, 0.02, seed=init_seed)
+    last_init = keras.initializers.RandomNormal(0.0, 0.15, seed=last_init_seed)
     channels = _LIGHT_CHANNELS if variant in ("light", "light_resize") else _PAPER_CHANNELS
-    noise_seed = None if seed is None else seed + 2
 
     def noise(x, resolution, index):
         if variant != "reference":
             return x
         count = _REFERENCE_NOISE.get(resolution, _REFERENCE_NOISE_HIGH_RES)
-        seed_i = None if noise_seed is None else noise_seed + index
+        seed_i = None if seed is None else seeds.derive(seed, "generator_noise", index)
         return NoiseChannels(count, seed=seed_i, name=f"noise_{resolution}")(x)
 
     z = keras.Input((latent_dim,), name="z")

@@ -13,6 +13,7 @@ preprocessing, so xi means the same on every target.
 import keras
 import tensorflow as tf
 
+from nag_tf import seeds
 from nag_tf.core import latent, losses
 from nag_tf.core.aggregate import aggregated_gradient
 from nag_tf.core.dynamic_pairs import DynamicPairs, pair_image_passes
@@ -47,10 +48,10 @@ class NAGModel(keras.Model):
         self.loss_config = loss_config
         self.latent_dim = int(generator.input_shape[-1])
         self.seed = seed
-        self.rng = tf.random.Generator.from_seed(seed)
+        self.rng = tf.random.Generator.from_seed(seeds.derive(seed, "latent_sampler"))
         # Held-out evaluation draws from its own generator, reset before each
         # evaluation, so every epoch is scored on the same z (a fair "best").
-        self.eval_rng = tf.random.Generator.from_seed(seed + 1)
+        self.eval_rng = tf.random.Generator.from_seed(seeds.derive(seed, "evaluation_z"))
         # Counters every replica updates identically: keep the first replica's value.
         counter = dict(dtype=tf.int64, trainable=False, aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
         self.step = tf.Variable(0, name="step", **counter)
@@ -137,10 +138,10 @@ class NAGModel(keras.Model):
                 self.generator,
                 samples=8 * self.calibration_batch,
                 batch_size=self.calibration_batch,
-                seed=self.seed + 2,
+                seed=seeds.derive(self.seed, "batch_norm_calibration"),
             )
             self._calibrated_at_step = step
-        self.eval_rng.reset_from_seed(self.seed + 1)
+        self.eval_rng.reset_from_seed(seeds.derive(self.seed, "evaluation_z"))
 
     def call(self, inputs, training=False):
         if isinstance(inputs, dict):

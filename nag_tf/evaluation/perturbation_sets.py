@@ -11,6 +11,8 @@ import dataclasses
 
 import numpy as np
 
+from nag_tf import seeds
+
 __all__ = ["SetRun", "run_plan", "shard", "train_sets", "set_measures", "first_k_reaching"]
 
 
@@ -27,7 +29,7 @@ class SetRun:
 def run_plan(ks, budget_s, seed):
     """The runs that buy each K-set at total budget `budget_s`: K runs of budget_s / K each.
 
-    Seeds differ across every run of every set (seed + 1000 K + i), so no two runs share a data
+    Seeds differ across every run of every set (the "set_run" stream, indexed by K and i), so no two runs share a data
     order, and the sets are independent of one another (a K-set is not a prefix of a larger one).
     """
     ks = sorted({int(k) for k in ks})
@@ -35,7 +37,7 @@ def run_plan(ks, budget_s, seed):
         raise ValueError(f"set sizes must be positive integers (got {ks})")
     if budget_s <= 0:
         raise ValueError(f"the total budget must be positive (got {budget_s})")
-    return [SetRun(k, i, budget_s / k, seed + 1000 * k + i) for k in ks for i in range(k)]
+    return [SetRun(k, i, budget_s / k, seeds.derive(seed, "set_run", k, i)) for k in ks for i in range(k)]
 
 
 def shard(runs, index, count):

@@ -20,6 +20,10 @@ from nag_tf.core.config import TrainConfig, generator_for
 from nag_tf.errors import NAGError
 from nag_tf.evaluation import metrics
 
+# An interpolation runs between sample numbers seed + 1000 and seed + 1001: two z apart from the samples
+# a report draws (numbers seed .. seed + count - 1) for any count up to 1000.
+INTERPOLATION_ENDS = 1000
+
 __all__ = [
     "PerturbationSource",
     "GeneratorSource",
@@ -86,7 +90,7 @@ class GeneratorSource(PerturbationSource):
 
     def interpolate(self, steps, seed):
         """z(t) = (1 - t) z0 + t z1 for t in linspace(0, 1, steps): the paper's interpolation experiment."""
-        ends = self._latents(2, seed + 1000)  # two latent points apart from the sampled ones
+        ends = self._latents(2, seed + INTERPOLATION_ENDS)
         t = tf.linspace(0.0, 1.0, steps)[:, tf.newaxis]
         return self.generator((1.0 - t) * ends[0] + t * ends[1], training=False), ends
 

@@ -22,7 +22,7 @@ import tensorflow as tf
 
 import keras_apps
 from keras_apps.registry import Target
-from nag_tf import methods
+from nag_tf import methods, seeds
 from nag_tf.errors import NAGError
 from nag_tf.evaluation import sources
 from nag_tf.hardening import measure
@@ -113,10 +113,10 @@ def _hardening_perturbations(config, options, original, train_images, nag_before
     `nag_samples` are `nag_before`'s measured samples, reused when the scheme hardens with that generator."""
     if options.scheme == "nag":
         if not options.generator_dir:
-            return GeneratorSamples(nag_before.generator, seed=config.seed), nag_samples
+            return GeneratorSamples(nag_before.generator, seed=seeds.derive(config.seed, "hardening_z")), nag_samples
         source = sources.load_source(options.generator_dir, "hardening_generator")
         measured = source.sample(config.eval_samples, config.report_seed)
-        return GeneratorSamples(source.generator, seed=config.seed), measured
+        return GeneratorSamples(source.generator, seed=seeds.derive(config.seed, "hardening_z")), measured
     if options.scheme == "sga":
         return PerturbationsInTurn(sga_before), sga_before
     if options.scheme == "sga_set":
@@ -128,7 +128,7 @@ def _hardening_perturbations(config, options, original, train_images, nag_before
                 config.weights,
                 os.path.join(options.out_dir, "sga_set_members", str(k)),
                 budget,
-                config.seed + 1 + k,
+                seeds.derive(config.seed, "hardening_sga", k),
             )
             for k in range(options.set_size)
         ]
@@ -157,12 +157,12 @@ def _fine_tune(config, options, target_name, scheme, train_images, scheme_dir):
             scheme,
             adversarial_fraction=options.adversarial_fraction,
             clip=config.clip,
-            seed=config.seed,
+            seed=seeds.derive(config.seed, "hardening_mix"),
         )
         model.compile(optimizer=keras.optimizers.Adam(options.learning_rate))
         batches = (
             tf.data.Dataset.from_tensor_slices((train_images.images, train_images.clean_labels))
-            .shuffle(len(train_images), seed=config.seed)
+            .shuffle(len(train_images), seed=seeds.derive(config.seed, "hardening_order"))
             .batch(config.batch_size, drop_remainder=True)
             .prefetch(tf.data.AUTOTUNE)
         )

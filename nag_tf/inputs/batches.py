@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from nag_tf import seeds
 from nag_tf.core import latent
 from nag_tf.errors import NAGError
 from nag_tf.inputs import data
@@ -90,10 +91,11 @@ def cache_with_clean_labels(dataset, target, batch_size=32, records=None, descri
 
 
 def carve(cached, count, seed):
-    """Splits CachedImages into (the rest, `count` images picked by a seeded permutation), both in original order."""
+    """Splits CachedImages into (the rest, `count` images picked by the run seed's "selection_photos"
+    stream), both in original order."""
     if not 0 < count < len(cached):
         raise NAGError(f"cannot set {count} of {len(cached)} images aside; lower the count")
-    order = np.random.default_rng(seed).permutation(len(cached))
+    order = np.random.default_rng(seeds.derive(seed, "selection_photos")).permutation(len(cached))
 
     def take(indices):
         indices = np.sort(indices)
@@ -124,13 +126,14 @@ def _on_cpu_variable(array):
 
 
 def training_batches(cached, batch_size, seed, start_step=0, latent_dim=None):
-    """An endless tf.data of batches, batch i a pure function of (seed, i).
+    """An endless tf.data of batches, batch i a pure function of (run seed, i).
 
-    Each epoch is a stateless permutation of the images seeded by (seed,
-    epoch), cut into len // batch_size batches (the remainder is left out of
-    that epoch). With `latent_dim`, each batch also carries its latent
-    vectors z ~ U[-1, 1]^d and a shuffle seed, drawn statelessly from
-    (seed, step): a resumed run, or one split over several devices or
+    Each epoch is a stateless permutation of the images keyed by the run
+    seed's "training_order" stream and the epoch, cut into len // batch_size
+    batches (the remainder is left out of that epoch). With `latent_dim`,
+    each batch also carries its latent vectors z ~ U[-1, 1]^d ("training_z")
+    and a pairing seed for the diversity loss ("training_pairing"), keyed by
+    the step: a resumed run, or one split over several devices or
     workers, sees exactly the numbers of an uninterrupted single-device run.
     Elements are single examples batched by `batch`, so tf.distribute can
     split a global batch across replicas.
@@ -147,17 +150,20 @@ def training_batches(cached, batch_size, seed, start_step=0, latent_dim=None):
     steps_per_epoch = count // batch_size
     images = _on_cpu_variable(cached.images)
     labels = _on_cpu_variable(cached.clean_labels)
-    seed = tf.constant(seed, tf.int64)
+    order_key, z_key, pairing_key = (
+        tf.constant(seeds.derive(seed, stream), tf.int64)
+        for stream in ("training_order", "training_z", "training_pairing")
+    )
 
     def examples_of_step(step):
         epoch = step // steps_per_epoch
         position = step % steps_per_epoch
-        order = tf.argsort(tf.random.stateless_uniform([count], seed=tf.stack([seed, epoch])))
+        order = tf.argsort(tf.random.stateless_uniform([count], seed=tf.stack([order_key, epoch])))
         indices = order[position * batch_size : (position + 1) * batch_size]
         if latent_dim is None:
             return tf.data.Dataset.from_tensor_slices(indices)
-        z = latent.stateless([batch_size, latent_dim], tf.stack([seed + 1, step]))
-        shuffle_seed = tf.tile(tf.cast(tf.stack([seed + 2, step]), tf.int32)[tf.newaxis], [batch_size, 1])
+        z = latent.stateless([batch_size, latent_dim], tf.stack([z_key, step]))
+        shuffle_seed = tf.tile(tf.cast(tf.stack([pairing_key, step]), tf.int32)[tf.newaxis], [batch_size, 1])
         return tf.data.Dataset.from_tensor_slices((indices, z, shuffle_seed))
 
     def example(index, *randomness):
@@ -175,10 +181,12 @@ def training_batches(cached, batch_size, seed, start_step=0, latent_dim=None):
 def evaluation_batches(cached, batch_size, latent_dim=None, seed=0):
     """A finite tf.data of (uint8 images, clean labels) in a fixed order (with z: as `training_batches`).
 
-    With `latent_dim`, image i always gets the same z (seeded by (seed, i)),
+    With `latent_dim`, image i always gets the same z (keyed by the run
+    seed's "selection_z" stream and i) and pairing seed ("selection_pairing"),
     so every evaluation during training scores the generator on the same
     latent vectors: a fair comparison between epochs.
     """
+    z_key, pairing_key = (tf.constant(seeds.derive(seed, s), tf.int64) for s in ("selection_z", "selection_pairing"))
     images = _on_cpu_variable(cached.images)
     labels = _on_cpu_variable(cached.clean_labels)
     count = len(cached)
@@ -186,8 +194,8 @@ def evaluation_batches(cached, batch_size, latent_dim=None, seed=0):
     def example(index):
         if latent_dim is None:
             return tf.gather(images, index), tf.gather(labels, index)
-        z = latent.stateless([latent_dim], tf.stack([tf.constant(seed, tf.int64), index]))
-        shuffle_seed = tf.cast(tf.stack([tf.constant(seed, tf.int64), index]), tf.int32)
+        z = latent.stateless([latent_dim], tf.stack([z_key, index]))
+        shuffle_seed = tf.cast(tf.stack([pairing_key, index]), tf.int32)
         return {"images": tf.gather(images, index), "z": z, "shuffle_seed": shuffle_seed}, tf.gather(labels, index)
 
     dataset = tf.data.Dataset.range(count).map(example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

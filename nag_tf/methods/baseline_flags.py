@@ -8,10 +8,14 @@ import dataclasses
 
 from absl import flags
 
+from nag_tf import record_flags
 from nag_tf.errors import NAGError
-from nag_tf.methods import method_flags, registry
+from nag_tf.methods import registry
 
 __all__ = ["BaselineJob", "define_flags", "job_from_flags"]
+
+# The flags this module defines are its caller's (a binary's): absl then lists them in the binary's --help.
+flags.disclaim_key_flags()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,7 +59,7 @@ def define_flags(method, flag_values=flags.FLAGS):
         flag_values=flag_values,
     )
     flags.DEFINE_integer("verbose", 1, "1: a progress bar with ETA; 0: quiet.", flag_values=flag_values)
-    method_flags.define_settings_flags(registry.module_of(method).settings_type()(), flag_values)
+    record_flags.define_settings_flags(registry.module_of(method).settings_type()(), flag_values)
 
 
 def job_from_flags(flag_values, method):
@@ -70,7 +74,7 @@ def job_from_flags(flag_values, method):
         raise NAGError(f"--out={out!r} must end with .npy")
     defaults = registry.module_of(method).settings_type()()
     return BaselineJob(
-        settings=method_flags.settings_from_flags(defaults, flag_values),
+        settings=record_flags.settings_from_flags(defaults, flag_values),
         target=TargetSpec(flag_values["target"].value, flag_values["weights"].value, flag_values["preprocess"].value),
         photos=flag_values["data_dir"].value,
         budget=Budget(seconds=seconds, steps=steps),

@@ -9,7 +9,7 @@ import dataclasses
 
 from nag_tf.core.loss_config import AUTHORS_PAIRS, LITE0_PAIRS
 from nag_tf.methods import single
-from nag_tf.methods.settings import check, setting
+from nag_tf.records import check, setting
 
 NAME = "dm_uap"
 TITLE = "DM-UAP (Zhang et al., AAAI 2025)"

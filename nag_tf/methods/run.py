@@ -14,7 +14,7 @@ import tempfile
 
 from nag_tf.errors import NAGError, TrainingStopped
 from nag_tf.methods import registry
-from nag_tf.methods.settings import as_json
+from nag_tf.records import as_json
 
 __all__ = ["Budget", "MethodRun", "TargetSpec", "train", "RUN_RECORD"]
 

@@ -3,7 +3,7 @@
 import dataclasses
 
 from nag_tf.methods import single
-from nag_tf.methods.settings import check, setting
+from nag_tf.records import check, setting
 
 NAME = "sga"
 TITLE = "SGA (Liu et al., ICCV 2023)"

@@ -13,7 +13,7 @@ import os
 import numpy as np
 
 from nag_tf import choices
-from nag_tf.methods.settings import check, setting
+from nag_tf.records import check, setting
 
 __all__ = ["UniversalSettings", "train_single", "load_single", "PERTURBATION"]
 

@@ -21,6 +21,7 @@ import tensorflow as tf
 from absl import logging
 
 import keras_apps
+from nag_tf import seeds
 from nag_tf.core.config import generator_for
 from nag_tf.core.model import NAGModel
 from nag_tf.errors import NAGError, TrainingStopped
@@ -111,7 +112,7 @@ def load_datasets(config, target):
             f"--selection_images={config.selection_images} leaves fewer than --batch_size={config.batch_size} of the "
             f"{len(train)} usable training images to train on; lower --selection_images"
         )
-    train, selection = batches.carve(train, config.selection_images, config.seed + 3)
+    train, selection = batches.carve(train, config.selection_images, config.seed)
     return Datasets(train, selection, report)
 
 
@@ -332,7 +333,7 @@ def _fit(config, state, datasets, strategy, logdir, chief, budget, stop):
         model.logs_as_vectors = True
     # The datasets' image variables are made outside the strategy scope: they stay plain CPU variables.
     selection_batches = _for_strategy(
-        batches.evaluation_batches(datasets.selection, config.batch_size, config.latent_dim, config.seed + 1), strategy
+        batches.evaluation_batches(datasets.selection, config.batch_size, config.latent_dim, config.seed), strategy
     )
     history = {}
     while int(model.step.numpy()) < total_steps:
@@ -405,7 +406,7 @@ def _train(config, budget_marks, on_budget_mark, should_stop):
     strategy = distribute.make_strategy(config.strategy)
     chief = distribute.is_chief(strategy)
     logdir = distribute.worker_logdir(config.logdir, strategy)
-    keras.utils.set_random_seed(config.seed)
+    keras.utils.set_random_seed(seeds.derive(config.seed, "keras_global"))
     keras.mixed_precision.set_global_policy(config.mixed_precision or "float32")
     target, datasets = _load_inputs(config, strategy, logdir)
     if chief:

@@ -1,7 +1,7 @@
 """Typed, frozen settings records for the attack methods, and their one reading from text.
 
 A method's settings are a frozen dataclass whose fields carry their default and their help text
-(`setting(default, help)`): the binaries define their flags from the fields (`method_flags`), the
+(`setting(default, help)`): the binaries define their flags from the fields (`nag_tf.record_flags`), the
 comparisons override them from `--set=sga.batch_size=64`-style text (`with_overrides`), and nothing else
 declares a default. TensorFlow-free, so `--help` stays instant.
 """
