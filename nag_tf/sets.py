@@ -1,14 +1,17 @@
 r"""What a distribution is worth: K universal perturbations from each method at equal total compute.
 
   python -m nag_tf.sets --methods=nag,sga --ks=1,5 --budget_s=60             # a quick look on the demo set
+  python -m nag_tf.sets --methods=nag,dm_uap --set_methods=cold,snapshots,forks --ks=5,10,20
   python -m nag_tf.sets --split=../shared/data/imagenet-sample --holdout=0.2 --budget_s=1800
   python -m nag_tf.sets --methods=sga,dm_uap --shard=0/2 --workdir=runs/sets  # baseline runs only, one core each
   python -m nag_tf.sets --merge=k5.log,k50.log                               # scorings of other K, one table
 
 NAG trains once for --budget_s seconds and draws its K-set; each single-perturbation method buys a K-set
-with K runs of budget_s / K seconds (nag_tf.comparison.sets says what is measured). --shard=i/n trains
-only every n-th baseline run of each K-set, from the i-th, and scores nothing; a run without --shard in the
-same --workdir then reuses them (and a NAG that spent its budget there). Last line: the JSON summary.
+at the same total budget in each of the --set_methods ways: K cold runs of budget_s / K seconds, snapshots
+of one run, or forks of one run (nag_tf.comparison.set_ways; nag_tf.comparison.sets says what is measured).
+--shard=i/n trains only every n-th cold baseline run of each K-set, from the i-th, and scores nothing; a
+run without --shard in the same --workdir then reuses them (and a NAG that spent its budget there). Last
+line: the JSON summary.
 """
 
 import json
@@ -23,6 +26,13 @@ _BUDGET = flags.DEFINE_float("budget_s", 1800.0, "Total optimisation seconds of 
 _KS = flags.DEFINE_list("ks", ["1", "2", "5", "10", "20", "50"], "Set sizes K.")
 _GOAL = flags.DEFINE_float("coverage_goal", 0.95, "The coverage whose cost is reported (reach_*).")
 _SHARD = flags.DEFINE_string("shard", "", "i/n: train only this process's share of the baseline runs (no scoring).")
+_SET_METHODS = flags.DEFINE_list(
+    "set_methods",
+    ["cold"],
+    "How each baseline makes its K-set at the same total budget: cold (K runs of budget/K from its own start), "
+    "snapshots (one run, kept at K points of its second half), forks (one run of budget/2, then K continuations "
+    "of budget/(2K) from it). Several give one row each (nag_tf.comparison.set_ways).",
+)
 _MERGE = flags.DEFINE_list("merge", [], "Train nothing: join earlier outputs on one split that scored other K.")
 
 
@@ -30,7 +40,7 @@ def _main(argv):
     del argv
     import os
 
-    from nag_tf.comparison import sets, summary
+    from nag_tf.comparison import set_ways, sets, summary
     from nag_tf.errors import NAGError
 
     if _MERGE.value:
@@ -43,6 +53,9 @@ def _main(argv):
     if _BUDGET.value <= 0:
         raise NAGError(f"--budget_s={_BUDGET.value} must be positive")
     ks, shard = sets.parse_ks(_KS.value), sets.parse_shard(_SHARD.value)
+    ways = set_ways.parse_set_ways(_SET_METHODS.value)
+    if shard and ways != ("cold",):
+        raise NAGError("--shard trains cold sets only: with --set_methods other than cold, run without --shard")
     if shard and "nag" in flags.FLAGS.methods:
         raise NAGError("--shard trains the baselines' runs only: train NAG in the run without --shard (drop nag)")
     plan = comparison_flags.plan_from_flags(flags.FLAGS, "nag_sets_")
@@ -56,7 +69,7 @@ def _main(argv):
         }
         print(json.dumps({"shard": _SHARD.value, "workdir": plan.workdir, "trained": trained}))
         return
-    sets.report(sets.score_sets(plan, ks, _BUDGET.value, _GOAL.value), plan.workdir)
+    sets.report(sets.score_sets(plan, ks, _BUDGET.value, _GOAL.value, ways), plan.workdir)
 
 
 if __name__ == "__main__":

@@ -256,7 +256,8 @@ def test_distribution_runs_merge_into_one_coverage_table_with_reach_recomputed(t
     assert merged["sga_reach_k"] == 50 and merged["sga_reach_seconds"] == 1900.0
     assert merged["baseline_pairwise_cos"] == {"sga": 0.05}  # at the largest K
     assert merged["k5_nag_minus_best_coverage"] == 0.05 and merged["k50_nag_minus_best_coverage"] == 0.5
-    assert "sga       50    0.950" in result.stdout
+    assert f"{'sga':17s}  50    0.950" in result.stdout
+    assert "Threat models: coverage = an attacker who may try all K" in result.stdout
     assert (tmp_path / "merged" / "coverage_at_k.png").stat().st_size > 0
 
 

@@ -43,8 +43,9 @@ class ComparisonPlan:
     def targets(self):
         return [self.target] + [t for t in self.transfer if t and t != self.target]
 
-    def train(self, method, budget_s, seed, workdir, marks=(), name=None):
-        """One run of `method` under this plan (reused when finished in `workdir`, resumed when stopped)."""
+    def train(self, method, budget_s, seed, workdir, marks=(), name=None, start=None):
+        """One run of `method` under this plan (reused when finished in `workdir`, resumed when stopped);
+        `start`: a single-perturbation run's .npy to fork from."""
         return methods.train(
             self.settings[method],
             methods.TargetSpec(self.target, self.nag_config.weights),
@@ -57,6 +58,7 @@ class ComparisonPlan:
             heldout=self.eval_folder if method == "nag" else None,
             name=name or method,
             verbose=1,
+            start=start,
         )
 
 

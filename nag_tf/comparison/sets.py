@@ -25,6 +25,14 @@ from nag_tf.errors import NAGError
 __all__ = ["SHARED", "baseline_sets", "merge", "parse_ks", "parse_shard", "report", "rows_of", "score_sets"]
 
 
+# Which question each measure answers (printed under every table; docs/evaluation.md says the same).
+THREATS = (
+    "Threat models: coverage = an attacker who may try all K perturbations on a photo and sees the label "
+    "(fooled if any one fools it); mean fr = one perturbation drawn at random (fooled by that one); majority = "
+    "a set that fools a photo whichever member is drawn, for most draws (fooled by more than half). White-box "
+    "on the target; the cov <target> columns are black-box transfer (trained without access to that model)."
+)
+
 # What scorings must share to be merged: the same photos, targets, budget, seed and machine (seconds are its).
 SHARED = ("target", "transfer", "budget_s", "eval_images", "machine", "seed", "split")
 
@@ -54,20 +62,11 @@ def parse_shard(text):
 
 
 def baseline_sets(plan, method, ks, budget_s, shard=(0, 1)):
-    """{K: [MethodRun]}: each K-set bought with K runs of budget_s / K seconds under `plan` (finished runs
-    are reused, in workdir/<method>_sets/k<K>_<i>); with a shard, only that share of the runs."""
-    from nag_tf.evaluation import perturbation_sets
+    """{K: [MethodRun]}: each cold K-set bought with K runs of budget_s / K seconds under `plan` (finished
+    runs are reused, in workdir/<method>_sets/k<K>_<i>); with a shard, only that share of the runs."""
+    from nag_tf.comparison import set_ways
 
-    folder = os.path.join(plan.workdir, f"{method}_sets")
-
-    def train_one(run):
-        print(
-            f"{method}: set K={run.k}, run {run.index + 1}/{run.k}, {run.budget_s:.0f} s, seed {run.seed}", flush=True
-        )
-        name = f"{method}_k{run.k}_{run.index}"
-        return plan.train(method, run.budget_s, run.seed, os.path.join(folder, f"k{run.k}_{run.index}"), name=name)
-
-    return perturbation_sets.train_sets(train_one, ks, budget_s, plan.seed, *shard)
+    return set_ways.cold_runs(plan.train, method, ks, budget_s, plan.seed, plan.workdir, shard)
 
 
 def _row(result, k, targets, deltas):
@@ -84,12 +83,15 @@ def _row(result, k, targets, deltas):
     return {key: (round(value, 4) if isinstance(value, float) else value) for key, value in row.items()}
 
 
-def score_sets(plan, ks, budget_s, goal=0.95):
-    """Trains every method's K-sets under `plan` (NAG once) and scores them on the held-out photos.
+def score_sets(plan, ks, budget_s, goal=0.95, ways=("cold",)):
+    """Trains every method's K-sets under `plan` (NAG once; each baseline in each of `ways`,
+    nag_tf.comparison.set_ways) and scores them on the held-out photos.
 
     Returns:
-      The summary (the JSON line): by_k rows per method, the paired coverage keys, reach_* keys.
+      The summary (the JSON line): by_k rows per set (a method, or method_way), the paired coverage keys
+      (NAG minus the best of all the baselines' sets), reach_* keys.
     """
+    from nag_tf.comparison import set_ways
     from nag_tf.evaluation import evaluate_lib, metrics, sources, stats
 
     config, targets = plan.nag_config, plan.targets
@@ -101,11 +103,12 @@ def score_sets(plan, ks, budget_s, goal=0.95):
             evaluated.append(("nag", run.source, ks))
             cost["nag"] = {k: (run.seconds, run.image_passes) for k in ks}  # one run buys every K
             continue
-        for k, runs in baseline_sets(plan, method, ks, budget_s).items():
-            perturbations = [run.source.perturbation.numpy() for run in runs]
-            source = sources.PerturbationSetSource(perturbations, config.xi, f"{method}_k{k}", plan.target)
-            evaluated.append((method, source, [k]))
-            cost.setdefault(method, {})[k] = (sum(r.seconds for r in runs), sum(r.image_passes for r in runs))
+        for way in ways:
+            row = set_ways.row_name(method, way)
+            for k, made in set_ways.make_sets(plan.train, method, way, ks, budget_s, plan.seed, plan.workdir).items():
+                source = sources.PerturbationSetSource(made.perturbations, config.xi, f"{row}_k{k}", plan.target)
+                evaluated.append((row, source, [k]))
+                cost.setdefault(row, {})[k] = (made.seconds, made.image_passes)
     scored = evaluate_lib.evaluate(
         [source for _, source, _ in evaluated],
         targets,
@@ -137,6 +140,7 @@ def score_sets(plan, ks, budget_s, goal=0.95):
         "machine": machine(),
         "seed": plan.seed,
         "split": plan.split,
+        "set_methods": list(ways),
         "by_k": {method: {str(k): row for k, row in by_k.items()} for method, by_k in rows.items()},
     }
     if "nag" in rows and len(rows) > 1:
@@ -217,7 +221,7 @@ def report(found, workdir):
     )
     print(f"\n{targets[0]} (white-box), {images} held-out photos, {budget:.0f} s a set; {where}")
     print(
-        f"{'method':8s} {'K':>3s} {'coverage':>8s} {'mean fr':>7s} {'majority':>8s} {'cls95':>5s} {'cos':>6s} "
+        f"{'set':17s} {'K':>3s} {'coverage':>8s} {'mean fr':>7s} {'majority':>8s} {'cls95':>5s} {'cos':>6s} "
         + " ".join(f"{'cov ' + t:>10s}" for t in short)
         + f" {'seconds':>7s} {'img passes':>10s}"
     )
@@ -225,7 +229,7 @@ def report(found, workdir):
         for k, row in by_k.items():
             cos = "-" if row["pairwise_cos"] is None else f"{row['pairwise_cos']:.3f}"
             print(
-                f"{method:8s} {k:3d} {row['coverage']:8.3f} {row['mean_fooling']:7.3f} {row['majority']:8.3f} "
+                f"{method:17s} {k:3d} {row['coverage']:8.3f} {row['mean_fooling']:7.3f} {row['majority']:8.3f} "
                 f"{row['classes95']:5d} {cos:>6s} "
                 + " ".join(f"{row['coverage_' + t]:10.3f}" for t in short)
                 + f" {row['seconds']:7.0f} {row['image_passes']:10d}"
@@ -237,5 +241,6 @@ def report(found, workdir):
                 f"K={k}: NAG's coverage minus the best baseline's ({found[f'k{k}_best_baseline']}): "
                 f"{found[f'k{k}_nag_minus_best_coverage']:+.4f} (95% {low:+.4f} to {high:+.4f})"
             )
+    print(THREATS)
     print(f"coverage@K: {png}; runs in {workdir}")
     print(json.dumps(found))

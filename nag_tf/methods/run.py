@@ -13,7 +13,7 @@ import os
 import tempfile
 
 from nag_tf.errors import NAGError, TrainingStopped
-from nag_tf.methods import registry
+from nag_tf.methods import registry, single
 from nag_tf.records import as_json
 
 __all__ = ["Budget", "MethodRun", "TargetSpec", "train", "RUN_RECORD"]
@@ -76,9 +76,15 @@ class MethodRun:
     snapshots: dict  # mark (s) -> PerturbationSource
     workdir: str
 
+    @property
+    def perturbation_file(self):
+        """The finished perturbation's .npy, what a fork passes as `start`; None for NAG (a generator)."""
+        return None if self.method == "nag" else os.path.join(self.workdir, single.PERTURBATION)
 
-def _identity(method, settings, target, photos, budget, seed, heldout):
-    return {
+
+def _identity(method, settings, target, photos, budget, seed, heldout, start):
+    # "start" only when given: the records of runs from the method's own start read as before.
+    return ({"start": os.path.abspath(start)} if start else {}) | {
         "method": method,
         "settings": as_json(settings),
         "target": dataclasses.asdict(target),
@@ -142,6 +148,7 @@ def train(
     heldout=None,
     name=None,
     verbose=1,
+    start=None,
 ):
     """Trains `settings`' method against `target` on `photos` for `budget`; returns a MethodRun.
 
@@ -161,6 +168,8 @@ def train(
       heldout: NAG only: photos for its final printout (else its config's holdout share of `photos`).
       name: the sources' name in reports (default: the method's).
       verbose: 1 for a progress bar.
+      start: single-perturbation methods only: a perturbation `.npy` (a run's `perturbation_file`) to start from
+        instead of the method's own start, with fresh steps, seconds and optimiser state (a fork).
 
     Raises:
       NAGError: bad settings, target, photos or budget, or a workdir holding another run.
@@ -176,7 +185,12 @@ def train(
     marks = sorted(float(mark) for mark in marks)
     name = name or module.NAME
     workdir = workdir or tempfile.mkdtemp(prefix=f"nag_tf_{module.NAME}_")
-    identity = _identity(module.NAME, settings, target, photos, budget, seed, heldout)
+    if start is not None and (module.NAME == "nag" or not os.path.isfile(str(start))):
+        raise NAGError(
+            f"start={start!r}: give the .npy of a single-perturbation run (run.source.path) to fork from; "
+            "NAG starts from its own initialisation"
+        )
+    identity = _identity(module.NAME, settings, target, photos, budget, seed, heldout, start)
     record = _record(workdir)
     if record is not None and record.get("identity") != identity:
         if record.get("finished") or _has_progress(workdir):
@@ -191,6 +205,7 @@ def train(
                 on_mark=on_mark,
                 should_stop=lambda: caught.stop_requested() or bool(stop is not None and stop()),
                 progress=_progress_bar(budget, verbose),
+                start=start,
             )
             steps, seconds, passes, stopped = module.train(
                 settings, target, photos, budget, seed, workdir, loop, heldout=heldout

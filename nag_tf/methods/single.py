@@ -67,14 +67,20 @@ def _save(perturbation, path, settings, target, method, extra=None):
     )
 
 
-def _start(workdir):
+def _start(workdir, fork_from):
+    """A stopped run's state; else, for a fork, the perturbation it starts from with no steps or seconds
+    spent; else None (the method's own start)."""
     from nag_tf.baselines.sgd_uap_lib import StartState
 
     path = os.path.join(workdir, _STATE)
-    if not os.path.exists(path):
-        return None
-    with np.load(path) as state:
-        return StartState(state["perturbation"], int(state["steps"]), float(state["seconds"]))
+    if os.path.exists(path):
+        with np.load(path) as state:
+            return StartState(state["perturbation"], int(state["steps"]), float(state["seconds"]))
+    if fork_from is not None:
+        from nag_tf.evaluation import sources  # reads and checks the .npy (an [S, S, 3] array)
+
+        return StartState(sources.load_source(fork_from, "fork").perturbation.numpy(), 0, 0.0)
+    return None
 
 
 def _save_state(workdir, perturbation, steps, seconds):
@@ -92,12 +98,13 @@ def train_single(method, optimise, passes_per_step, settings, target, photos, bu
       optimise: (settings, loaded target, cached photos, budget, seed, **loop arguments) -> (perturbation,
         steps, seconds), a `nag_tf.baselines` trainer.
       passes_per_step: (settings, photo count) -> images through the target per step.
-      loop: marks, on_mark(mark, source), should_stop() and progress(steps, seconds).
+      loop: marks, on_mark(mark, source), should_stop(), progress(steps, seconds) and start (a .npy to
+        fork from, or None).
     """
     from nag_tf.evaluation import sources
 
     loaded, cached = _target_and_photos(target, photos)
-    start = _start(workdir)
+    start = _start(workdir, loop.get("start"))
 
     def snapshot(mark, perturbation):
         path = _save(perturbation, _snapshot_path(workdir, mark), settings, loaded.name, method)

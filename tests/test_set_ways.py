@@ -1,0 +1,117 @@
+"""The stronger ways to make K perturbations at one total budget (issue #50): snapshots, forks, cold starts.
+
+The budget arithmetic is checked on a recording `train`; the perturbations on SGA against the tiny target."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from nag_tf import methods
+from nag_tf.comparison import set_ways
+from nag_tf.errors import NAGError
+
+TARGET = methods.TargetSpec("tiny_cnn", weights="none")
+
+
+@dataclasses.dataclass
+class _Perturbation:
+    value: np.ndarray
+
+    def numpy(self):
+        return self.value
+
+
+@dataclasses.dataclass
+class _Source:
+    perturbation: _Perturbation
+
+
+def _recording_train(calls):
+    """A train(...) that records its calls and returns runs costing what they were given (2 passes a second)."""
+
+    def train(method, budget_s, seed, workdir, marks=(), name=None, start=None):
+        calls.append(dict(budget_s=budget_s, seed=seed, workdir=workdir, marks=list(marks), start=start))
+        delta = np.full([2, 2, 3], float(len(calls)), np.float32)
+        snapshots = {mark: _Source(_Perturbation(delta + mark)) for mark in marks}
+        run = methods.MethodRun(
+            method, name, _Source(_Perturbation(delta)), 1, budget_s, int(2 * budget_s), snapshots, workdir
+        )
+        return run
+
+    return train
+
+
+def test_each_way_spends_the_same_total_budget_and_counts_every_run(tmp_path):
+    made = {}
+    for way in set_ways.SET_WAYS:
+        calls = []
+        made[way] = set_ways.make_sets(_recording_train(calls), "sga", way, [5, 2], 100.0, 0, str(tmp_path))
+        for k, one in made[way].items():
+            assert len(one.perturbations) == k
+            assert one.seconds == pytest.approx(100.0) and one.image_passes == 200
+        if way == "cold":  # K runs of B/K each, for every K
+            assert sorted(c["budget_s"] for c in calls) == pytest.approx([20.0] * 5 + [50.0] * 2)
+        if way == "snapshots":  # one run of B buys every K; its snapshots lie in the second half
+            assert len(calls) == 1 and calls[0]["budget_s"] == 100.0
+            assert calls[0]["marks"] == pytest.approx([60.0, 70.0, 75.0, 80.0, 90.0])
+        if way == "forks":  # a trunk of B/2, then K forks of B/(2K) from the trunk's perturbation
+            trunk, *forks = calls
+            assert trunk["budget_s"] == 50.0 and trunk["start"] is None
+            assert sorted(c["budget_s"] for c in forks) == pytest.approx([10.0] * 5 + [25.0] * 2)
+            assert {c["start"] for c in forks} == {f"{trunk['workdir']}/perturbation.npy"}
+            assert len({c["seed"] for c in calls}) == len(calls)  # every fork its own data order
+    assert set_ways.snapshot_marks(5, 100.0) == pytest.approx([60.0, 70.0, 80.0, 90.0])
+    assert set_ways.snapshot_marks(1, 100.0) == []
+
+
+def test_a_bad_set_method_is_refused_with_the_choices():
+    assert set_ways.parse_set_ways(["forks", "cold"]) == ("cold", "forks")
+    with pytest.raises(NAGError, match="pick among cold, snapshots, forks"):
+        set_ways.parse_set_ways(["cold", "joint_bogus"])
+    with pytest.raises(NAGError, match="none given"):
+        set_ways.parse_set_ways([])
+
+
+def _sga_train(image_folder, steps_per_second=None):
+    """Trains tiny SGA runs; with steps_per_second, a budget of B "seconds" is B steps (deterministic)."""
+    settings = methods.settings_for("sga", batch_size=8, minibatch=4, inner_iterations=1, xi=40.0)
+
+    def train(method, budget_s, seed, workdir, marks=(), name=None, start=None):
+        budget = methods.Budget(steps=max(1, round(budget_s))) if steps_per_second else budget_s
+        return methods.train(
+            settings, TARGET, image_folder, budget, seed, workdir, marks=marks, name=name, verbose=0, start=start
+        )
+
+    return train
+
+
+def test_forks_start_from_the_trunk_and_diverge(image_folder, tmp_path):
+    train = _sga_train(image_folder, steps_per_second=1)
+    made = set_ways.make_sets(train, "sga", "forks", [3], 12.0, 0, str(tmp_path))[3]
+    trunk = np.load(tmp_path / "sga_forks" / "trunk" / "perturbation.npy")
+    forks = made.perturbations
+    assert np.abs(trunk).max() > 0  # the trunk learnt something to start from
+    # Two SGA steps (one inner pass each, 0.1 xi a signed step) from the trunk: within 2 x 4 of it.
+    assert all(np.abs(fork - trunk).max() <= 2 * 0.1 * 40.0 + 1e-4 for fork in forks)
+    assert all(not np.array_equal(a, b) for i, a in enumerate(forks) for b in forks[i + 1 :])  # they diverge
+    cold = train("sga", 2, 5, str(tmp_path / "cold")).source.perturbation.numpy()  # as long, from zero
+    assert all(np.abs(fork - trunk).mean() < np.abs(cold - trunk).mean() for fork in forks)
+
+
+def test_snapshots_are_k_different_perturbations_of_one_run(image_folder, tmp_path):
+    made = set_ways.make_sets(_sga_train(image_folder), "sga", "snapshots", [3], 3.0, 0, str(tmp_path))[3]
+    assert len(made.perturbations) == 3
+    assert all(not np.array_equal(a, b) for i, a in enumerate(made.perturbations) for b in made.perturbations[i + 1 :])
+    assert len(list((tmp_path / "sga_snapshots").iterdir())) == 1  # one run
+
+
+def test_a_fork_start_is_refused_for_nag_and_for_a_missing_file(image_folder, tmp_path):
+    from conftest import tiny_train_config
+
+    with pytest.raises(NAGError, match="give the .npy of a single-perturbation run"):
+        methods.train(methods.settings_for("sga"), TARGET, image_folder, 1.0, start=str(tmp_path / "none.npy"))
+    nag = tiny_train_config(image_folder, "unused")
+    (tmp_path / "v.npy").write_bytes(b"")
+    with pytest.raises(NAGError, match="NAG starts from its own initialisation"):
+        methods.train(nag, TARGET, image_folder, 1.0, start=str(tmp_path / "v.npy"))
