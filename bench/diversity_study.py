@@ -45,7 +45,10 @@ CONFIGURATIONS = {
             images_per_perturbation=1,
         ),
     ),
-    "chord_no_penalty": ("the chord configuration without its penalty (lambda = 0: fooling alone)", _PAPER_LOSSES),
+    "fooling_only": (
+        "the quick start without any diversity term (no penalty, lambda = 0): the fooling loss alone",
+        dict(perturbation_diversity_weight=0.0, target_pairwise_cosine=1.0),
+    ),
 }
 
 
