@@ -96,6 +96,9 @@ def _later_data_source_wins(expanded):
     return kept
 
 
+_HELP_FLAGS = ("--help", "-help", "--helpshort", "-helpshort", "--helpfull", "-helpfull", "-?", "--helpxml")
+
+
 def parse_flags_or_exit(argv):
     """absl `flags_parser` that turns flag errors (unknown flag, bad value, missing flagfile) into one line.
 
@@ -110,6 +113,12 @@ def parse_flags_or_exit(argv):
         _fail(f"cannot read flagfile: {error}")
     try:
         return flags.FLAGS(argv)
+    except SystemExit as exit_:
+        # absl's help flags print the usage and exit 1; help that was asked for is a success (exit 0), so
+        # `python -m nag_tf.compare --help && ...` and scripts under `set -e` go on.
+        if exit_.code == 1 and any(arg.split("=")[0] in _HELP_FLAGS for arg in argv[1:]):
+            sys.exit(0)
+        raise
     except flags.Error as error:
         _fail(str(error).splitlines()[0])
     except OSError as error:  # absl raises this for an unreadable --flagfile
