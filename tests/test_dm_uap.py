@@ -86,12 +86,14 @@ def test_a_dm_uap_run_and_a_stopped_one_leave_the_target_as_it_was(target, image
     before = _weights(target)
     cached = batches.load_folder(image_folder, target, 8, "images")
     common = dict(xi=10.0, batch_size=8, weight_steps=2, image_steps=2, image_radius=500.0, seed=0)
-    perturbation, steps, _ = dm_uap_lib.train_dm_uap(target, cached, steps=4, **common)
+    perturbation, steps, _, _ = dm_uap_lib.train_dm_uap(target, cached, steps=4, **common)
     assert steps == 4 and np.abs(perturbation).max() <= 10.0 + 1e-5 and np.abs(perturbation).max() > 1.0
     for a, b in zip(before, _weights(target)):
         np.testing.assert_array_equal(a, b)
     calls = iter([False, False, True])
-    _, stopped_steps, _ = dm_uap_lib.train_dm_uap(target, cached, steps=10, should_stop=lambda: next(calls), **common)
+    _, stopped_steps, _, _ = dm_uap_lib.train_dm_uap(
+        target, cached, steps=10, should_stop=lambda: next(calls), **common
+    )
     assert stopped_steps == 2
     for a, b in zip(before, _weights(target)):
         np.testing.assert_array_equal(a, b)
@@ -104,7 +106,7 @@ def test_dm_uap_fools_more_than_its_starting_point(tmp_path):
     train_own_classifier(epochs=6).save(path)
     target = keras_apps.load_target(keras_apps.canonical_target_name(path, "tf"))
     cached = batches.load_folder(write_grating_folder(tmp_path / "gratings", 60, seed=3), target, 20, "images")
-    perturbation, _, _ = dm_uap_lib.train_dm_uap(
+    perturbation, _, _, _ = dm_uap_lib.train_dm_uap(
         target, cached, xi=16.0, batch_size=20, steps=15, weight_steps=2, image_steps=2, image_radius=300.0, seed=0
     )
     initial = tf.random.stateless_uniform([32, 32, 3], seed=[0, 17], minval=-16.0, maxval=16.0)
@@ -252,3 +254,23 @@ def test_a_training_run_with_dynamic_pairs_completes_and_charges_their_passes(ti
     assert result.steps == 6
     assert result.target_image_passes == 6 * 8 * (1 + 2 + 2)
     assert 0.0 <= result.heldout_fooling_rate <= 1.0
+
+
+def test_a_run_continued_with_its_adamw_state_equals_an_uninterrupted_one(target, image_folder):
+    """A resume or a fork restores AdamW's moments: Adam's first step from fresh moments moves every pixel by
+    the learning rate (25.5 > xi), which throws the perturbation so far away (a fork set fooled 0.23 that way)."""
+    from nag_tf.baselines.sgd_uap_lib import StartState
+
+    cached = batches.load_folder(image_folder, target, 8, "images")
+    common = dict(xi=10.0, batch_size=8, weight_steps=1, image_steps=1, image_radius=500.0, seed=0, steps=5)
+    whole = dm_uap_lib.train_dm_uap(target, cached, **common)
+    calls = iter([False] * 3 + [True])
+    first = dm_uap_lib.train_dm_uap(target, cached, should_stop=lambda: next(calls), **common)
+    assert first.steps == 3 and len(first.optimizer) == 4  # iterations, learning rate, momentum, velocity
+    resumed = dm_uap_lib.train_dm_uap(target, cached, start=StartState(*first), **common)
+    fresh = dm_uap_lib.train_dm_uap(target, cached, start=StartState(first.perturbation, 3, first.seconds), **common)
+    assert resumed.steps == whole.steps == 5
+    # Float tolerance (two runs, the same kernels): the restored state reproduces the uninterrupted run...
+    np.testing.assert_allclose(resumed.perturbation, whole.perturbation, atol=1e-3)
+    # ...and fresh moments do not (the check can fail).
+    assert np.abs(fresh.perturbation - whole.perturbation).max() > 1.0

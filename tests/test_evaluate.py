@@ -48,7 +48,7 @@ def test_sgd_uap_projection_and_training_keep_the_budget(image_folder):
     target = keras_apps.load_target("tiny_cnn", "none")
     records = data.read_image_folder(image_folder)
     cached = batches.cache_with_clean_labels(data.decode_records(records, 32), target, 16, records)
-    perturbation, steps, _ = sgd_uap_lib.train_sgd_uap(target, cached, xi=10.0, batch_size=8, steps=5)
+    perturbation, steps, _, _ = sgd_uap_lib.train_sgd_uap(target, cached, xi=10.0, batch_size=8, steps=5)
     assert steps == 5 and perturbation.shape == (32, 32, 3)
     assert np.max(np.abs(perturbation)) <= 10.0 and np.max(np.abs(perturbation)) == pytest.approx(
         10.0

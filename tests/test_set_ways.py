@@ -115,3 +115,33 @@ def test_a_fork_start_is_refused_for_nag_and_for_a_missing_file(image_folder, tm
     (tmp_path / "v.npy").write_bytes(b"")
     with pytest.raises(NAGError, match="NAG starts from its own initialisation"):
         methods.train(nag, TARGET, image_folder, 1.0, start=str(tmp_path / "v.npy"))
+
+
+def test_a_fork_continues_its_trunk_and_counts_only_its_own_cost(image_folder, tmp_path):
+    """With the trunk's own seed, a fork is the trunk run on (SGD-UAP's step decay counts on from the
+    trunk's steps, the data order skips what it saw); a bare .npy of the same values restarts the schedule."""
+    import shutil
+
+    settings = methods.settings_for("sgd_uap", batch_size=4, xi=40.0)
+
+    def run(steps, folder, start=None):
+        return methods.train(
+            settings,
+            TARGET,
+            image_folder,
+            methods.Budget(steps=steps),
+            0,
+            str(tmp_path / folder),
+            verbose=0,
+            start=start,
+        )
+
+    trunk, whole = run(3, "trunk"), run(5, "whole")
+    fork = run(2, "fork", start=trunk.perturbation_file)
+    assert (fork.steps, fork.image_passes) == (2, 2 * trunk.image_passes // 3)  # its own cost, not the trunk's
+    np.testing.assert_allclose(fork.source.perturbation.numpy(), whole.source.perturbation.numpy(), atol=1e-4)
+    (tmp_path / "bare").mkdir()
+    for suffix in (".npy", ".json"):
+        shutil.copy(trunk.perturbation_file.replace(".npy", suffix), tmp_path / "bare" / f"v{suffix}")
+    restarted = run(2, "restarted", start=str(tmp_path / "bare" / "v.npy"))
+    assert np.abs(restarted.source.perturbation.numpy() - whole.source.perturbation.numpy()).max() > 1.0

@@ -63,7 +63,7 @@ def test_sga_training_keeps_the_budget_and_counts_steps(image_folder):
     records = data.read_image_folder(image_folder)
     cached = batches.cache_with_clean_labels(data.decode_records(records, 32), target, 16, records)
     marks = []
-    perturbation, steps, seconds = sga_lib.train_sga(
+    perturbation, steps, seconds, _ = sga_lib.train_sga(
         target,
         cached,
         xi=10.0,

@@ -57,7 +57,7 @@ def train_dm_uap(
     should_stop=None,
     start=None,
 ):
-    """Trains one perturbation; returns (float32 [S, S, 3] numpy perturbation, steps, optimisation seconds).
+    """Trains one perturbation; returns a Trained (perturbation, steps, optimisation seconds, AdamW's variables).
 
     `steps` also sets the ramp's length when there is no time budget (the authors: 20 epochs x 4 batches =
     80); with a budget the ramp follows the seconds spent. Only time inside the steps counts, as for NAG.
@@ -67,7 +67,7 @@ def train_dm_uap(
     initial = tf.random.stateless_uniform(
         [size, size, 3], seed=[seeds.derive(seed, "dm_uap_start"), 0], minval=-xi, maxval=xi
     )
-    # A resumed run starts from its perturbation so far; AdamW's moments start afresh (they are not saved).
+    # A resumed run or a fork starts from its perturbation so far and AdamW's saved variables (run_budgeted).
     perturbation = tf.Variable(initial_perturbation(size, start, project(initial, xi, norm)), name="dm_uap")
     optimizer = keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=0.01)
     pairs = DynamicPairs(target, rho, image_radius, weight_steps, image_steps, smoothing)
@@ -97,6 +97,7 @@ def train_dm_uap(
         progress=progress,
         should_stop=should_stop,
         start=start,
+        optimizer=optimizer,
     )
 
 

@@ -21,6 +21,7 @@ from nag_tf.inputs import batches
 
 __all__ = [
     "StartState",
+    "Trained",
     "initial_perturbation",
     "project",
     "ascent_direction",
@@ -31,11 +32,23 @@ __all__ = [
 
 
 class StartState(NamedTuple):
-    """Where a stopped run stood: its perturbation so far, steps taken and optimisation seconds spent."""
+    """Where a run stood (a stopped one, or the trunk a fork continues): its perturbation, steps taken,
+    optimisation seconds spent and its optimiser's variables (empty for the methods without one)."""
 
     perturbation: np.ndarray
     steps: int
     seconds: float
+    optimizer: tuple = ()
+
+
+class Trained(NamedTuple):
+    """What a baseline trainer returns: the perturbation (float32 numpy [S, S, 3]), steps taken, optimisation
+    seconds, and the optimiser's variables as numpy arrays (empty without one), what a resume or fork restores."""
+
+    perturbation: np.ndarray
+    steps: int
+    seconds: float
+    optimizer: tuple = ()
 
 
 def project(perturbation, xi, norm="linf"):
@@ -81,7 +94,7 @@ def train_sgd_uap(
     should_stop=None,
     start=None,
 ):
-    """Trains one perturbation; returns (float32 [S, S, 3] numpy perturbation, steps taken, optimisation seconds).
+    """Trains one perturbation; returns a Trained (perturbation, steps taken, optimisation seconds, no optimiser).
 
     norm="l2" takes normalised-gradient steps and projects onto the L2 ball (xi its radius).
     Only the time inside the steps counts against `time_budget_s` (as for NAG
@@ -135,6 +148,7 @@ def run_budgeted(
     progress=None,
     should_stop=None,
     start=None,
+    optimizer=None,
 ):
     """The baselines' loop: one_step(taken, images, labels, spent) per batch until `steps` steps or
     `time_budget_s` seconds spent inside the steps (the same count as NAG's budget: nothing else is charged);
@@ -143,10 +157,15 @@ def run_budgeted(
     on_mark(seconds, perturbation) is called as each of `marks` is passed; progress(steps, seconds) after each
     step; should_stop() before each step ends the loop early when true (a signal: the caller saves apart).
     `start` (a StartState) resumes a stopped run: its steps and seconds count on, the data stream skips
-    the batches it has seen, and marks it passed are not called again.
-    Returns (float32 numpy perturbation, steps taken, seconds).
+    the batches it has seen, and marks it passed are not called again. `optimizer` (a Keras optimiser over
+    `perturbation`, or None) gets the start's variables back: Adam's first step from fresh moments moves
+    every pixel by the learning rate (DM-UAP's 25.5 is more than xi), so a resume or fork without them would
+    throw the perturbation away.
+    Returns a Trained (perturbation, steps taken, seconds, the optimiser's variables).
     """
     spent, taken = (start.seconds, start.steps) if start is not None else (0.0, 0)
+    if optimizer is not None:
+        _restore_optimizer(optimizer, perturbation, start.optimizer if start is not None else ())
     marks = sorted(mark for mark in marks if start is None or mark > start.seconds)
     for images, labels in stream.skip(taken):
         if taken >= steps or (time_budget_s and spent >= time_budget_s):
@@ -164,4 +183,18 @@ def run_budgeted(
                 on_mark(mark, perturbation.numpy())
         if progress is not None:
             progress(taken, spent)
-    return np.asarray(perturbation.numpy()), taken, spent
+    state = tuple(np.asarray(variable.numpy()) for variable in optimizer.variables) if optimizer is not None else ()
+    return Trained(np.asarray(perturbation.numpy()), taken, spent, state)
+
+
+def _restore_optimizer(optimizer, perturbation, saved):
+    """Builds `optimizer` over `perturbation` and assigns `saved` (its variables, in order) when they fit;
+    state of another shape (another method's, another image size) leaves the moments fresh."""
+    optimizer.build([perturbation])
+    variables = optimizer.variables
+    fits = len(saved) == len(variables) and all(
+        tuple(np.shape(value)) == tuple(variable.shape) for value, variable in zip(saved, variables)
+    )
+    if saved and fits:
+        for value, variable in zip(saved, variables):
+            variable.assign(value)

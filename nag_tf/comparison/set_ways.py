@@ -8,7 +8,7 @@ grows), so the K-set comparison also builds the stronger ones, at the same total
 - snapshots: one run of B seconds whose perturbation is kept at K points of its second half,
   B/2 + j B/(2K) for j = 1 .. K (the last is the finished run): one run buys every K;
 - forks: one run of B/2 seconds (the trunk), then K continuations from the trunk's perturbation, B/(2K)
-  seconds each, each with its own seed (data order) and a fresh optimiser.
+  seconds each, each with its own seed (data order), continuing the trunk's schedule and optimiser state.
 
 Seconds are optimisation seconds and image passes are the method's own count, summed over every run a set
 needed (the trunk included), as for NAG and the cold sets. Each way returns {K: MadeSet}.

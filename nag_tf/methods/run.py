@@ -168,8 +168,10 @@ def train(
       heldout: NAG only: photos for its final printout (else its config's holdout share of `photos`).
       name: the sources' name in reports (default: the method's).
       verbose: 1 for a progress bar.
-      start: single-perturbation methods only: a perturbation `.npy` (a run's `perturbation_file`) to start from
-        instead of the method's own start, with fresh steps, seconds and optimiser state (a fork).
+      start: single-perturbation methods only: a perturbation `.npy` to start from instead of the method's own
+        start (a fork). A run's `perturbation_file` is continued: its steps, seconds and optimiser state carry
+        on (schedules and Adam's moments), with this call's seed for the data order; `budget`, the returned
+        steps, seconds and image passes are the fork's own. A bare .npy starts with none of them.
 
     Raises:
       NAGError: bad settings, target, photos or budget, or a workdir holding another run.

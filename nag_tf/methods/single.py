@@ -18,7 +18,10 @@ from nag_tf.records import check, setting
 __all__ = ["UniversalSettings", "train_single", "load_single", "PERTURBATION"]
 
 PERTURBATION = "perturbation.npy"  # the finished run's perturbation in its workdir (+ .json)
-_STATE = "state.npz"  # a stopped run's perturbation, steps and seconds
+_STATE = "state.npz"  # a stopped run's perturbation, steps, seconds and optimiser variables
+# A finished run's steps, seconds and optimiser variables beside its perturbation: what a fork continues
+# (a continuation, not a restart: DM-UAP's ramp and AdamW moments, SGD-UAP's step decay carry on).
+_CONTINUATION = "continuation.npz"
 _SNAPSHOTS = "snapshots"
 
 
@@ -67,67 +70,110 @@ def _save(perturbation, path, settings, target, method, extra=None):
     )
 
 
-def _start(workdir, fork_from):
-    """A stopped run's state; else, for a fork, the perturbation it starts from with no steps or seconds
-    spent; else None (the method's own start)."""
+def _read_state(path, perturbation=None):
+    """A StartState from a state or continuation file (`perturbation` replaces the file's, if given)."""
     from nag_tf.baselines.sgd_uap_lib import StartState
 
-    path = os.path.join(workdir, _STATE)
-    if os.path.exists(path):
-        with np.load(path) as state:
-            return StartState(state["perturbation"], int(state["steps"]), float(state["seconds"]))
-    if fork_from is not None:
-        from nag_tf.evaluation import sources  # reads and checks the .npy (an [S, S, 3] array)
+    with np.load(path) as state:
+        count = int(state["optimizer_count"]) if "optimizer_count" in state else 0  # older state: none saved
+        optimizer = tuple(state[f"optimizer_{i}"] for i in range(count))
+        return StartState(
+            state["perturbation"] if perturbation is None else perturbation,
+            int(state["steps"]),
+            float(state["seconds"]),
+            optimizer,
+        )
 
-        return StartState(sources.load_source(fork_from, "fork").perturbation.numpy(), 0, 0.0)
-    return None
+
+def _write_state(path, trained):
+    writing = path + ".writing.npz"
+    optimizer = {f"optimizer_{i}": value for i, value in enumerate(trained.optimizer)}
+    np.savez(
+        writing,
+        perturbation=trained.perturbation,
+        steps=trained.steps,
+        seconds=trained.seconds,
+        optimizer_count=len(trained.optimizer),
+        **optimizer,
+    )
+    os.replace(writing, path)
 
 
-def _save_state(workdir, perturbation, steps, seconds):
-    writing = os.path.join(workdir, _STATE + ".writing.npz")
-    np.savez(writing, perturbation=perturbation, steps=steps, seconds=seconds)
-    os.replace(writing, os.path.join(workdir, _STATE))
+def fork_origin(fork_from):
+    """Where the run a fork continues stood when it finished (StartState), read from the .npy `fork_from`
+    and, when it is a run's perturbation, the continuation file beside it; a bare .npy (no run beside it)
+    starts with no steps, seconds or optimiser state."""
+    from nag_tf.baselines.sgd_uap_lib import StartState
+    from nag_tf.evaluation import sources  # reads and checks the .npy (an [S, S, 3] array)
+
+    perturbation = sources.load_source(fork_from, "fork").perturbation.numpy()
+    continuation = os.path.join(os.path.dirname(os.path.abspath(fork_from)), _CONTINUATION)
+    if os.path.exists(continuation):
+        return _read_state(continuation, perturbation)
+    return StartState(perturbation, 0, 0.0)
+
+
+def _counted_on(budget, origin):
+    """The budget a run continuing from `origin` runs to: its own seconds and steps on top of the origin's
+    (the trainers count on from where the origin stood, so their schedules carry on)."""
+    return dataclasses.replace(
+        budget,
+        seconds=budget.seconds + origin.seconds if budget.seconds else 0.0,
+        steps=budget.steps + origin.steps if budget.steps else 0,
+    )
 
 
 def train_single(method, optimise, passes_per_step, settings, target, photos, budget, seed, workdir, loop):
-    """Trains (or resumes) one perturbation into `workdir`; returns (steps, seconds, image passes, stopped).
-    A single-perturbation method prints no held-out report: its modules' `train` ignore `heldout`.
+    """Trains (or resumes) one perturbation into `workdir`; returns (steps, seconds, image passes, stopped),
+    a fork's own (what it spent beyond the run it continues). A single-perturbation method prints no held-out
+    report: its modules' `train` ignore `heldout`.
 
     Args:
       method: the method's registry name, written into the perturbation's .json.
-      optimise: (settings, loaded target, cached photos, budget, seed, **loop arguments) -> (perturbation,
-        steps, seconds), a `nag_tf.baselines` trainer.
+      optimise: (settings, loaded target, cached photos, budget, seed, **loop arguments) -> Trained, a
+        `nag_tf.baselines` trainer.
       passes_per_step: (settings, photo count) -> images through the target per step.
       loop: marks, on_mark(mark, source), should_stop(), progress(steps, seconds) and start (a .npy to
         fork from, or None).
     """
+    from nag_tf.baselines.sgd_uap_lib import StartState
     from nag_tf.evaluation import sources
 
     loaded, cached = _target_and_photos(target, photos)
-    start = _start(workdir, loop.get("start"))
+    forked = loop.get("start") is not None
+    origin = fork_origin(loop["start"]) if forked else StartState(None, 0, 0.0)
+    start = origin if forked else None
+    state_path = os.path.join(workdir, _STATE)
+    if os.path.exists(state_path):  # a stopped run (a fork's counts on from its origin's)
+        start = _read_state(state_path)
+    progress = loop["progress"]
 
     def snapshot(mark, perturbation):
         path = _save(perturbation, _snapshot_path(workdir, mark), settings, loaded.name, method)
         if loop["on_mark"] is not None:
             loop["on_mark"](mark, sources.load_source(path, f"{method}@{mark:g}s"))
 
-    perturbation, steps, seconds = optimise(
+    trained = optimise(
         settings,
         loaded,
         cached,
-        budget,
+        _counted_on(budget, origin),
         seed,
-        marks=loop["marks"],
-        on_mark=snapshot,
-        progress=loop["progress"],
+        marks=[mark + origin.seconds for mark in loop["marks"]],
+        on_mark=lambda mark, perturbation: snapshot(mark - origin.seconds, perturbation),
+        progress=None
+        if progress is None
+        else lambda steps, seconds: progress(steps - origin.steps, seconds - origin.seconds),
         should_stop=loop["should_stop"],
         start=start,
     )
     stopped = loop["should_stop"]()
     if stopped:
-        _save_state(workdir, perturbation, steps, seconds)
+        _write_state(state_path, trained)
     else:
-        _save(perturbation, os.path.join(workdir, PERTURBATION), settings, loaded.name, method)
+        _save(trained.perturbation, os.path.join(workdir, PERTURBATION), settings, loaded.name, method)
+        _write_state(os.path.join(workdir, _CONTINUATION), trained)
+    steps, seconds = trained.steps - origin.steps, trained.seconds - origin.seconds
     return steps, seconds, int(steps * passes_per_step(settings, len(cached))), stopped
 
 
