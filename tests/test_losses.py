@@ -264,3 +264,35 @@ def test_similarity_penalty_on_hand_built_vectors():
     s = tf.constant([[1.0, 0.0], [-1.0, -1.0], [1.0, 0.0]])  # cosines 1, -1, 0
     np.testing.assert_allclose(float(similarity_penalty(a, s, margin=-1.0)), (2.0 + 0.0 + 1.0) / 3, rtol=1e-6)
     np.testing.assert_allclose(float(similarity_penalty(a, s, margin=0.5)), (0.5 + 0.0 + 0.0) / 3, rtol=1e-6)
+
+
+def test_coverage_loss_by_hand_lies_between_the_minimum_and_the_mean():
+    # Two photos, three perturbations each: l[m, n].
+    per_image = tf.constant([[1.0, -2.0], [3.0, 0.0], [-1.0, 4.0]])
+    tau = 0.5
+    by_hand = np.mean([-tau * np.log(np.mean(np.exp(-np.array(column) / tau))) for column in [[1, 3, -1], [-2, 0, 4]]])
+    value = float(losses.coverage_loss(per_image, tau))
+    assert value == pytest.approx(by_hand, rel=1e-6)
+    assert np.mean([-1.0, -2.0]) <= value <= float(tf.reduce_mean(per_image))  # hard minimum <= soft <= mean
+    assert float(losses.coverage_loss(per_image, 1e-3)) == pytest.approx(-1.5, abs=1e-2)  # tau -> 0: the minimum
+
+
+def test_coverage_loss_gradient_goes_softly_to_the_perturbation_that_fools_each_photo_best():
+    per_image = tf.Variable([[1.0, -2.0], [3.0, 0.0], [-1.0, 4.0]])
+    with tf.GradientTape() as tape:
+        value = losses.coverage_loss(per_image, 0.5)
+    gradient = tape.gradient(value, per_image).numpy()
+    # d/dl[m, n] = softmax_m(-l[:, n] / tau)[m] / N: each photo's column sums to 1 / N, most on its best.
+    expected = np.exp(-per_image.numpy() / 0.5)
+    expected = expected / expected.sum(axis=0, keepdims=True) / 2
+    np.testing.assert_allclose(gradient, expected, rtol=1e-5)
+    assert gradient[2, 0] > 0.49 and gradient[0, 1] > 0.49
+
+
+def test_per_image_fooling_losses_average_to_the_fooling_loss():
+    logits = _logits([[0.5, 0.25, 0.25], [0.1, 0.8, 0.1]])
+    labels = tf.constant([0, 1])
+    for kind in losses.FOOLING_LOSSES:
+        per_image = losses.per_image_fooling_loss(logits, labels, kind)
+        assert per_image.shape == (2,)
+        assert float(tf.reduce_mean(per_image)) == pytest.approx(float(losses.fooling_loss(logits, labels, kind=kind)))

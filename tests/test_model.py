@@ -241,6 +241,38 @@ def test_the_label_entropy_term_enters_the_total_and_the_gradient_with_its_weigh
     )
 
 
+def test_the_coverage_term_is_the_soft_minimum_over_the_next_perturbations_and_enters_with_its_weight(
+    tiny_target, cached
+):
+    model = _model(tiny_target)
+    images = tf.cast(cached.images[:16], tf.float32)
+    labels = cached.clean_labels[:16]
+    delta = model.generator(tf.random.stateless_uniform([4, 4], seed=[5, 5], minval=-1, maxval=1))  # 4 images each
+
+    def values(weight):
+        config = LossConfig(
+            coverage_loss_weight=weight, coverage_samples=3, coverage_softness=0.5, images_per_perturbation=4
+        )
+        scored = NAGModel(model.generator, tiny_target, config, seed=0)
+        return scored.compute_losses(images, labels, delta, tf.constant([0, 0]), loss_scale=lambda loss: loss)
+
+    # By hand: photo n (its own delta n // 4) meets deltas n // 4, n // 4 + 1 and n // 4 + 2 (mod 4).
+    member = tiny_target.members[0][0]
+    own = np.arange(16) // 4
+    per_image = []
+    for shift in range(3):
+        met = tf.gather(delta, (own + shift) % 4)
+        logits = member(perturb(images, met)).logits
+        per_image.append(-np.log1p(-tf.nn.softmax(logits).numpy()[np.arange(16), np.asarray(labels)]))
+    per_image = np.array(per_image)
+    by_hand = np.mean(-0.5 * np.log(np.mean(np.exp(-per_image / 0.5), axis=0)))
+    assert by_hand < per_image[0].mean()  # the best of three fools more than one's own
+    plain, weighted = values(0.0), values(2.0)
+    np.testing.assert_allclose(float(weighted.total), float(plain.total) + 2.0 * by_hand, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(float(weighted.fooling), float(plain.fooling), rtol=1e-6)
+    assert not np.allclose(weighted.delta_gradient.numpy(), plain.delta_gradient.numpy())
+
+
 def _collapse_trace(target, cached, similarity, steps=30):
     """Per-step batch cosine from a nearly collapsed generator (fc scaled by 1e-3: every z gives almost one delta)."""
     keras.utils.set_random_seed(0)
@@ -309,3 +341,20 @@ def test_the_feature_loss_joins_the_fooling_loss_by_its_weight_is_counted_and_tr
         trained.fit(batches.training_batches(cached, 16, seed=0), steps_per_epoch=10, epochs=1, verbose=0)
     # From the same start, 10 steps: the feature loss moves the features about twice as far (1.9 times here).
     assert 1 - feature_cosine(model) > 1.5 * (1 - feature_cosine(plain)), (feature_cosine(model), feature_cosine(plain))
+
+
+def test_a_training_run_with_the_coverage_term_completes_and_charges_its_passes(tiny_config):
+    from nag_tf.training import train_lib
+
+    result = train_lib.train(
+        tiny_config(
+            coverage_loss_weight=1.0,
+            coverage_samples=3,
+            images_per_perturbation=2,
+            diversity_weight=0.0,
+            epochs=2,
+            steps_per_epoch=3,
+        )
+    )
+    assert result.steps == 6
+    assert result.target_image_passes == 6 * 8 * (1 + 2)  # batch 8: its own perturbation and two more

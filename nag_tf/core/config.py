@@ -154,6 +154,8 @@ class TrainConfig(LossConfig):
             "input_diversity",
             "input_diversity_scale",
             "label_entropy_weight",
+            "coverage_loss_weight",
+            "coverage_softness",
             "feature_loss_weight",
             "pair_rho",
             "pair_image_radius",
@@ -235,6 +237,19 @@ class TrainConfig(LossConfig):
                 "--inner_steps takes signed steps on the L-inf budget: use it with --norm=linf (or set it to 0)",
             ),
             (self.label_entropy_weight >= 0, f"--label_entropy_weight={self.label_entropy_weight} must be >= 0"),
+            (self.coverage_loss_weight >= 0, f"--coverage_loss_weight={self.coverage_loss_weight} must be >= 0"),
+            (
+                not self.uses_coverage_loss
+                or 2 <= self.coverage_samples <= self.batch_size // max(1, self.images_per_perturbation),
+                f"--coverage_samples={self.coverage_samples} must be at least 2 and at most the perturbations of a "
+                f"step (--batch_size / --images_per_perturbation = "
+                f"{self.batch_size // max(1, self.images_per_perturbation)})",
+            ),
+            (self.coverage_softness > 0, f"--coverage_softness={self.coverage_softness} must be positive"),
+            (
+                self.coverage_loss_weight == 0 or self.target_class is None,
+                "--coverage_loss_weight counts photos fooled away from their label; with --target_class set it to 0",
+            ),
             (self.pair_rho >= 0, f"--pair_rho={self.pair_rho} must be >= 0 (0: the weights stay)"),
             (
                 self.pair_image_radius >= 0,

@@ -67,6 +67,13 @@ class LossConfig:
     # Ours: weight gamma of -H, H the entropy of the batch's adversarial labels (losses.label_entropy),
     # against most images being pushed to one label; untargeted only. 0: off (the paper).
     label_entropy_weight: float = 0.0
+    # Ours (issue #50): weight of the coverage term (losses.coverage_loss): each photo also meets the next
+    # coverage_samples - 1 perturbations of the step, and the soft minimum (softness tau) of its fooling
+    # losses over all of them is added, so the samples specialise on different photos. Costs
+    # coverage_samples - 1 more passes of the batch through the target. 0: off (the paper).
+    coverage_loss_weight: float = 0.0
+    coverage_samples: int = 4
+    coverage_softness: float = 1.0
     # Ours (after SGA): K inner signed steps per delta on minibatches of m images, their gradients' sum
     # added to what flows back through the generator (nag_tf.core.aggregate). 0: off (the paper).
     inner_steps: int = 0
@@ -88,6 +95,10 @@ class LossConfig:
     @property
     def adapts_diversity_weight(self):
         return self.target_pairwise_cosine < 1.0
+
+    @property
+    def uses_coverage_loss(self):
+        return self.coverage_loss_weight > 0
 
     @property
     def uses_feature_loss(self):

@@ -23,6 +23,8 @@ from nag_tf.choices import (
 
 __all__ = [
     "fooling_loss",
+    "per_image_fooling_loss",
+    "coverage_loss",
     "targeted_fooling_loss",
     "similarity_penalty",
     "diversity_loss",
@@ -103,18 +105,46 @@ def fooling_loss(adversarial_logits, clean_labels, reduction="per_sample", kind=
     """
     if kind in ("clamped_ce", "logit_margin") and reduction != "per_sample":
         raise ValueError(f"the {kind} fooling loss is per-sample; use --fooling_reduction=per_sample")
+    if kind in ("clamped_ce", "logit_margin"):
+        return tf.reduce_mean(per_image_fooling_loss(adversarial_logits, clean_labels, kind))
+    if kind != "paper":
+        raise ValueError(f"unknown fooling loss {kind!r}; expected one of {FOOLING_LOSSES}")
+    return _negative_log_mean(log_one_minus_softmax(adversarial_logits, clean_labels), reduction)  # log(1 - q'_c)
+
+
+def per_image_fooling_loss(adversarial_logits, clean_labels, kind="paper"):
+    """Each image's fooling loss [B], the terms `fooling_loss` averages with reduction="per_sample":
+    -log(1 - q'_c), -min(CE(q', c), beta) or max(z_c - max_{j != c} z_j, -kappa) for `kind`."""
     if kind == "logit_margin":
         _, clean_logit, others = _clean_and_other_logits(adversarial_logits, clean_labels)
-        margin = clean_logit - tf.reduce_max(others, axis=-1)  # z_c - the runner-up's logit
-        return tf.reduce_mean(tf.maximum(margin, -LOGIT_MARGIN_KAPPA))
+        return tf.maximum(clean_logit - tf.reduce_max(others, axis=-1), -LOGIT_MARGIN_KAPPA)
     if kind == "clamped_ce":
         cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(
             labels=tf.cast(clean_labels, tf.int32), logits=tf.cast(adversarial_logits, tf.float32)
         )
-        return -tf.reduce_mean(tf.minimum(cross_entropy, CLAMPED_CE_BETA))
+        return -tf.minimum(cross_entropy, CLAMPED_CE_BETA)
     if kind != "paper":
         raise ValueError(f"unknown fooling loss {kind!r}; expected one of {FOOLING_LOSSES}")
-    return _negative_log_mean(log_one_minus_softmax(adversarial_logits, clean_labels), reduction)  # log(1 - q'_c)
+    return -log_one_minus_softmax(adversarial_logits, clean_labels)
+
+
+def coverage_loss(per_image_losses, softness):
+    """Ours (issue #50): mean over photos of the soft minimum, over the M perturbations each photo met, of its
+    fooling loss: -tau log((1/M) sum_m exp(-l_mn / tau)). What coverage@K rewards: a photo counts as fooled
+    when the best of the set fools it, so its gradient goes (softly, by softmax(-l / tau) over m) to the
+    perturbation that fools it best, letting the others specialise on other photos. tau -> 0 is the hard
+    minimum; the log M keeps the value between the minimum and the mean.
+
+    Args:
+      per_image_losses: float [M, B]: the fooling loss of photo n under perturbation m.
+      softness: tau > 0, on the fooling loss's scale.
+
+    Returns:
+      Scalar float32.
+    """
+    scaled = -tf.cast(per_image_losses, tf.float32) / softness
+    count = tf.cast(tf.shape(scaled)[0], tf.float32)
+    return tf.reduce_mean(-softness * (tf.reduce_logsumexp(scaled, axis=0) - tf.math.log(count)))
 
 
 def _negative_log_mean(log_values, reduction):

@@ -113,6 +113,8 @@ class NAGModel(keras.Model):
             # The clean photos' forward pass up to the feature layer: counted as a third of a pass (a forward
             # is about a third of forward + backward), an upper bound since it stops at a mid layer.
             per_member += CLEAN_FEATURES_PASS
+        if config.uses_coverage_loss:
+            per_member += config.coverage_samples - 1  # each photo under the next M - 1 perturbations
         if config.inner_steps:
             # K passes of m images for each of the batch / k perturbations.
             per_member += config.inner_steps * config.inner_batch / config.images_per_perturbation

@@ -90,12 +90,12 @@ class Objective:
                 gradients.append(tape.gradient(scaled, delta) + (gradients[-1] if gradients else 0.0))
             return extras
 
-        fooling, diversity, label_entropy, fooled = 0.0, 0.0, 0.0, []
+        fooling, diversity, label_entropy, coverage, fooled = 0.0, 0.0, 0.0, 0.0, []
         for index, (member, weight) in enumerate(self.target.members):
             labels = _member_labels(clean_labels, index)
 
             def member_term(member=member, weight=weight, labels=labels):
-                member_fooling, member_diversity, member_entropy, member_fooled = self._member_losses(
+                member_fooling, member_diversity, member_entropy, member_coverage, member_fooled = self._member_losses(
                     member, images, labels, delta, shuffled, transform_seed
                 )
                 return (
@@ -104,21 +104,29 @@ class Objective:
                         member_fooling
                         + config.diversity_weight * member_diversity
                         - config.label_entropy_weight * member_entropy
+                        + config.coverage_loss_weight * member_coverage
                     ),
                     member_fooling,
                     member_diversity,
                     member_entropy,
+                    member_coverage,
                     member_fooled,
                 )
 
-            member_fooling, member_diversity, member_entropy, member_fooled = term(member_term)
+            member_fooling, member_diversity, member_entropy, member_coverage, member_fooled = term(member_term)
             fooling += weight * member_fooling
             diversity += weight * member_diversity
             label_entropy += weight * member_entropy
+            coverage += weight * member_coverage
             fooled.append(member_fooled)
-        total = fooling + config.diversity_weight * diversity - config.label_entropy_weight * label_entropy
+        total = (
+            fooling
+            + config.diversity_weight * diversity
+            - config.label_entropy_weight * label_entropy
+            + config.coverage_loss_weight * coverage
+        )
         # Reported with the diversity terms: the feature term (unweighted), then each weighted term of ours.
-        diversity -= config.label_entropy_weight * label_entropy
+        diversity += config.coverage_loss_weight * coverage - config.label_entropy_weight * label_entropy
         pair_cosine = tf.reduce_mean(losses.pair_cosines(delta, tf.gather(delta, shuffled)))
         if config.perturbation_diversity_weight or config.adapts_diversity_weight:
             # Pushes delta and delta[pi] apart in pixel space: a direct counter to the collapse onto
@@ -143,18 +151,26 @@ class Objective:
         )
 
     def _member_losses(self, member, images, labels, delta, shuffled, transform_seed):
-        """One target's (fooling, diversity, label entropy, success mask): X_A and X_S in one pass.
+        """One target's (fooling, diversity, label entropy, coverage, success mask): X_A, X_S and the coverage
+        term's photos in one pass.
 
-        Without the feature-diversity term (lambda = 0) X_S is not sent at all: half the target's cost.
+        Without the feature-diversity term (lambda = 0) X_S is not sent at all: half the target's cost. With
+        the coverage term, photo n also meets the perturbations after its own, delta[(p(n) + j) mod P] for
+        j = 1 .. coverage_samples - 1 (P perturbations in the step; distinct, the config checks P >= M).
         With input diversity on and a `transform_seed` (training), [X_A; X_S] is resized-and-padded
         (one transform per step) first.
         """
         config = self.config
         batch = tf.shape(images)[0]
         adversarial = perturb(images, _per_image(delta, images), config.clip)
+        blocks = [adversarial]
         if config.uses_shuffled_batch:
-            shuffled_delta = _per_image(tf.gather(delta, shuffled), images)
-            adversarial = tf.concat([adversarial, perturb(images, shuffled_delta, config.clip)], axis=0)
+            blocks.append(perturb(images, _per_image(tf.gather(delta, shuffled), images), config.clip))
+        coverage_start = len(blocks)
+        if config.uses_coverage_loss:
+            for shift in range(1, config.coverage_samples):
+                blocks.append(perturb(images, _per_image(tf.roll(delta, -shift, axis=0), images), config.clip))
+        adversarial = tf.concat(blocks, axis=0) if len(blocks) > 1 else adversarial
         if transform_seed is not None:
             adversarial = input_diversity(
                 adversarial, transform_seed, config.input_diversity, config.input_diversity_scale
@@ -181,11 +197,19 @@ class Objective:
             entropy = 0.0  # a targeted attack wants one label
         if config.uses_shuffled_batch:
             diversity = losses.diversity_loss(
-                outputs.features[:batch], outputs.features[batch:], config.diversity_distance
+                outputs.features[:batch], outputs.features[batch : 2 * batch], config.diversity_distance
             )
         else:
             diversity = tf.constant(0.0)
-        return fooling, diversity, tf.convert_to_tensor(entropy, tf.float32), success
+        coverage = tf.constant(0.0)
+        if config.uses_coverage_loss:
+            met = [adversarial_logits] + [
+                outputs.logits[block * batch : (block + 1) * batch]
+                for block in range(coverage_start, coverage_start + config.coverage_samples - 1)
+            ]
+            per_image = tf.stack([losses.per_image_fooling_loss(logits, labels, config.fooling_loss) for logits in met])
+            coverage = losses.coverage_loss(per_image, config.coverage_softness)
+        return fooling, diversity, tf.convert_to_tensor(entropy, tf.float32), coverage, success
 
     def fooling_loss(self, adversarial_logits, labels):
         """The configured fooling loss: away from the clean label, or towards the target class."""

@@ -289,6 +289,27 @@ def define_train_flags(flag_values=flags.FLAGS):
         "out, so fooled images spread over labels instead of one (0: off, the paper; untargeted only).",
         flag_values=flag_values,
     )
+    flags.DEFINE_float(
+        "coverage_loss_weight",
+        0.0,
+        "Ours: weight of the coverage term, the soft minimum over the --coverage_samples perturbations each "
+        "photo meets of its fooling loss, so the samples specialise on different photos (0: off, the paper; "
+        "untargeted only). Costs --coverage_samples - 1 more passes of the batch through the target.",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_integer(
+        "coverage_samples",
+        4,
+        "Ours: perturbations each photo meets for the coverage term (its own and the next ones of the step); "
+        "at least 2, at most --batch_size / --images_per_perturbation.",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_float(
+        "coverage_softness",
+        1.0,
+        "Ours: tau of the coverage term's soft minimum, on the fooling loss's scale (-> 0: the hard minimum).",
+        flag_values=flag_values,
+    )
     flags.DEFINE_integer("batch_size", 32, "Batch size (paper: 32).", flag_values=flag_values)
     flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate (reference code: 1e-3).", flag_values=flag_values)
     flags.DEFINE_enum(

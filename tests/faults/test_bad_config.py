@@ -37,6 +37,8 @@ NUMERIC = {
     "input_diversity": [-0.1, 1.5, float("nan")],
     "input_diversity_scale": [1.0, 2.5, float("nan")],
     "label_entropy_weight": [-0.5, float("nan")],
+    "coverage_loss_weight": [-0.5, float("nan")],
+    "coverage_softness": [0.0, -1.0, float("inf")],
     "images_per_perturbation": [0, 3, 32],
     "inner_steps": [-1],
     "feature_loss_weight": [0.0, -1.0, float("nan")],
@@ -105,6 +107,7 @@ def test_every_setting_has_a_bad_value_case():
         "diversity_layer",
         "feature_layer",  # a layer name: checked when the target is built (the last test here)
         "dynamic_pairs",  # a switch; what it cannot be combined with: tests/test_dm_uap.py
+        "coverage_samples",  # checked when the coverage term is on: its own test here
     }
     covered = set(NUMERIC) | set(ENUMS) | {name for name, _ in TEXT} | {"target"}
     assert {f.name for f in dataclasses.fields(TrainConfig)} - free_form - covered == set()
@@ -125,6 +128,16 @@ def test_label_entropy_is_refused_for_a_targeted_attack():
     with pytest.raises(NAGError, match="--label_entropy_weight.*--target_class"):
         dataclasses.replace(BASE, label_entropy_weight=0.5, target_class="9").validate()
     dataclasses.replace(BASE, label_entropy_weight=0.5).validate()
+
+
+def test_the_coverage_term_refuses_too_few_or_too_many_samples_and_a_targeted_attack():
+    covered = dataclasses.replace(BASE, coverage_loss_weight=1.0, images_per_perturbation=4)  # 8 deltas a step
+    for samples in (1, 9):
+        with pytest.raises(NAGError, match=f"--coverage_samples={samples} must be at least 2 and at most .* = 8"):
+            dataclasses.replace(covered, coverage_samples=samples).validate()
+    dataclasses.replace(covered, coverage_samples=8).validate()
+    with pytest.raises(NAGError, match="--coverage_loss_weight.*--target_class"):
+        dataclasses.replace(covered, target_class="9").validate()
 
 
 def test_a_feature_loss_without_a_layer_is_refused_and_an_absent_layer_fails_before_training(tmp_path):
