@@ -26,6 +26,7 @@ BINARIES = (
     ("nag_tf.sets", "K perturbations per method at equal compute: coverage@K"),
     ("nag_tf.harden", "fine-tune a copy of the target on perturbations, then attack it"),
     ("nag_tf.harden_compare", "hardening schemes compared at equal compute, paired with the control"),
+    ("nag_tf.defend", "a detector and a rectifier per perturbation source, against unseen and adaptive attacks"),
     ("nag_tf.baselines.sgd_uap", "the SGD-UAP baseline"),
     ("nag_tf.baselines.sga", "the SGA baseline"),
     ("nag_tf.baselines.dm_uap", "the DM-UAP baseline"),

@@ -46,6 +46,10 @@ STREAMS = {
     "hardening_z": "the z of the generator samples hardening fine-tunes on",
     "hardening_mix": "which photos of each fine-tuning batch hardening perturbs",
     "evaluation_z": "the z NAG's Keras model draws when it evaluates on photos alone",
+    "defence_draws": "what perturbs each defence's training photos (samples, set members, signs) and its init",
+    "defence_order": "the order of the photos in the defences' training",
+    "defence_unseen": "the seed of the i-th unseen attack a defence is tested against (index: i)",
+    "defence_adaptive": "the seed of the attacks trained against a defended model",
 }
 
 _MASK_31_BITS = 0x7FFFFFFF

@@ -98,7 +98,7 @@ LAYERS = (
     {"evaluation"},
     {"training", "baselines"},
     {"methods"},
-    {"comparison", "hardening"},
+    {"comparison", "hardening", "defence"},
     {"api"},
 )
 
@@ -136,7 +136,17 @@ def _layer_violations(root):
 
 
 def test_every_nag_tf_module_belongs_to_a_layer_or_is_a_binary():
-    binaries = {"train", "evaluate", "harden", "compare", "sets", "harden_compare", "flag_reference", "__init__"}
+    binaries = {
+        "train",
+        "evaluate",
+        "harden",
+        "compare",
+        "sets",
+        "harden_compare",
+        "defend",
+        "flag_reference",
+        "__init__",
+    }
     names = {p.name.removesuffix(".py") for p in (ROOT / "nag_tf").iterdir() if p.suffix == ".py" or p.is_dir()}
     names -= {"__pycache__", "configs", "demo_data"}
     assert {n for n in names if _layer_of(n) is None} == binaries

@@ -1,0 +1,255 @@
+"""The defence comparison behind `python -m nag_tf.defend`: defences trained on each source of training
+perturbations at equal compute, tested on held-out photos against methods and runs they never saw, and
+against attacks trained on the defended model.
+
+  1. Training sources, each given `source_budget_s` optimisation seconds on the training photos: NAG (one
+     run; a fresh sample for every photo of every batch), K SGA and K DM-UAP runs (cold, budget / K each),
+     random +-xi signs (no optimisation: the control).
+  2. Unseen attacks: new runs against the bare target with seeds no source used (NAG: another seed).
+  3. Per source, a detector and a rectifier, each trained for the same steps on the same photos.
+  4. On the held-out photos: the detector's TPR at 5% false positives and AUC on each unseen method; the
+     defended model's accuracy clean and under each unseen method, beside the bare target's; then the
+     adaptive attacks (NAG and SGA trained against rectifier + target as one classifier, exported as a
+     SavedModel) and the defended model's accuracy under them, beside the bare target's under the same
+     method trained against it (step 2).
+Accuracy is top-1 against the held-out photos' ground truth. Differences between NAG's defence and the best
+other source are paired over photos with bootstrap intervals.
+"""
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+
+from nag_tf import seeds
+from nag_tf.comparison import set_ways
+from nag_tf.comparison.machine import machine
+from nag_tf.evaluation import stats
+
+__all__ = ["defend", "format_table", "summary_line"]
+
+
+def _phase(text):
+    print(f"== {text}", flush=True)
+
+
+def _perturbations(source, samples):
+    """A run's perturbations for scoring: `samples` draws (a single perturbation: itself once)."""
+    count = min(samples, source.distinct_samples or samples)
+    return np.asarray(source.sample(count, 0))
+
+
+def _training_draws(plan, options, source, image_size, workdir):
+    """(draws, optimisation seconds, image passes) of one training source."""
+    from nag_tf.defence import draws
+
+    seed = seeds.derive(plan.seed, "defence_draws")
+    if source == "signs":
+        return draws.RandomSigns(image_size, plan.nag_config.xi, seed), 0.0, 0
+    if source == "nag":
+        run = plan.train("nag", options.source_budget_s, plan.seed, os.path.join(workdir, "nag"))
+        return draws.GeneratorSamples(run.source.generator, seed), run.seconds, run.image_passes
+    made = set_ways.make_sets(
+        plan.train, source, "cold", [options.set_size], options.source_budget_s, plan.seed, workdir
+    )
+    made = made[options.set_size]
+    return draws.SetMembers(np.stack(made.perturbations), seed), made.seconds, made.image_passes
+
+
+def _attacks(plan, methods, budget_s, stream, workdir, samples):
+    """{method: perturbations} of new runs of `methods` under `plan` (its target), seeds of `stream`."""
+    found = {}
+    for index, method in enumerate(methods):
+        run = plan.train(method, budget_s, seeds.derive(plan.seed, stream, index), os.path.join(workdir, method))
+        found[method] = _perturbations(run.source, samples)
+    return found
+
+
+def _train_defence(target, train, options, draws, seed):
+    """(detector, rectifier) trained for the same steps on the same photos with `draws`."""
+    from nag_tf.defence import networks, training
+    from nag_tf.inputs import batches
+
+    order = seeds.derive(seed, "defence_order")
+    detector = networks.build_detector(target.image_size, seed=seeds.derive(seed, "defence_draws"))
+    training.fit_steps(
+        training.DetectorTraining(detector, draws),
+        batches.training_batches(train, options.defence_batch, order),
+        options.defence_steps,
+        options.learning_rate,
+    )
+    rectifier = networks.build_rectifier(target.image_size, seed=seeds.derive(seed, "defence_draws"))
+    training.fit_steps(
+        training.RectifierTraining(rectifier, target, draws, options.closeness),
+        batches.training_batches(train, options.defence_batch, order),
+        options.defence_steps,
+        options.learning_rate,
+    )
+    return detector, rectifier
+
+
+def _scored(classify, held_out, attacks):
+    """({'clean': accuracy, method: accuracy}, {name: per-photo correctness})."""
+    from nag_tf.defence import measures
+
+    row, per_photo = {}, {}
+    for name, perturbations in [("clean", None), *attacks.items()]:
+        row[name], per_photo[name] = measures.accuracy(classify, held_out.images, held_out.true_labels, perturbations)
+    return row, per_photo
+
+
+def defend(plan, options):
+    """Runs the comparison (runs are reused from plan.workdir when finished there); returns the result dict
+    (per-photo lists under "per_photo")."""
+    import keras_apps
+    from nag_tf.defence import measures, networks
+    from nag_tf.errors import NAGError
+    from nag_tf.inputs import batches
+
+    target = keras_apps.load_target(plan.target, plan.nag_config.weights)
+    train = batches.load_folder(plan.train_folder, target, 32, "training photos")
+    held_out = batches.load_folder(plan.eval_folder, target, 32, "held-out photos")
+    if not (held_out.true_labels >= 0).all():
+        raise NAGError(f"{plan.eval_folder}: every held-out photo needs its class in labels.csv (accuracy is scored)")
+    if options.defence_batch > len(train):
+        raise NAGError(f"--defence_batch={options.defence_batch} is more than the {len(train)} training photos")
+    _phase("training sources")
+    sources = {
+        name: _training_draws(plan, options, name, target.image_size, os.path.join(plan.workdir, "sources"))
+        for name in options.sources
+    }
+    _phase("unseen attacks against the bare target")
+    unseen = _attacks(
+        plan,
+        options.unseen,
+        options.attack_budget_s,
+        "defence_unseen",
+        os.path.join(plan.workdir, "unseen"),
+        plan.samples,
+    )
+    bare, per_photo = {}, {"bare": {}}
+    bare["accuracy"], per_photo["bare"] = _scored(lambda x: target(x).logits, held_out, unseen)
+    result = {"sources": {}, "bare": bare}
+    for name, (draws, seconds, passes) in sources.items():
+        _phase(f"defences trained on {name}")
+        detector, rectifier = _train_defence(target, train, options, draws, plan.seed)
+        defended = networks.DefendedClassifier(rectifier, target)
+        clean_scores = measures.detector_scores(detector, held_out.images)
+        row = {"seconds": round(seconds, 1), "image_passes": int(passes)}
+        row["detection"] = {
+            method: measures.detection(clean_scores, measures.detector_scores(detector, held_out.images, perturbations))
+            for method, perturbations in unseen.items()
+        }
+        row["accuracy"], per_photo[name] = _scored(defended, held_out, unseen)
+        if options.adaptive:
+            exported = networks.export_defended(defended, os.path.join(plan.workdir, "defended", name))
+            # The exported model carries its weights: a model file is loaded with weights="imagenet" (its own).
+            file_weights = dataclasses.replace(plan.nag_config, weights="imagenet")
+            attacked = dataclasses.replace(
+                plan,
+                target=keras_apps.canonical_target_name(exported, "none"),
+                settings={**plan.settings, "nag": file_weights},
+            )
+            adaptive = _attacks(
+                attacked,
+                options.adaptive,
+                options.attack_budget_s,
+                "defence_adaptive",
+                os.path.join(plan.workdir, "adaptive", name),
+                plan.samples,
+            )
+            adaptive_row, adaptive_photos = _scored(defended, held_out, adaptive)
+            row["adaptive"] = {method: adaptive_row[method] for method in adaptive}
+            per_photo[name].update({f"adaptive_{method}": adaptive_photos[method] for method in adaptive})
+        result["sources"][name] = row
+    result.update(_differences(per_photo, options))
+    result.update(
+        target=plan.target,
+        split=plan.split,
+        seed=plan.seed,
+        machine=machine(),
+        held_out_photos=len(held_out),
+        options=json.loads(json.dumps(dataclasses.asdict(options))),
+        per_photo={name: {k: v.astype(int).tolist() for k, v in rows.items()} for name, rows in per_photo.items()},
+    )
+    return result
+
+
+def _differences(per_photo, options):
+    """NAG's defence minus the best other source's, accuracy per unseen (and adaptive) attack, paired over photos."""
+    if "nag" not in options.sources or len(options.sources) < 2:
+        return {}
+    differences = {}
+    for attack in per_photo["nag"]:
+        others = {
+            name: rows[attack] for name, rows in per_photo.items() if name not in ("nag", "bare") and attack in rows
+        }
+        if not others:
+            continue
+        best = max(others, key=lambda name: others[name].mean())
+        mean, low, high = stats.paired_difference(per_photo["nag"][attack], others[best])
+        differences[attack] = {
+            "best_other": best,
+            "difference": round(mean, 4),
+            "interval": [round(low, 4), round(high, 4)],
+        }
+    return {"nag_minus_best_other": differences}
+
+
+def format_table(result):
+    """The result as text tables: accuracy (bare, then per source), detection, adaptive."""
+    attacks = list(result["bare"]["accuracy"])
+    lines = [
+        "accuracy on held-out photos (top-1, ground truth)",
+        "  " + "source".ljust(12) + "".join(a.rjust(10) for a in attacks),
+    ]
+    lines.append("  " + "bare target".ljust(12) + "".join(f"{result['bare']['accuracy'][a]:10.3f}" for a in attacks))
+    for name, row in result["sources"].items():
+        lines.append("  " + name.ljust(12) + "".join(f"{row['accuracy'][a]:10.3f}" for a in attacks))
+    unseen = [a for a in attacks if a != "clean"]
+    lines.append("detector: TPR at 5% false positives / AUC, per unseen method")
+    for name, row in result["sources"].items():
+        cells = "".join(f"{row['detection'][a]['tpr']:7.2f}/{row['detection'][a]['auc']:.2f}" for a in unseen)
+        lines.append("  " + name.ljust(12) + cells)
+    if any("adaptive" in row for row in result["sources"].values()):
+        lines.append("adaptive attacks (trained against rectifier + target): the defended model's accuracy")
+        for name, row in result["sources"].items():
+            lines.append("  " + name.ljust(12) + "".join(f"{m}={v:.3f}  " for m, v in row.get("adaptive", {}).items()))
+    for attack, difference in result.get("nag_minus_best_other", {}).items():
+        low, high = difference["interval"]
+        lines.append(
+            f"nag - {difference['best_other']} ({attack}): {difference['difference']:+.3f} "
+            f"(95% interval {low:+.3f} to {high:+.3f})"
+        )
+    return "\n".join(lines)
+
+
+def plot(result, path):
+    """Bars: accuracy under each unseen method per training source (the bare target first)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    attacks = list(result["bare"]["accuracy"])
+    rows = {"bare target": result["bare"]["accuracy"]} | {
+        name: row["accuracy"] for name, row in result["sources"].items()
+    }
+    width = 0.8 / len(rows)
+    figure, axis = plt.subplots(figsize=(1.6 * len(attacks) + 2, 3.5))
+    for index, (name, accuracy) in enumerate(rows.items()):
+        axis.bar(np.arange(len(attacks)) + index * width, [accuracy[a] for a in attacks], width, label=name)
+    axis.set_xticks(np.arange(len(attacks)) + 0.4 - width / 2, attacks)
+    axis.set_ylabel("top-1 accuracy (held-out)")
+    axis.set_title(f"{result['target']}: defended accuracy per training source")
+    axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def summary_line(result):
+    """The JSON last line: everything but the per-photo lists."""
+    return json.dumps({key: value for key, value in result.items() if key != "per_photo"})

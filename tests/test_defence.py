@@ -1,0 +1,178 @@
+"""The defence (issue #52) on the tiny target: the detector and the rectifier learn to separate and undo
+planted perturbations, the defended classifier exports as one model, the draws and measures by hand."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import write_image_folder
+
+import keras_apps
+from nag_tf.baselines import sgd_uap_lib
+from nag_tf.defence import draws, measures, networks, training
+from nag_tf.inputs import batches
+
+XI = 16.0
+
+
+@pytest.fixture(scope="module")
+def setting(tmp_path_factory):
+    """The tiny target, 48 training and 32 held-out photos, and a universal perturbation that fools it."""
+    target = keras_apps.load_target("tiny_cnn", "none")
+    train = batches.load_folder(write_image_folder(tmp_path_factory.mktemp("train"), 48, seed=1), target, 16, "train")
+    held_out = batches.load_folder(write_image_folder(tmp_path_factory.mktemp("held"), 32, seed=2), target, 16, "held")
+    uap = sgd_uap_lib.train_sgd_uap(target, train, xi=XI, batch_size=16, steps=30, seed=0).perturbation
+    return target, train, held_out, uap
+
+
+def _agreement(classify, held_out, perturbations=None):
+    # The target's clean labels as the truth: the tiny target's ground truth means nothing.
+    return measures.accuracy(classify, held_out.images, held_out.clean_labels, perturbations)[0]
+
+
+def test_the_draws_give_set_members_and_random_signs_of_the_budget():
+    members = np.stack([np.full([4, 4, 3], value, np.float32) for value in (1.0, 2.0, 3.0)])
+    drawn = draws.SetMembers(members, seed=0).draw(300).numpy()
+    assert set(np.unique(drawn)) == {1.0, 2.0, 3.0} and drawn.shape == (300, 4, 4, 3)
+    signs = draws.RandomSigns(4, XI, seed=0).draw(50).numpy()
+    assert set(np.unique(signs)) == {-XI, XI} and abs(np.mean(signs > 0) - 0.5) < 0.05
+    assert not np.array_equal(signs[0], signs[1])  # fresh for every photo
+
+
+def test_detection_measures_on_hand_scores():
+    clean = np.arange(100, dtype=np.float64)  # the 95th percentile: 94.05
+    result = measures.detection(clean, np.array([94.0, 95.0, 200.0, 300.0]))
+    assert result["tpr"] == 0.75
+    assert measures.detection(clean, clean + 1000.0)["auc"] == pytest.approx(1.0, abs=1e-3)
+    assert measures.detection(clean, clean)["auc"] == pytest.approx(0.5, abs=0.02)
+
+
+def test_photos_get_the_members_in_turn():
+    images = tf.zeros([5, 2, 2, 3])
+    members = np.stack([np.full([2, 2, 3], value, np.float32) for value in (10.0, 20.0)])
+    np.testing.assert_array_equal(measures.assign_members(images, members)[:, 0, 0, 0].numpy(), [10, 20, 10, 20, 10])
+
+
+def test_the_detector_learns_to_flag_a_planted_perturbation_on_photos_it_never_saw(setting):
+    target, train, held_out, uap = setting
+    detector = networks.build_detector(target.image_size, seed=0)
+    clean = measures.detector_scores(detector, held_out.images)
+    before = measures.detection(clean, measures.detector_scores(detector, held_out.images, uap[np.newaxis]))
+    fitted = training.fit_steps(
+        training.DetectorTraining(detector, draws.SetMembers(uap[np.newaxis], seed=0)),
+        batches.training_batches(train, 16, seed=0),
+        steps=60,
+        learning_rate=3e-3,
+    )
+    clean = measures.detector_scores(detector, held_out.images)
+    after = measures.detection(clean, measures.detector_scores(detector, held_out.images, uap[np.newaxis]))
+    assert fitted["loss"] < 0.3, fitted
+    assert after["auc"] > 0.95 and after["tpr"] > 0.8, (before, after)
+    assert after["auc"] > before["auc"] + 0.2, (before, after)
+
+
+def test_the_rectifier_undoes_a_planted_perturbation_and_keeps_clean_photos(setting):
+    target, train, held_out, uap = setting
+    rectifier = networks.build_rectifier(target.image_size, width=16, depth=3, seed=0)
+    defended = networks.DefendedClassifier(rectifier, target)
+    bare_under = _agreement(lambda x: target(x).logits, held_out, uap[np.newaxis])
+    assert _agreement(defended, held_out) == 1.0  # the identity at initialisation
+    training.fit_steps(
+        training.RectifierTraining(rectifier, target, draws.SetMembers(uap[np.newaxis], seed=0), closeness=1.0),
+        batches.training_batches(train, 16, seed=0),
+        steps=80,
+        learning_rate=2e-3,
+    )
+    rectified_under = _agreement(defended, held_out, uap[np.newaxis])
+    assert bare_under < 0.6, bare_under  # the perturbation fools the bare target
+    assert rectified_under > bare_under + 0.25, (bare_under, rectified_under)
+    assert _agreement(defended, held_out) >= 0.85
+
+
+def test_the_defended_classifier_exports_as_one_model_that_reproduces_it(setting, tmp_path):
+    target, _, held_out, _ = setting
+    rectifier = networks.build_rectifier(target.image_size, seed=1)
+    last = rectifier.get_layer("correction")
+    kernel, bias = last.get_weights()
+    last.set_weights([np.random.default_rng(0).normal(0, 0.01, kernel.shape).astype(np.float32), bias])  # not identity
+    defended = networks.DefendedClassifier(rectifier, target)
+    images = tf.cast(held_out.images[:8], tf.float32)
+    exported = keras_apps.load_target(
+        keras_apps.canonical_target_name(networks.export_defended(defended, str(tmp_path / "defended")), "none")
+    )
+    expected = defended(images).numpy()
+    assert np.abs(expected - target(images).logits.numpy()).max() > 1e-3  # the rectifier does something
+    np.testing.assert_allclose(exported(images).logits.numpy(), expected, atol=1e-4)  # float32, one machine
+
+
+@pytest.mark.slow  # about 70 s: seven short runs, three defences, two exports
+def test_the_comparison_gives_every_source_equal_steps_and_scores_unseen_and_adaptive_attacks(
+    setting, image_folder, tmp_path
+):
+    """The whole comparison on the tiny target with second-long budgets: the plumbing, not the figures."""
+    import dataclasses
+
+    from conftest import tiny_train_config
+
+    from nag_tf import methods
+    from nag_tf.comparison.plan import ComparisonPlan
+    from nag_tf.defence import compare
+    from nag_tf.defence.defence_options import DefenceOptions
+
+    held = write_image_folder(tmp_path / "held", 24, seed=5)
+    settings = {
+        "nag": tiny_train_config(image_folder, str(tmp_path / "unused")),
+        "sga": methods.settings_for("sga", batch_size=8, minibatch=4, inner_iterations=1, xi=10.0),
+        "sgd_uap": methods.settings_for("sgd_uap", batch_size=8, xi=10.0),
+    }
+    plan = ComparisonPlan("tiny_cnn", image_folder, held, "test", settings, samples=3, workdir=str(tmp_path / "w"))
+    options = DefenceOptions(
+        sources=("nag", "sga", "signs"),
+        source_budget_s=2.0,
+        set_size=2,
+        unseen=("sgd_uap", "sga"),
+        adaptive=("sga", "nag"),
+        attack_budget_s=1.0,
+        defence_steps=3,
+        defence_batch=8,
+    ).validate()
+    result = compare.defend(dataclasses.replace(plan, settings={**settings}), options)
+    assert set(result["sources"]) == {"nag", "sga", "signs"}
+    assert result["sources"]["signs"]["seconds"] == 0.0
+    assert result["sources"]["sga"]["seconds"] >= 2.0 * 0.9 and result["sources"]["nag"]["seconds"] >= 2.0 * 0.9
+    for row in result["sources"].values():
+        assert set(row["accuracy"]) == {"clean", "sgd_uap", "sga"}
+        assert set(row["detection"]) == {"sgd_uap", "sga"} and all(
+            0 <= d["auc"] <= 1 for d in row["detection"].values()
+        )
+        assert set(row["adaptive"]) == {"sga", "nag"}
+    assert (tmp_path / "w" / "defended" / "nag" / "saved_model.pb").exists()  # what the adaptive attacks trained on
+    assert set(result["nag_minus_best_other"]) >= {"clean", "sgd_uap", "sga"}
+    assert len(result["per_photo"]["bare"]["clean"]) == 24
+    assert json.loads(compare.summary_line(result))["held_out_photos"] == 24
+    assert "detector: TPR at 5% false positives" in compare.format_table(result)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(sources=("nag", "pgd")), "sources=nag,pgd: pick among nag, sga, dm_uap, signs"),
+        (dict(sources=()), "sources=: pick among"),
+        (dict(unseen=("fgsm",)), "unseen=fgsm: pick among"),
+        (dict(adaptive=("dm_uap",)), "adaptive=dm_uap: pick among nag, sga"),
+        (dict(source_budget_s=0.0), "source_budget_s=0.0 must be positive"),
+        (dict(attack_budget_s=-1.0), "attack_budget_s=-1.0 must be positive"),
+        (dict(set_size=1), "set_size=1 must be at least 2"),
+        (dict(defence_steps=0), "defence_steps=0 must be at least 1"),
+        (dict(defence_batch=1), "defence_batch=1 must be at least 2"),
+        (dict(learning_rate=0.0), "learning_rate=0.0 must be positive"),
+        (dict(closeness=-1.0), "closeness=-1.0 must be >= 0"),
+    ],
+)
+def test_every_defence_option_refuses_a_bad_value_by_name(overrides, message):
+    from nag_tf.defence.defence_options import DefenceOptions
+    from nag_tf.errors import NAGError
+
+    with pytest.raises(NAGError, match=message):
+        DefenceOptions(**overrides).validate()
