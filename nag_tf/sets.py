@@ -31,7 +31,8 @@ _SET_METHODS = flags.DEFINE_list(
     ["cold"],
     "How each baseline makes its K-set at the same total budget: cold (K runs of budget/K from its own start), "
     "snapshots (one run, kept at K points of its second half), forks (one run of budget/2, then K continuations "
-    "of budget/(2K) from it). Several give one row each (nag_tf.comparison.set_ways).",
+    "of budget/(2K) from it), joint (dm_uap: one run learning K members, each photo scored on its best). Several "
+    "give one row each (nag_tf.comparison.set_ways).",
 )
 _MERGE = flags.DEFINE_list("merge", [], "Train nothing: join earlier outputs on one split that scored other K.")
 

@@ -139,6 +139,8 @@ PARAMETRISED_DM_UAP_FIELDS = (
     "batch_size",
     "weight_steps",
     "ramp_steps",
+    "members",
+    "member_softness",
 )
 
 
@@ -153,6 +155,8 @@ PARAMETRISED_DM_UAP_FIELDS = (
         ({"batch_size": 0}, "batch_size=0"),
         ({"weight_steps": -1}, "weight_steps"),
         ({"ramp_steps": 0}, "ramp_steps=0"),
+        ({"members": 0}, "members=0 must be at least 1"),
+        ({"member_softness": 0.0}, "member_softness=0.0 must be positive"),
     ],
 )
 def test_every_dm_uap_setting_has_a_bad_value_case(bad, message):
@@ -274,3 +278,22 @@ def test_a_run_continued_with_its_adamw_state_equals_an_uninterrupted_one(target
     np.testing.assert_allclose(resumed.perturbation, whole.perturbation, atol=1e-3)
     # ...and fresh moments do not (the check can fail).
     assert np.abs(fresh.perturbation - whole.perturbation).max() > 1.0
+
+
+def test_best_of_members_on_hand_values_and_its_gradient_goes_to_each_photos_best_member():
+    clamped = tf.Variable([[1.0, 9.0], [4.0, 0.0], [2.0, 3.0]])  # [K = 3, B = 2]
+    with tf.GradientTape() as tape:
+        value = dm_uap_lib.best_of_members(clamped, 0.5)
+    by_hand = np.mean([0.5 * np.log(np.mean(np.exp(np.array(c) / 0.5))) for c in ([1, 4, 2], [9, 0, 3])])
+    assert float(value) == pytest.approx(by_hand, rel=1e-6)
+    assert np.mean([2.0, 3.0]) < float(value) <= np.mean([4.0, 9.0])  # between the members' mean and the best
+    gradient = tape.gradient(value, clamped).numpy()
+    assert gradient[:, 0].argmax() == 1 and gradient[:, 1].argmax() == 0  # each photo's best member
+    np.testing.assert_allclose(gradient.sum(axis=0), [0.5, 0.5], rtol=1e-5)  # softmax weights / B
+
+
+def test_members_are_projected_each_onto_its_own_ball():
+    members = tf.constant(np.stack([np.full([2, 2, 3], 2.0), np.full([2, 2, 3], 30.0)]), tf.float32)
+    projected = dm_uap_lib.project_members(members, 10.0, "l2", 2).numpy()
+    assert np.linalg.norm(projected[0]) == pytest.approx(np.linalg.norm(members[0]), rel=1e-6)  # inside: kept
+    assert np.linalg.norm(projected[1]) == pytest.approx(10.0, rel=1e-5)

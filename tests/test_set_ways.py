@@ -25,17 +25,20 @@ class _Perturbation:
 @dataclasses.dataclass
 class _Source:
     perturbation: _Perturbation
+    perturbations: _Perturbation = None  # a joint run's members
 
 
 def _recording_train(calls):
     """A train(...) that records its calls and returns runs costing what they were given (2 passes a second)."""
 
-    def train(method, budget_s, seed, workdir, marks=(), name=None, start=None):
+    def train(method, budget_s, seed, workdir, marks=(), name=None, start=None, overrides=None):
         calls.append(dict(budget_s=budget_s, seed=seed, workdir=workdir, marks=list(marks), start=start))
+        calls[-1].update(overrides or {})
         delta = np.full([2, 2, 3], float(len(calls)), np.float32)
         snapshots = {mark: _Source(_Perturbation(delta + mark)) for mark in marks}
+        members = _Perturbation(np.stack([delta + i for i in range((overrides or {}).get("members", 1))]))
         run = methods.MethodRun(
-            method, name, _Source(_Perturbation(delta)), 1, budget_s, int(2 * budget_s), snapshots, workdir
+            method, name, _Source(_Perturbation(delta), members), 1, budget_s, int(2 * budget_s), snapshots, workdir
         )
         return run
 
@@ -46,7 +49,8 @@ def test_each_way_spends_the_same_total_budget_and_counts_every_run(tmp_path):
     made = {}
     for way in set_ways.SET_WAYS:
         calls = []
-        made[way] = set_ways.make_sets(_recording_train(calls), "sga", way, [5, 2], 100.0, 0, str(tmp_path))
+        method = "dm_uap" if way == "joint" else "sga"
+        made[way] = set_ways.make_sets(_recording_train(calls), method, way, [5, 2], 100.0, 0, str(tmp_path))
         for k, one in made[way].items():
             assert len(one.perturbations) == k
             assert one.seconds == pytest.approx(100.0) and one.image_passes == 200
@@ -61,16 +65,37 @@ def test_each_way_spends_the_same_total_budget_and_counts_every_run(tmp_path):
             assert sorted(c["budget_s"] for c in forks) == pytest.approx([10.0] * 5 + [25.0] * 2)
             assert {c["start"] for c in forks} == {f"{trunk['workdir']}/perturbation.npy"}
             assert len({c["seed"] for c in calls}) == len(calls)  # every fork its own data order
+        if way == "joint":  # one run of B for each K, learning K members
+            assert sorted((c["budget_s"], c["members"]) for c in calls) == [(100.0, 2), (100.0, 5)]
     assert set_ways.snapshot_marks(5, 100.0) == pytest.approx([60.0, 70.0, 80.0, 90.0])
     assert set_ways.snapshot_marks(1, 100.0) == []
 
 
 def test_a_bad_set_method_is_refused_with_the_choices():
     assert set_ways.parse_set_ways(["forks", "cold"]) == ("cold", "forks")
-    with pytest.raises(NAGError, match="pick among cold, snapshots, forks"):
+    with pytest.raises(NAGError, match="pick among cold, snapshots, forks, joint"):
         set_ways.parse_set_ways(["cold", "joint_bogus"])
     with pytest.raises(NAGError, match="none given"):
         set_ways.parse_set_ways([])
+    with pytest.raises(NAGError, match="joint: sga has no joint form; it is built for dm_uap"):
+        set_ways.make_sets(_recording_train([]), "sga", "joint", [2], 10.0, 0, "unused")
+    assert set_ways.supports("dm_uap", "joint") and not set_ways.supports("sga", "joint")
+
+
+def test_a_joint_dm_uap_run_saves_k_members_read_back_as_one_set(image_folder, tmp_path):
+    settings = methods.settings_for(
+        "dm_uap", batch_size=8, weight_steps=1, image_steps=1, image_radius=500.0, members=3, learning_rate=5.0
+    )
+    run = methods.train(settings, TARGET, image_folder, methods.Budget(steps=3), 0, str(tmp_path / "j"), verbose=0)
+    members = run.source.perturbations.numpy()
+    assert members.shape == (3, 32, 32, 3) and run.source.distinct_samples == 3
+    assert np.abs(members).max() <= 10.0 + 1e-5
+    assert all(not np.array_equal(a, b) for i, a in enumerate(members) for b in members[i + 1 :])
+    single = dataclasses.replace(settings, members=1)
+    passes = methods.train(single, TARGET, image_folder, methods.Budget(steps=3), 0, str(tmp_path / "s"), verbose=0)
+    assert run.image_passes - passes.image_passes == 3 * 2 * 8  # two more perturbed copies of the batch a step
+    with pytest.raises(NAGError, match="holds a set of 3 perturbations; fork from one"):
+        methods.train(single, TARGET, image_folder, 1.0, 0, str(tmp_path / "f"), start=run.perturbation_file)
 
 
 def _sga_train(image_folder, steps_per_second=None):

@@ -23,7 +23,7 @@ from nag_tf.core.loss_config import AUTHORS_PAIRS
 from nag_tf.core.model import perturb
 from nag_tf.inputs import batches
 
-__all__ = ["train_dm_uap", "ramp_fraction", "image_passes_per_step"]
+__all__ = ["train_dm_uap", "ramp_fraction", "image_passes_per_step", "best_of_members", "project_members"]
 
 
 def ramp_fraction(taken, steps, spent, time_budget_s):
@@ -56,30 +56,45 @@ def train_dm_uap(
     progress=None,
     should_stop=None,
     start=None,
+    members=1,
+    softness=1.0,
 ):
     """Trains one perturbation; returns a Trained (perturbation, steps, optimisation seconds, AdamW's variables).
+
+    members K > 1 learns K perturbations jointly (the "joint" K-set, issue #50): one AdamW over [K, S, S, 3],
+    each photo's loss taken on the member that fools it best, softly (`best_of_members`); a step sends K
+    perturbed copies of the batch through the moved target. The perturbation returned is then [K, S, S, 3].
 
     `steps` also sets the ramp's length when there is no time budget (the authors: 20 epochs x 4 batches =
     80); with a budget the ramp follows the seconds spent. Only time inside the steps counts, as for NAG.
     """
     size = target.image_size
     batch_size = min(batch_size, len(cached))
-    initial = tf.random.stateless_uniform(
-        [size, size, 3], seed=[seeds.derive(seed, "dm_uap_start"), 0], minval=-xi, maxval=xi
-    )
+    shape = [size, size, 3] if members == 1 else [members, size, size, 3]
+    initial = tf.random.stateless_uniform(shape, seed=[seeds.derive(seed, "dm_uap_start"), 0], minval=-xi, maxval=xi)
     # A resumed run or a fork starts from its perturbation so far and AdamW's saved variables (run_budgeted).
-    perturbation = tf.Variable(initial_perturbation(size, start, project(initial, xi, norm)), name="dm_uap")
+    perturbation = tf.Variable(
+        initial_perturbation(size, start, project_members(initial, xi, norm, members)), name="dm_uap"
+    )
     optimizer = keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=0.01)
     pairs = DynamicPairs(target, rho, image_radius, weight_steps, image_steps, smoothing)
 
     @tf.function(reduce_retracing=True)
     def perturbation_step(images, labels):
         with tf.GradientTape() as tape:
-            logits = target(perturb(images, perturbation[tf.newaxis], clip)).logits
-            cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
-            loss = -tf.reduce_mean(tf.minimum(cross_entropy, beta))
+            if members == 1:
+                logits = target(perturb(images, perturbation[tf.newaxis], clip)).logits
+                cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+                loss = -tf.reduce_mean(tf.minimum(cross_entropy, beta))
+            else:  # [K * B]: every member on every photo, member-major
+                batch = tf.shape(images)[0]
+                perturbed = perturb(tf.tile(images, [members, 1, 1, 1]), tf.repeat(perturbation, batch, axis=0), clip)
+                cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(
+                    labels=tf.tile(labels, [members]), logits=target(perturbed).logits
+                )
+                loss = -best_of_members(tf.reshape(tf.minimum(cross_entropy, beta), [members, batch]), softness)
         optimizer.apply_gradients([(tape.gradient(loss, perturbation), perturbation)])
-        perturbation.assign(project(perturbation, xi, norm))
+        perturbation.assign(project_members(perturbation, xi, norm, members))
 
     def one_step(taken, images, labels, spent):
         with pairs.defended(images, labels, ramp_fraction(taken, steps, spent, time_budget_s)) as moved:
@@ -101,6 +116,23 @@ def train_dm_uap(
     )
 
 
-def image_passes_per_step(batch_size, rho, image_radius, weight_steps, image_steps):
-    """Images through the target (forward + backward) per step: the pair's steps plus the perturbation's."""
-    return pair_image_passes(batch_size, rho, image_radius, weight_steps, image_steps) + batch_size
+def best_of_members(clamped, softness):
+    """mean_n of the soft maximum over members k of the clamped cross-entropy [K, B] of photo n under member
+    k: tau log((1/K) sum_k exp(l_kn / tau)). The attacker picks a member per photo, so a photo counts by its
+    best member; its gradient goes to the members softmax(l_n / tau) weights, mostly the best one, which
+    lets the K specialise on different photos (tau -> 0: the hard maximum)."""
+    count = tf.cast(tf.shape(clamped)[0], tf.float32)
+    return tf.reduce_mean(softness * (tf.reduce_logsumexp(clamped / softness, axis=0) - tf.math.log(count)))
+
+
+def project_members(perturbation, xi, norm, members):
+    """Each member onto its own ball (the L2 norm is per member)."""
+    if members == 1:
+        return project(perturbation, xi, norm)
+    return tf.stack([project(perturbation[k], xi, norm) for k in range(members)])
+
+
+def image_passes_per_step(batch_size, rho, image_radius, weight_steps, image_steps, members=1):
+    """Images through the target (forward + backward) per step: the pair's steps plus the perturbation's
+    (K perturbed copies of the batch when K members are learnt jointly)."""
+    return pair_image_passes(batch_size, rho, image_radius, weight_steps, image_steps) + members * batch_size

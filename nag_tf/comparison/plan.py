@@ -43,11 +43,11 @@ class ComparisonPlan:
     def targets(self):
         return [self.target] + [t for t in self.transfer if t and t != self.target]
 
-    def train(self, method, budget_s, seed, workdir, marks=(), name=None, start=None):
+    def train(self, method, budget_s, seed, workdir, marks=(), name=None, start=None, overrides=None):
         """One run of `method` under this plan (reused when finished in `workdir`, resumed when stopped);
-        `start`: a single-perturbation run's .npy to fork from."""
+        `start`: a single-perturbation run's .npy to fork from; `overrides`: {setting: value} for this run."""
         return methods.train(
-            self.settings[method],
+            dataclasses.replace(self.settings[method], **(overrides or {})),
             methods.TargetSpec(self.target, self.nag_config.weights),
             self.train_folder,
             budget_s,

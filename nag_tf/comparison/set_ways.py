@@ -8,7 +8,10 @@ grows), so the K-set comparison also builds the stronger ones, at the same total
 - snapshots: one run of B seconds whose perturbation is kept at K points of its second half,
   B/2 + j B/(2K) for j = 1 .. K (the last is the finished run): one run buys every K;
 - forks: one run of B/2 seconds (the trunk), then K continuations from the trunk's perturbation, B/(2K)
-  seconds each, each with its own seed (data order), continuing the trunk's schedule and optimiser state.
+  seconds each, each with its own seed (data order), continuing the trunk's schedule and optimiser state;
+- joint: one run of B seconds learning K perturbations under one optimiser, each photo's loss taken on the
+  member that fools it best, softly (DM-UAP's step with `members=K`; the other methods have no joint form
+  yet). Each step costs K perturbed passes of the batch, counted in its image passes.
 
 Seconds are optimisation seconds and image passes are the method's own count, summed over every run a set
 needed (the trunk included), as for NAG and the cold sets. Each way returns {K: MadeSet}.
@@ -20,9 +23,20 @@ import os
 from nag_tf import seeds
 from nag_tf.errors import NAGError
 
-__all__ = ["SET_WAYS", "MadeSet", "cold_runs", "make_sets", "snapshot_marks", "parse_set_ways", "row_name"]
+__all__ = [
+    "SET_WAYS",
+    "JOINT_METHODS",
+    "MadeSet",
+    "cold_runs",
+    "make_sets",
+    "snapshot_marks",
+    "parse_set_ways",
+    "row_name",
+    "supports",
+]
 
-SET_WAYS = ("cold", "snapshots", "forks")
+SET_WAYS = ("cold", "snapshots", "forks", "joint")
+JOINT_METHODS = ("dm_uap",)  # the methods with a joint (members=K) form
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,15 +131,31 @@ def _forks(train, method, ks, budget_s, seed, workdir):
     return made
 
 
-_MAKERS = {"cold": _cold, "snapshots": _snapshots, "forks": _forks}
+def _joint(train, method, ks, budget_s, seed, workdir):
+    if method not in JOINT_METHODS:
+        raise NAGError(f"--set_methods=joint: {method} has no joint form; it is built for {', '.join(JOINT_METHODS)}")
+    made = {}
+    for k in ks:
+        folder = os.path.join(workdir, f"{method}_joint", f"k{k}")
+        run = train(method, budget_s, seed, folder, name=f"{method}_joint_k{k}", overrides={"members": k})
+        made[k] = MadeSet(list(run.source.perturbations.numpy()), run.seconds, run.image_passes)
+    return made
+
+
+def supports(method, way):
+    """Whether `method` can make its K-sets `way` (every way but joint works for every single method)."""
+    return way != "joint" or method in JOINT_METHODS
+
+
+_MAKERS = {"cold": _cold, "snapshots": _snapshots, "forks": _forks, "joint": _joint}
 
 
 def make_sets(train, method, way, ks, budget_s, seed, workdir):
     """{K: MadeSet}: `method`'s K-sets made `way`, each at total budget `budget_s`.
 
     Args:
-      train: train(method, budget_s, seed, workdir, marks=(), name=None, start=None) -> MethodRun, e.g. a
-        ComparisonPlan's (finished runs are reused, stopped ones resume).
+      train: train(method, budget_s, seed, workdir, marks=(), name=None, start=None, overrides=None) ->
+        MethodRun, e.g. a ComparisonPlan's (finished runs are reused, stopped ones resume).
       method: a single-perturbation method's registry name.
       way: one of SET_WAYS.
       ks: the set sizes.

@@ -104,6 +104,9 @@ def score_sets(plan, ks, budget_s, goal=0.95, ways=("cold",)):
             cost["nag"] = {k: (run.seconds, run.image_passes) for k in ks}  # one run buys every K
             continue
         for way in ways:
+            if not set_ways.supports(method, way):
+                print(f"{method}: no {way} sets (built for {', '.join(set_ways.JOINT_METHODS)})", flush=True)
+                continue
             row = set_ways.row_name(method, way)
             for k, made in set_ways.make_sets(plan.train, method, way, ks, budget_s, plan.seed, plan.workdir).items():
                 source = sources.PerturbationSetSource(made.perturbations, config.xi, f"{row}_k{k}", plan.target)

@@ -203,8 +203,12 @@ def _load_fixed(path, name):
     if not os.path.exists(path):
         raise NAGError(f"perturbation file {path!r} does not exist")
     perturbation = np.load(path, allow_pickle=False)
-    if perturbation.ndim != 3 or perturbation.shape[-1] != 3 or perturbation.shape[0] != perturbation.shape[1]:
-        raise NAGError(f"{path} holds an array of shape {perturbation.shape}; expected [S, S, 3]")
+    image = perturbation.shape[-3:]
+    if perturbation.ndim not in (3, 4) or image[-1] != 3 or image[0] != image[1] or 0 in perturbation.shape:
+        raise NAGError(
+            f"{path} holds an array of shape {perturbation.shape}; expected [S, S, 3] (one perturbation) or "
+            "[K, S, S, 3] (a set learnt jointly)"
+        )
     meta = {}
     meta_path = path[:-4] + ".json"
     if os.path.exists(meta_path):
@@ -214,9 +218,10 @@ def _load_fixed(path, name):
         logging.warning("%s was saved when training stopped (%s) after %s steps: not a finished perturbation",
                         path, meta.get("stopped_by"), meta.get("steps"))  # fmt: skip
     xi = float(meta.get("xi", np.max(np.abs(perturbation))))
-    return FixedPerturbationSource(
-        perturbation, xi, name or os.path.basename(path)[:-4], meta.get("target"), meta.get("clip", True)
-    )
+    name = name or os.path.basename(path)[:-4]
+    if perturbation.ndim == 4:
+        return PerturbationSetSource(list(perturbation), xi, name, meta.get("target"), meta.get("clip", True))
+    return FixedPerturbationSource(perturbation, xi, name, meta.get("target"), meta.get("clip", True))
 
 
 def _load_run(path, name):

@@ -32,6 +32,12 @@ class Settings(single.UniversalSettings):
     beta: float = setting(9.0, "Clamp of the cross-entropy (the authors': 9).")
     learning_rate: float = setting(25.5, "AdamW step on the 0-255 scale (0.1 on [0, 1]).")
     ramp_steps: int = setting(80, "Without a time budget: the steps the ramp spans (the authors': 80).")
+    members: int = setting(
+        1,
+        "Ours (issue #50): K > 1 learns K perturbations jointly, each photo's loss on the member that fools it "
+        "best (softly), one AdamW; a step costs K perturbed passes of the batch. 1: the authors' method.",
+    )
+    member_softness: float = setting(1.0, "With members > 1: tau of the soft maximum over members (-> 0: the best).")
 
     def validate(self):
         check(
@@ -44,6 +50,8 @@ class Settings(single.UniversalSettings):
                 (self.beta > 0, f"beta={self.beta} must be positive"),
                 (self.learning_rate > 0, f"learning_rate={self.learning_rate} must be positive"),
                 (self.ramp_steps >= 1, f"ramp_steps={self.ramp_steps} must be at least 1"),
+                (self.members >= 1, f"members={self.members} must be at least 1"),
+                (self.member_softness > 0, f"member_softness={self.member_softness} must be positive"),
             )
         )
         return super().validate()
@@ -86,6 +94,8 @@ def _optimise(settings, target, cached, budget, seed, **loop):
         seed=seed,
         clip=settings.clip,
         norm=settings.norm,
+        members=settings.members,
+        softness=settings.member_softness,
         **_pair(settings),
         **loop,
     )
@@ -95,7 +105,9 @@ def _passes_per_step(settings, photos):
     from nag_tf.baselines import dm_uap_lib
 
     # The pair's weight and image steps count as passes, beside the perturbation's own.
-    return dm_uap_lib.image_passes_per_step(min(settings.batch_size, photos), **_pair(settings))
+    return dm_uap_lib.image_passes_per_step(
+        min(settings.batch_size, photos), **_pair(settings), members=settings.members
+    )
 
 
 def train(settings, target, photos, budget, seed, workdir, loop, heldout=None):

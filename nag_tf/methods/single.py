@@ -13,6 +13,7 @@ import os
 import numpy as np
 
 from nag_tf import choices
+from nag_tf.errors import NAGError
 from nag_tf.records import check, setting
 
 __all__ = ["UniversalSettings", "train_single", "load_single", "PERTURBATION"]
@@ -106,7 +107,10 @@ def fork_origin(fork_from):
     from nag_tf.baselines.sgd_uap_lib import StartState
     from nag_tf.evaluation import sources  # reads and checks the .npy (an [S, S, 3] array)
 
-    perturbation = sources.load_source(fork_from, "fork").perturbation.numpy()
+    source = sources.load_source(fork_from, "fork")
+    if not isinstance(source, sources.FixedPerturbationSource):
+        raise NAGError(f"start={fork_from!r} holds a set of {source.distinct_samples} perturbations; fork from one")
+    perturbation = source.perturbation.numpy()
     continuation = os.path.join(os.path.dirname(os.path.abspath(fork_from)), _CONTINUATION)
     if os.path.exists(continuation):
         return _read_state(continuation, perturbation)
