@@ -2,8 +2,8 @@
 member n mod K, so every member is used and every photo is scored once.
 
 Detection: the detector's true-positive rate on perturbed photos at the threshold that flags 5% of the clean
-ones, and the ROC AUC. Accuracy: top-1 against the ground truth of
-the photos (labels.csv) of a classifier (the bare target, or the defended one) on x + delta.
+ones, and the ROC AUC. Accuracy: top-1 against the photos' ground truth (labels.csv) of a classifier (the
+bare target, or the defended one) on x + delta.
 """
 
 import numpy as np
@@ -23,20 +23,21 @@ def assign_members(images, perturbations, clip=True):
     return perturb(images, members, clip)
 
 
-def detector_scores(detector, images, perturbations=None, batch_size=32, clip=True):
-    """The detector's logits [N] on the photos (clean when `perturbations` is None)."""
-
-    def score(batch, start):
+def _over_batches(function, images, perturbations, batch_size, clip):
+    """function(x or x + its member) for the photos in batches, concatenated as numpy; member n mod K for
+    photo n across batches (each batch's members rolled by its start)."""
+    outputs = []
+    for start in range(0, len(images), batch_size):
+        batch = tf.cast(images[start : start + batch_size], tf.float32)
         if perturbations is not None:
             batch = assign_members(batch, np.roll(np.asarray(perturbations), -start, axis=0), clip)
-        return detector(batch, training=False)[:, 0]
+        outputs.append(np.asarray(function(batch)))
+    return np.concatenate(outputs)
 
-    return np.concatenate(
-        [
-            np.asarray(score(tf.cast(images[i : i + batch_size], tf.float32), i))
-            for i in range(0, len(images), batch_size)
-        ]
-    )
+
+def detector_scores(detector, images, perturbations=None, batch_size=32, clip=True):
+    """The detector's logits [N] on the photos (clean when `perturbations` is None)."""
+    return _over_batches(lambda batch: detector(batch, training=False)[:, 0], images, perturbations, batch_size, clip)
 
 
 def detection(clean_scores, perturbed_scores, false_positive_rate=FALSE_POSITIVE_RATE):
@@ -56,17 +57,8 @@ def detection(clean_scores, perturbed_scores, false_positive_rate=FALSE_POSITIVE
 def accuracy(classify, images, true_labels, perturbations=None, batch_size=32, clip=True):
     """(top-1 accuracy against `true_labels`, per-photo correctness [N] as 0/1) of `classify` (0-255 photos ->
     logits) on the photos, each with its member of `perturbations` when given."""
-
-    def predict(batch, start):
-        if perturbations is not None:
-            batch = assign_members(batch, np.roll(np.asarray(perturbations), -start, axis=0), clip)
-        return tf.argmax(classify(batch), axis=-1, output_type=tf.int32)
-
-    predicted = np.concatenate(
-        [
-            np.asarray(predict(tf.cast(images[i : i + batch_size], tf.float32), i))
-            for i in range(0, len(images), batch_size)
-        ]
+    predicted = _over_batches(
+        lambda batch: tf.argmax(classify(batch), axis=-1, output_type=tf.int32), images, perturbations, batch_size, clip
     )
     correct = (predicted == np.asarray(true_labels)).astype(np.float64)
     return float(correct.mean()), correct
