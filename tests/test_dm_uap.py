@@ -263,7 +263,7 @@ def test_a_training_run_with_dynamic_pairs_completes_and_charges_their_passes(ti
 def test_a_run_continued_with_its_adamw_state_equals_an_uninterrupted_one(target, image_folder):
     """A resume or a fork restores AdamW's moments: Adam's first step from fresh moments moves every pixel by
     the learning rate (25.5 > xi), which throws the perturbation so far away (a fork set fooled 0.23 that way)."""
-    from nag_tf.baselines.sgd_uap_lib import StartState
+    from nag_tf.baselines.sgd_uap_lib import RunState
 
     cached = batches.load_folder(image_folder, target, 8, "images")
     common = dict(xi=10.0, batch_size=8, weight_steps=1, image_steps=1, image_radius=500.0, seed=0, steps=5)
@@ -271,8 +271,8 @@ def test_a_run_continued_with_its_adamw_state_equals_an_uninterrupted_one(target
     calls = iter([False] * 3 + [True])
     first = dm_uap_lib.train_dm_uap(target, cached, should_stop=lambda: next(calls), **common)
     assert first.steps == 3 and len(first.optimizer) == 4  # iterations, learning rate, momentum, velocity
-    resumed = dm_uap_lib.train_dm_uap(target, cached, start=StartState(*first), **common)
-    fresh = dm_uap_lib.train_dm_uap(target, cached, start=StartState(first.perturbation, 3, first.seconds), **common)
+    resumed = dm_uap_lib.train_dm_uap(target, cached, start=first, **common)
+    fresh = dm_uap_lib.train_dm_uap(target, cached, start=RunState(first.perturbation, 3, first.seconds), **common)
     assert resumed.steps == whole.steps == 5
     # Float tolerance (two runs, the same kernels): the restored state reproduces the uninterrupted run...
     np.testing.assert_allclose(resumed.perturbation, whole.perturbation, atol=1e-3)
@@ -280,10 +280,12 @@ def test_a_run_continued_with_its_adamw_state_equals_an_uninterrupted_one(target
     assert np.abs(fresh.perturbation - whole.perturbation).max() > 1.0
 
 
-def test_best_of_members_on_hand_values_and_its_gradient_goes_to_each_photos_best_member():
-    clamped = tf.Variable([[1.0, 9.0], [4.0, 0.0], [2.0, 3.0]])  # [K = 3, B = 2]
+def test_the_joint_loss_is_the_soft_best_member_per_photo_and_its_gradient_goes_to_that_member():
+    from nag_tf.core import losses
+
+    clamped = tf.Variable([[1.0, 9.0], [4.0, 0.0], [2.0, 3.0]])  # min(CE, beta) of [K = 3, B = 2]
     with tf.GradientTape() as tape:
-        value = dm_uap_lib.best_of_members(clamped, 0.5)
+        value = -losses.coverage_loss(-clamped, 0.5)  # what DM-UAP's joint step maximises
     by_hand = np.mean([0.5 * np.log(np.mean(np.exp(np.array(c) / 0.5))) for c in ([1, 4, 2], [9, 0, 3])])
     assert float(value) == pytest.approx(by_hand, rel=1e-6)
     assert np.mean([2.0, 3.0]) < float(value) <= np.mean([4.0, 9.0])  # between the members' mean and the best

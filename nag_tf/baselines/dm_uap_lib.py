@@ -18,12 +18,13 @@ import tensorflow as tf
 
 from nag_tf import seeds
 from nag_tf.baselines.sgd_uap_lib import initial_perturbation, project, run_budgeted
+from nag_tf.core import losses
 from nag_tf.core.dynamic_pairs import DynamicPairs, pair_image_passes
 from nag_tf.core.loss_config import AUTHORS_PAIRS
 from nag_tf.core.model import perturb
 from nag_tf.inputs import batches
 
-__all__ = ["train_dm_uap", "ramp_fraction", "image_passes_per_step", "best_of_members", "project_members"]
+__all__ = ["train_dm_uap", "ramp_fraction", "image_passes_per_step", "project_members"]
 
 
 def ramp_fraction(taken, steps, spent, time_budget_s):
@@ -59,10 +60,10 @@ def train_dm_uap(
     members=1,
     softness=1.0,
 ):
-    """Trains one perturbation; returns a Trained (perturbation, steps, optimisation seconds, AdamW's variables).
+    """Trains one perturbation; returns a RunState (perturbation, steps, optimisation seconds, AdamW's variables).
 
     members K > 1 learns K perturbations jointly (the "joint" K-set, issue #50): one AdamW over [K, S, S, 3],
-    each photo's loss taken on the member that fools it best, softly (`best_of_members`); a step sends K
+    each photo's loss taken on the member that fools it best, softly (`losses.coverage_loss`); a step sends K
     perturbed copies of the batch through the moved target. The perturbation returned is then [K, S, S, 3].
 
     `steps` also sets the ramp's length when there is no time budget (the authors: 20 epochs x 4 batches =
@@ -82,17 +83,20 @@ def train_dm_uap(
     @tf.function(reduce_retracing=True)
     def perturbation_step(images, labels):
         with tf.GradientTape() as tape:
-            if members == 1:
-                logits = target(perturb(images, perturbation[tf.newaxis], clip)).logits
-                cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
-                loss = -tf.reduce_mean(tf.minimum(cross_entropy, beta))
-            else:  # [K * B]: every member on every photo, member-major
-                batch = tf.shape(images)[0]
+            # [K * B]: every member on every photo, member-major (K = 1: the authors' one perturbation).
+            batch = tf.shape(images)[0]
+            if members == 1:  # broadcast: no copy of the perturbation per photo
+                perturbed = perturb(images, perturbation[tf.newaxis], clip)
+            else:
                 perturbed = perturb(tf.tile(images, [members, 1, 1, 1]), tf.repeat(perturbation, batch, axis=0), clip)
-                cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(
-                    labels=tf.tile(labels, [members]), logits=target(perturbed).logits
-                )
-                loss = -best_of_members(tf.reshape(tf.minimum(cross_entropy, beta), [members, batch]), softness)
+            cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(
+                labels=tf.tile(labels, [members]), logits=target(perturbed).logits
+            )
+            # Each photo's -min(CE, beta) softly minimised over the members (the soft minimum of NAG's coverage
+            # term): its gradient goes mostly to the member that fools the photo best, so the K specialise;
+            # with K = 1 it is the authors' mean of -min(CE, beta).
+            fooling = -tf.minimum(cross_entropy, beta)
+            loss = losses.coverage_loss(tf.reshape(fooling, [members, batch]), softness)
         optimizer.apply_gradients([(tape.gradient(loss, perturbation), perturbation)])
         perturbation.assign(project_members(perturbation, xi, norm, members))
 
@@ -114,15 +118,6 @@ def train_dm_uap(
         start=start,
         optimizer=optimizer,
     )
-
-
-def best_of_members(clamped, softness):
-    """mean_n of the soft maximum over members k of the clamped cross-entropy [K, B] of photo n under member
-    k: tau log((1/K) sum_k exp(l_kn / tau)). The attacker picks a member per photo, so a photo counts by its
-    best member; its gradient goes to the members softmax(l_n / tau) weights, mostly the best one, which
-    lets the K specialise on different photos (tau -> 0: the hard maximum)."""
-    count = tf.cast(tf.shape(clamped)[0], tf.float32)
-    return tf.reduce_mean(softness * (tf.reduce_logsumexp(clamped / softness, axis=0) - tf.math.log(count)))
 
 
 def project_members(perturbation, xi, norm, members):

@@ -79,7 +79,7 @@ def train_sga(
     should_stop=None,
     start=None,
 ):
-    """Trains one perturbation; returns a Trained (perturbation, outer steps, optimisation seconds, no optimiser).
+    """Trains one perturbation; returns a RunState (perturbation, outer steps, optimisation seconds, no optimiser).
 
     Only the time inside the steps counts against `time_budget_s` (as for NAG
     and SGD-UAP); on_mark(seconds, perturbation) is called as each of `marks`

@@ -20,8 +20,7 @@ from nag_tf.core.model import perturb
 from nag_tf.inputs import batches
 
 __all__ = [
-    "StartState",
-    "Trained",
+    "RunState",
     "initial_perturbation",
     "project",
     "ascent_direction",
@@ -31,19 +30,10 @@ __all__ = [
 ]
 
 
-class StartState(NamedTuple):
-    """Where a run stood (a stopped one, or the trunk a fork continues): its perturbation, steps taken,
-    optimisation seconds spent and its optimiser's variables (empty for the methods without one)."""
-
-    perturbation: np.ndarray
-    steps: int
-    seconds: float
-    optimizer: tuple = ()
-
-
-class Trained(NamedTuple):
-    """What a baseline trainer returns: the perturbation (float32 numpy [S, S, 3]), steps taken, optimisation
-    seconds, and the optimiser's variables as numpy arrays (empty without one), what a resume or fork restores."""
+class RunState(NamedTuple):
+    """Where a run stands: its perturbation, steps taken, optimisation seconds spent and its optimiser's
+    variables as numpy arrays (empty for the methods without one). What a trainer returns, and what a
+    resume (a stopped run's) or a fork (the finished trunk's) starts from."""
 
     perturbation: np.ndarray
     steps: int
@@ -94,7 +84,7 @@ def train_sgd_uap(
     should_stop=None,
     start=None,
 ):
-    """Trains one perturbation; returns a Trained (perturbation, steps taken, optimisation seconds, no optimiser).
+    """Trains one perturbation; returns a RunState (perturbation, steps taken, optimisation seconds, no optimiser).
 
     norm="l2" takes normalised-gradient steps and projects onto the L2 ball (xi its radius).
     Only the time inside the steps counts against `time_budget_s` (as for NAG
@@ -131,7 +121,7 @@ def train_sgd_uap(
 
 
 def initial_perturbation(size, start, default=None):
-    """The starting v: a stopped run's (`start`, a StartState), else `default` (zeros when None)."""
+    """The starting v: a stopped run's or a fork's (`start`, a RunState), else `default` (zeros when None)."""
     if start is not None:
         return tf.constant(start.perturbation, tf.float32)
     return tf.zeros([size, size, 3]) if default is None else default
@@ -156,12 +146,12 @@ def run_budgeted(
 
     on_mark(seconds, perturbation) is called as each of `marks` is passed; progress(steps, seconds) after each
     step; should_stop() before each step ends the loop early when true (a signal: the caller saves apart).
-    `start` (a StartState) resumes a stopped run: its steps and seconds count on, the data stream skips
+    `start` (a RunState) resumes a stopped run: its steps and seconds count on, the data stream skips
     the batches it has seen, and marks it passed are not called again. `optimizer` (a Keras optimiser over
     `perturbation`, or None) gets the start's variables back: Adam's first step from fresh moments moves
     every pixel by the learning rate (DM-UAP's 25.5 is more than xi), so a resume or fork without them would
     throw the perturbation away.
-    Returns a Trained (perturbation, steps taken, seconds, the optimiser's variables).
+    Returns a RunState (perturbation, steps taken, seconds, the optimiser's variables).
     """
     spent, taken = (start.seconds, start.steps) if start is not None else (0.0, 0)
     if optimizer is not None:
@@ -184,7 +174,7 @@ def run_budgeted(
         if progress is not None:
             progress(taken, spent)
     state = tuple(np.asarray(variable.numpy()) for variable in optimizer.variables) if optimizer is not None else ()
-    return Trained(np.asarray(perturbation.numpy()), taken, spent, state)
+    return RunState(np.asarray(perturbation.numpy()), taken, spent, state)
 
 
 def _restore_optimizer(optimizer, perturbation, saved):

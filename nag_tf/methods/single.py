@@ -72,13 +72,13 @@ def _save(perturbation, path, settings, target, method, extra=None):
 
 
 def _read_state(path, perturbation=None):
-    """A StartState from a state or continuation file (`perturbation` replaces the file's, if given)."""
-    from nag_tf.baselines.sgd_uap_lib import StartState
+    """A RunState from a state or continuation file (`perturbation` replaces the file's, if given)."""
+    from nag_tf.baselines.sgd_uap_lib import RunState
 
     with np.load(path) as state:
         count = int(state["optimizer_count"]) if "optimizer_count" in state else 0  # older state: none saved
         optimizer = tuple(state[f"optimizer_{i}"] for i in range(count))
-        return StartState(
+        return RunState(
             state["perturbation"] if perturbation is None else perturbation,
             int(state["steps"]),
             float(state["seconds"]),
@@ -101,10 +101,10 @@ def _write_state(path, trained):
 
 
 def fork_origin(fork_from):
-    """Where the run a fork continues stood when it finished (StartState), read from the .npy `fork_from`
+    """Where the run a fork continues stood when it finished (RunState), read from the .npy `fork_from`
     and, when it is a run's perturbation, the continuation file beside it; a bare .npy (no run beside it)
     starts with no steps, seconds or optimiser state."""
-    from nag_tf.baselines.sgd_uap_lib import StartState
+    from nag_tf.baselines.sgd_uap_lib import RunState
     from nag_tf.evaluation import sources  # reads and checks the .npy (an [S, S, 3] array)
 
     source = sources.load_source(fork_from, "fork")
@@ -114,7 +114,7 @@ def fork_origin(fork_from):
     continuation = os.path.join(os.path.dirname(os.path.abspath(fork_from)), _CONTINUATION)
     if os.path.exists(continuation):
         return _read_state(continuation, perturbation)
-    return StartState(perturbation, 0, 0.0)
+    return RunState(perturbation, 0, 0.0)
 
 
 def _counted_on(budget, origin):
@@ -134,18 +134,18 @@ def train_single(method, optimise, passes_per_step, settings, target, photos, bu
 
     Args:
       method: the method's registry name, written into the perturbation's .json.
-      optimise: (settings, loaded target, cached photos, budget, seed, **loop arguments) -> Trained, a
+      optimise: (settings, loaded target, cached photos, budget, seed, **loop arguments) -> RunState, a
         `nag_tf.baselines` trainer.
       passes_per_step: (settings, photo count) -> images through the target per step.
       loop: marks, on_mark(mark, source), should_stop(), progress(steps, seconds) and start (a .npy to
         fork from, or None).
     """
-    from nag_tf.baselines.sgd_uap_lib import StartState
+    from nag_tf.baselines.sgd_uap_lib import RunState
     from nag_tf.evaluation import sources
 
     loaded, cached = _target_and_photos(target, photos)
     forked = loop.get("start") is not None
-    origin = fork_origin(loop["start"]) if forked else StartState(None, 0, 0.0)
+    origin = fork_origin(loop["start"]) if forked else RunState(None, 0, 0.0)
     start = origin if forked else None
     state_path = os.path.join(workdir, _STATE)
     if os.path.exists(state_path):  # a stopped run (a fork's counts on from its origin's)
