@@ -31,7 +31,8 @@ def _main(argv):
 
     import keras_apps
     from nag_tf import seeds
-    from nag_tf.defence import draws, measures, networks, training
+    from nag_tf.defence import compare, draws, measures
+    from nag_tf.defence.defence_options import DefenceOptions
     from nag_tf.errors import NAGError
     from nag_tf.evaluation import sources
     from nag_tf.inputs import batches
@@ -44,14 +45,11 @@ def _main(argv):
     held_out = batches.load_folder(os.path.join(workdir, "split", "holdout"), target, 32, "held-out photos")
     own = sources.load_source(os.path.join(workdir, "sources", "nag"))
     other = sources.load_source(os.path.join(workdir, "unseen", "nag"))
-    seed = seeds.derive(_SEED.value, "defence_draws")
-    detector = networks.build_detector(target.image_size, seed=seed)
-    fitted = training.fit_steps(
-        training.DetectorTraining(detector, draws.GeneratorSamples(own.generator, seed)),
-        batches.training_batches(train, _BATCH.value, seeds.derive(_SEED.value, "defence_order")),
-        _STEPS.value,
-        _LEARNING_RATE.value,
-    )
+    options = DefenceOptions(
+        defence_steps=_STEPS.value, defence_batch=_BATCH.value, learning_rate=_LEARNING_RATE.value
+    ).validate()
+    nag_draws = draws.GeneratorSamples(own.generator, seeds.derive(_SEED.value, "defence_draws"))
+    detector, fitted = compare.train_detector(target.image_size, train, options, nag_draws, _SEED.value)
     clean = measures.detector_scores(detector, held_out.images)
 
     def described(perturbations):

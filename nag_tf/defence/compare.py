@@ -27,7 +27,7 @@ from nag_tf.comparison import set_ways
 from nag_tf.comparison.machine import machine
 from nag_tf.evaluation import stats
 
-__all__ = ["defend", "format_table", "summary_line"]
+__all__ = ["defend", "train_detector", "format_table", "summary_line"]
 
 
 def _phase(text):
@@ -66,23 +66,33 @@ def _attacks(plan, methods, budget_s, stream, workdir, samples):
     return found
 
 
+def train_detector(image_size, train, options, draws, seed):
+    """(detector, its last step's metrics): trained as the comparison trains every source's detector,
+    `options.defence_steps` steps of `options.defence_batch` training photos, its init and photo order from
+    `seed`'s defence streams."""
+    from nag_tf.defence import networks, training
+    from nag_tf.inputs import batches
+
+    detector = networks.build_detector(image_size, seed=seeds.derive(seed, "defence_draws"))
+    fitted = training.fit_steps(
+        training.DetectorTraining(detector, draws),
+        batches.training_batches(train, options.defence_batch, seeds.derive(seed, "defence_order")),
+        options.defence_steps,
+        options.learning_rate,
+    )
+    return detector, fitted
+
+
 def _train_defence(target, train, options, draws, seed):
     """(detector, rectifier) trained for the same steps on the same photos with `draws`."""
     from nag_tf.defence import networks, training
     from nag_tf.inputs import batches
 
-    order = seeds.derive(seed, "defence_order")
-    detector = networks.build_detector(target.image_size, seed=seeds.derive(seed, "defence_draws"))
-    training.fit_steps(
-        training.DetectorTraining(detector, draws),
-        batches.training_batches(train, options.defence_batch, order),
-        options.defence_steps,
-        options.learning_rate,
-    )
+    detector, _ = train_detector(target.image_size, train, options, draws, seed)
     rectifier = networks.build_rectifier(target.image_size, seed=seeds.derive(seed, "defence_draws"))
     training.fit_steps(
         training.RectifierTraining(rectifier, target, draws, options.closeness),
-        batches.training_batches(train, options.defence_batch, order),
+        batches.training_batches(train, options.defence_batch, seeds.derive(seed, "defence_order")),
         options.defence_steps,
         options.learning_rate,
     )
