@@ -3,6 +3,7 @@
 The budget arithmetic is checked on a recording `train`; the perturbations on SGA against the tiny target."""
 
 import dataclasses
+import os
 
 import numpy as np
 import pytest
@@ -170,3 +171,27 @@ def test_a_fork_continues_its_trunk_and_counts_only_its_own_cost(image_folder, t
         shutil.copy(trunk.perturbation_file.replace(".npy", suffix), tmp_path / "bare" / f"v{suffix}")
     restarted = run(2, "restarted", start=str(tmp_path / "bare" / "v.npy"))
     assert np.abs(restarted.source.perturbation.numpy() - whole.source.perturbation.numpy()).max() > 1.0
+
+
+def test_two_comparisons_writing_one_split_at_once_both_succeed(image_folder, tmp_path, monkeypatch):
+    """The set ways run on two cores in one workdir: a second writer of the split, starting while the first is
+    between writing and renaming, must leave both with the same complete labels.csv files."""
+    from nag_tf.inputs import splits
+
+    real_replace, interrupted = os.replace, []
+
+    def replace_after_another_writer(source, destination):
+        if not interrupted:
+            interrupted.append(destination)
+            splits.write_split_folders(image_folder, 8, 3, str(tmp_path / "split"))
+        real_replace(source, destination)
+
+    monkeypatch.setattr(splits.os, "replace", replace_after_another_writer)
+    first = splits.write_split_folders(image_folder, 8, 3, str(tmp_path / "split"))
+    assert interrupted
+    monkeypatch.setattr(splits.os, "replace", real_replace)
+    again = splits.write_split_folders(image_folder, 8, 3, str(tmp_path / "again"))
+    for written, fresh in zip(first, again):
+        with open(os.path.join(written, "labels.csv")) as one, open(os.path.join(fresh, "labels.csv")) as other:
+            assert one.read() == other.read()
+        assert os.listdir(written) == ["labels.csv"]

@@ -7,6 +7,7 @@ same part and nothing it trains on is scored.
 
 import csv
 import os
+import tempfile
 
 from nag_tf.inputs import data
 
@@ -34,8 +35,10 @@ def write_split_folders(folder, holdout, seed, out_dir, max_images=0):
     for name, part in (("train", train), ("holdout", held_out)):
         directory = os.path.join(out_dir, name)
         os.makedirs(directory, exist_ok=True)
-        writing = os.path.join(directory, "labels.csv.writing")
-        with open(writing, "w", newline="", encoding="utf-8") as handle:
+        # A unique staging name: comparisons on two cores share one workdir and may write the same split at
+        # once; with one fixed name, one process's rename took the other's half-written file from under it.
+        descriptor, writing = tempfile.mkstemp(prefix="labels.csv.", suffix=".writing", dir=directory)
+        with os.fdopen(descriptor, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(["file", "class_index"])
             for path, label in zip(part.paths, part.true_labels):
