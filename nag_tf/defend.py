@@ -28,9 +28,7 @@ def _main(argv):
     from nag_tf.defence import compare
 
     options = record_flags.settings_from_flags(DefenceOptions(), flags.FLAGS)
-    # Every method a source, unseen or adaptive attack needs, whatever --methods says.
-    needed = {s for s in options.sources if s != "signs"} | set(options.unseen) | set(options.adaptive)
-    flags.FLAGS.methods = sorted(needed)
+    flags.FLAGS.methods = options.methods()  # every method a source or attack needs, whatever --methods says
     plan = comparison_flags.plan_from_flags(flags.FLAGS, "nag_defend_")
     result = compare.defend(plan, options)
     os.makedirs(plan.workdir, exist_ok=True)

@@ -48,6 +48,7 @@ STREAMS = {
     "evaluation_z": "the z NAG's Keras model draws when it evaluates on photos alone",
     "defence_draws": "what perturbs each defence's training photos (samples, set members, signs) and its init",
     "defence_order": "the order of the photos in the defences' training",
+    "defence_nag_several": "the seed of the i-th generator of the nag_several defence source (index: i)",
     "defence_unseen": "the seed of the i-th unseen attack a defence is tested against (index: i)",
     "defence_adaptive": "the seed of the attacks trained against a defended model",
 }

@@ -40,6 +40,26 @@ def test_the_draws_give_set_members_and_random_signs_of_the_budget():
     assert not np.array_equal(signs[0], signs[1])  # fresh for every photo
 
 
+def test_a_mixture_gives_each_photo_one_components_perturbation_in_even_shares():
+    def constant(value):
+        return draws.SetMembers(np.full([1, 4, 4, 3], value, np.float32))
+
+    drawn = draws.Mixture([constant(1.0), constant(2.0), draws.RandomSigns(4, XI, seed=1)], seed=0).draw(600).numpy()
+    per_photo = [set(np.unique(photo)) for photo in drawn]
+    assert all(values in ({1.0}, {2.0}, {-XI, XI}) for values in per_photo)  # whole photos, never a blend
+    shares = [np.mean([values == wanted for values in per_photo]) for wanted in ({1.0}, {2.0}, {-XI, XI})]
+    assert all(abs(share - 1 / 3) < 0.06 for share in shares), shares
+    with pytest.raises(ValueError, match="at least two draws"):
+        draws.Mixture([constant(1.0)])
+
+
+def test_the_levers_on_nags_source_train_nag_runs_only():
+    from nag_tf.defence.defence_options import DefenceOptions
+
+    options = DefenceOptions(sources=("nag_signs", "nag_several", "signs"), unseen=("sga",), adaptive=())
+    assert options.methods() == ["nag", "sga"]
+
+
 def test_detection_measures_on_hand_scores():
     clean = np.arange(100, dtype=np.float64)  # the 95th percentile: 94.05
     result = measures.detection(clean, np.array([94.0, 95.0, 200.0, 300.0]))
@@ -106,7 +126,7 @@ def test_the_defended_classifier_exports_as_one_model_that_reproduces_it(setting
     np.testing.assert_allclose(exported(images).logits.numpy(), expected, atol=1e-4)  # float32, one machine
 
 
-@pytest.mark.slow  # about 70 s: seven short runs, three defences, two exports
+@pytest.mark.slow  # about 2 min: nine short runs, five defences, five exports
 def test_the_comparison_gives_every_source_equal_steps_and_scores_unseen_and_adaptive_attacks(
     setting, image_folder, tmp_path
 ):
@@ -128,9 +148,10 @@ def test_the_comparison_gives_every_source_equal_steps_and_scores_unseen_and_ada
     }
     plan = ComparisonPlan("tiny_cnn", image_folder, held, "test", settings, samples=3, workdir=str(tmp_path / "w"))
     options = DefenceOptions(
-        sources=("nag", "sga", "signs"),
+        sources=("nag", "nag_signs", "nag_several", "sga", "signs"),
         source_budget_s=2.0,
         set_size=2,
+        nag_generators=2,
         unseen=("sgd_uap", "sga"),
         adaptive=("sga", "nag"),
         attack_budget_s=1.0,
@@ -138,9 +159,14 @@ def test_the_comparison_gives_every_source_equal_steps_and_scores_unseen_and_ada
         defence_batch=8,
     ).validate()
     result = compare.defend(dataclasses.replace(plan, settings={**settings}), options)
-    assert set(result["sources"]) == {"nag", "sga", "signs"}
+    assert set(result["sources"]) == {"nag", "nag_signs", "nag_several", "sga", "signs"}
     assert result["sources"]["signs"]["seconds"] == 0.0
-    assert result["sources"]["sga"]["seconds"] >= 2.0 * 0.9 and result["sources"]["nag"]["seconds"] >= 2.0 * 0.9
+    assert result["sources"]["nag_signs"]["seconds"] == result["sources"]["nag"]["seconds"]  # one run serves both
+    for name in ("sga", "nag", "nag_several"):  # at least the budget (each run overruns by its last step)
+        assert result["sources"][name]["seconds"] >= 2.0 * 0.9, name
+    several = [json.loads(path.read_text()) for path in (tmp_path / "w" / "sources" / "nag_several").glob("*/run.json")]
+    assert [record["identity"]["budget"]["seconds"] for record in several] == [1.0, 1.0]  # the budget split in two
+    assert several[0]["identity"]["seed"] != several[1]["identity"]["seed"]
     for row in result["sources"].values():
         assert set(row["accuracy"]) == {"clean", "sgd_uap", "sga"}
         assert set(row["detection"]) == {"sgd_uap", "sga"} and all(
@@ -148,7 +174,10 @@ def test_the_comparison_gives_every_source_equal_steps_and_scores_unseen_and_ada
         )
         assert set(row["adaptive"]) == {"sga", "nag"}
     assert (tmp_path / "w" / "defended" / "nag" / "saved_model.pb").exists()  # what the adaptive attacks trained on
-    assert set(result["nag_minus_best_other"]) >= {"clean", "sgd_uap", "sga"}
+    assert set(result["nag_minus_best_other"]) == {"nag", "nag_signs", "nag_several"}
+    for differences in result["nag_minus_best_other"].values():
+        assert set(differences) >= {"clean", "sgd_uap", "sga"}
+        assert {d["best_other"] for d in differences.values()} <= {"sga", "signs"}  # never another NAG source
     assert len(result["per_photo"]["bare"]["clean"]) == 24
     assert json.loads(compare.summary_line(result))["held_out_photos"] == 24
     assert "detector: TPR at 5% false positives" in compare.format_table(result)
@@ -164,6 +193,7 @@ def test_the_comparison_gives_every_source_equal_steps_and_scores_unseen_and_ada
         (dict(source_budget_s=0.0), "source_budget_s=0.0 must be positive"),
         (dict(attack_budget_s=-1.0), "attack_budget_s=-1.0 must be positive"),
         (dict(set_size=1), "set_size=1 must be at least 2"),
+        (dict(nag_generators=1), "nag_generators=1 must be at least 2"),
         (dict(defence_steps=0), "defence_steps=0 must be at least 1"),
         (dict(defence_batch=1), "defence_batch=1 must be at least 2"),
         (dict(learning_rate=0.0), "learning_rate=0.0 must be positive"),

@@ -4,7 +4,8 @@ against attacks trained on the defended model.
 
   1. Training sources, each given `source_budget_s` optimisation seconds on the training photos: NAG (one
      run; a fresh sample for every photo of every batch), K SGA and K DM-UAP runs (cold, budget / K each),
-     random +-xi signs (no optimisation: the control).
+     random +-xi signs (no optimisation: the control); and two levers on NAG's source: nag_signs (nag's
+     samples and signs, half each) and nag_several (several NAG runs sharing the budget, a random one per photo).
   2. Unseen attacks: new runs against the bare target with seeds no source used (NAG: another seed).
   3. Per source, a detector and a rectifier, each trained for the same steps on the same photos.
   4. On the held-out photos: the detector's TPR at 5% false positives and AUC on each unseen method; the
@@ -12,8 +13,8 @@ against attacks trained on the defended model.
      adaptive attacks (NAG and SGA trained against rectifier + target as one classifier, exported as a
      SavedModel) and the defended model's accuracy under them, beside the bare target's under the same
      method trained against it (step 2).
-Accuracy is top-1 against the held-out photos' ground truth. Differences between NAG's defence and the best
-other source are paired over photos with bootstrap intervals.
+Accuracy is top-1 against the held-out photos' ground truth. Differences between each NAG-fed defence and the
+best source that is not NAG's are paired over photos with bootstrap intervals.
 """
 
 import dataclasses
@@ -47,9 +48,24 @@ def _training_draws(plan, options, source, image_size, workdir):
     seed = seeds.derive(plan.seed, "defence_draws")
     if source == "signs":
         return draws.RandomSigns(image_size, plan.nag_config.xi, seed), 0.0, 0
-    if source == "nag":
+    if source in ("nag", "nag_signs"):  # one run serves both: nag_signs is nag's samples half mixed with signs
         run = plan.train("nag", options.source_budget_s, plan.seed, os.path.join(workdir, "nag"))
-        return draws.GeneratorSamples(run.source.generator, seed), run.seconds, run.image_passes
+        samples = draws.GeneratorSamples(run.source.generator, seed)
+        if source == "nag_signs":
+            samples = draws.Mixture([samples, draws.RandomSigns(image_size, plan.nag_config.xi, seed)], seed)
+        return samples, run.seconds, run.image_passes
+    if source == "nag_several":
+        runs = [
+            plan.train(
+                "nag",
+                options.source_budget_s / options.nag_generators,
+                seeds.derive(plan.seed, "defence_nag_several", index),
+                os.path.join(workdir, "nag_several", str(index)),
+            )
+            for index in range(options.nag_generators)
+        ]
+        mixture = draws.Mixture([draws.GeneratorSamples(run.source.generator, seed) for run in runs], seed)
+        return mixture, sum(run.seconds for run in runs), sum(run.image_passes for run in runs)
     made = set_ways.make_sets(
         plan.train, source, "cold", [options.set_size], options.source_budget_s, plan.seed, workdir
     )
@@ -187,23 +203,28 @@ def defend(plan, options):
 
 
 def _differences(per_photo, options):
-    """NAG's defence minus the best other source's, accuracy per unseen (and adaptive) attack, paired over photos."""
-    if "nag" not in options.sources or len(options.sources) < 2:
+    """Each NAG-fed source's defence (nag and its levers) minus the best source that is not NAG's, accuracy per
+    unseen (and adaptive) attack, paired over photos: {"nag_minus_best_other": {source: {attack: ...}}}."""
+    from nag_tf.defence.defence_options import NAG_SOURCES
+
+    fed = [name for name in options.sources if name in NAG_SOURCES]
+    others = [name for name in options.sources if name not in NAG_SOURCES]
+    if not fed or not others:
         return {}
     differences = {}
-    for attack in per_photo["nag"]:
-        others = {
-            name: rows[attack] for name, rows in per_photo.items() if name not in ("nag", "bare") and attack in rows
-        }
-        if not others:
-            continue
-        best = max(others, key=lambda name: others[name].mean())
-        mean, low, high = stats.paired_difference(per_photo["nag"][attack], others[best])
-        differences[attack] = {
-            "best_other": best,
-            "difference": round(mean, 4),
-            "interval": [round(low, 4), round(high, 4)],
-        }
+    for name in fed:
+        differences[name] = {}
+        for attack in per_photo[name]:
+            rows = {other: per_photo[other][attack] for other in others if attack in per_photo[other]}
+            if not rows:
+                continue
+            best = max(rows, key=lambda other: rows[other].mean())
+            mean, low, high = stats.paired_difference(per_photo[name][attack], rows[best])
+            differences[name][attack] = {
+                "best_other": best,
+                "difference": round(mean, 4),
+                "interval": [round(low, 4), round(high, 4)],
+            }
     return {"nag_minus_best_other": differences}
 
 
@@ -226,12 +247,13 @@ def format_table(result):
         lines.append("adaptive attacks (trained against rectifier + target): the defended model's accuracy")
         for name, row in result["sources"].items():
             lines.append("  " + name.ljust(12) + "".join(f"{m}={v:.3f}  " for m, v in row.get("adaptive", {}).items()))
-    for attack, difference in result.get("nag_minus_best_other", {}).items():
-        low, high = difference["interval"]
-        lines.append(
-            f"nag - {difference['best_other']} ({attack}): {difference['difference']:+.3f} "
-            f"(95% interval {low:+.3f} to {high:+.3f})"
-        )
+    for name, differences in result.get("nag_minus_best_other", {}).items():
+        for attack, difference in differences.items():
+            low, high = difference["interval"]
+            lines.append(
+                f"{name} - {difference['best_other']} ({attack}): {difference['difference']:+.3f} "
+                f"(95% interval {low:+.3f} to {high:+.3f})"
+            )
     return "\n".join(lines)
 
 
