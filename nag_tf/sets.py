@@ -5,6 +5,7 @@ r"""What a distribution is worth: K universal perturbations from each method at 
   python -m nag_tf.sets --split=../shared/data/imagenet-sample --holdout=0.2 --budget_s=1800
   python -m nag_tf.sets --methods=sga,dm_uap --shard=0/2 --workdir=runs/sets  # baseline runs only, one core each
   python -m nag_tf.sets --merge=k5.log,k50.log                               # scorings of other K, one table
+  python -m nag_tf.sets --pool=split4.log,split5.log                         # NAG minus the best set, pooled
 
 NAG trains once for --budget_s seconds and draws its K-set; each single-perturbation method buys a K-set
 at the same total budget in each of the --set_methods ways: K cold runs of budget_s / K seconds, snapshots
@@ -35,15 +36,22 @@ _SET_METHODS = flags.DEFINE_list(
     "give one row each (nag_tf.comparison.set_ways).",
 )
 _MERGE = flags.DEFINE_list("merge", [], "Train nothing: join earlier outputs on one split that scored other K.")
+_POOL = flags.DEFINE_list(
+    "pool", [], "Train nothing: NAG minus the best set baseline over outputs of several splits x seeds, paired."
+)
 
 
 def _main(argv):
     del argv
     import os
 
-    from nag_tf.comparison import set_ways, sets, summary
+    from nag_tf.comparison import set_pool, set_ways, sets, summary
     from nag_tf.errors import NAGError
 
+    if _MERGE.value and _POOL.value:
+        raise NAGError("--merge and --pool are two modes: give one")
+    if _POOL.value:
+        return set_pool.report_pool(set_pool.pool([summary.last_json(path, "--pool") for path in _POOL.value]))
     if _MERGE.value:
         if len(_MERGE.value) < 2:
             raise NAGError("--merge: give two or more nag_tf.sets outputs, comma-separated")

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from helpers.cli import error_line
 
@@ -280,3 +281,75 @@ def test_distribution_merge_refuses_other_machines_a_set_scored_twice_and_a_retr
     result = _merge_sets(early, late, workdir=tmp_path / "merged")
     assert expected in error_line(result)
     assert not (tmp_path / "merged" / "coverage_at_k.png").exists()
+
+
+# nag_tf.sets --pool: NAG minus the best set baseline over splits x seeds, paired photo by photo.
+def _scored_set_run(split, seed, per_photo, **overrides):
+    """A nag_tf.sets summary with white-box per-photo coverage lists ({set: {K: [0/1 per photo]}})."""
+    by_k = {m: {k: _set_row(float(np.mean(v)), 1800.0) for k, v in lists.items()} for m, lists in per_photo.items()}
+    return {
+        **_SET_RUN,
+        "split": split,
+        "seed": seed,
+        "ks": [5],
+        "by_k": by_k,
+        "per_photo": {"coverage": per_photo},
+        **overrides,
+    }
+
+
+_SPLIT4 = {"nag": {"5": [1, 1, 0, 1]}, "dm_uap_forks": {"5": [1, 0, 1, 1]}, "sga": {"5": [0, 0, 0, 1]}}
+_SPLIT5 = {"nag": {"5": [1, 1, 1, 0, 0]}, "dm_uap_forks": {"5": [1, 1, 0, 0, 0]}, "sga": {"5": [1, 0, 0, 0, 0]}}
+
+
+def test_pooled_sets_pair_nag_with_the_baseline_that_covers_most_over_all_runs():
+    from nag_tf.comparison import set_pool
+
+    only_in_one = {**_SPLIT4, "dm_uap_joint": {"5": [1, 1, 1, 1]}}  # not in split 5: not pooled
+    pooled = set_pool.pool([_scored_set_run("s4", 0, only_in_one), _scored_set_run("s5", 0, _SPLIT5)])
+    cell = pooled["pooled"]["coverage"]["5"]
+    assert cell["nag"] == pytest.approx(6 / 9, abs=1e-4) and cell["dm_uap_forks"] == pytest.approx(5 / 9, abs=1e-4)
+    assert "dm_uap_joint" not in cell and cell["best_baseline"] == "dm_uap_forks"
+    mean, low, high = cell["nag_minus_best"]
+    assert mean == pytest.approx(1 / 9, abs=1e-4) and low <= mean <= high and low < 0  # 9 photos: a wide interval
+    assert cell["photo_runs"] == 9 and cell["runs"] == 2
+    assert pooled["runs"] == [{"split": "s4", "seed": 0}, {"split": "s5", "seed": 0}]
+
+
+@pytest.mark.parametrize(
+    "second, expected",
+    [
+        (dict(split="s4"), "split 's4' seed 0 is given twice"),
+        (dict(budget_s=600.0), "disagree on budget_s"),
+        (dict(scored_before_lists=True), "output 2 has no per-photo lists"),
+    ],
+)
+def test_pooling_refuses_a_run_twice_another_budget_and_an_old_scoring(second, expected):
+    from nag_tf.comparison import set_pool
+    from nag_tf.errors import NAGError
+
+    old = second.pop("scored_before_lists", False)
+    other = _scored_set_run(second.pop("split", "s5"), 0, _SPLIT5, **second)
+    if old:
+        del other["per_photo"]
+    with pytest.raises(NAGError, match=expected):
+        set_pool.pool([_scored_set_run("s4", 0, _SPLIT4), other])
+    with pytest.raises(NAGError, match="two or more"):
+        set_pool.pool([other])
+
+
+def test_the_pool_mode_prints_the_pooled_difference_and_its_json_last(tmp_path):
+    paths = []
+    for name, split, lists in (("a", "s4", _SPLIT4), ("b", "s5", _SPLIT5)):
+        paths.append(tmp_path / f"{name}.log")
+        paths[-1].write_text("a table\n" + json.dumps(_scored_set_run(split, 0, lists)) + "\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "nag_tf.sets", f"--pool={paths[0]},{paths[1]}"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT),
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "best set baseline dm_uap_forks 0.556; NAG minus it +11.1 points" in result.stdout
+    assert json.loads(result.stdout.strip().splitlines()[-1])["pooled"]["coverage"]["5"]["runs"] == 2

@@ -153,3 +153,4 @@ def test_the_comparisons_run_from_the_installed_wheel(installed):
     )
     summary = json.loads(sets.stdout.strip().splitlines()[-1])
     assert set(summary["by_k"]["sga"]) == {"1", "5"} and "k5_nag_minus_best_coverage_ci" in summary
+    assert len(summary["per_photo"]["coverage"]["sga"]["5"]) == summary["eval_images"]  # what --pool pairs

@@ -22,7 +22,16 @@ from nag_tf.comparison.machine import machine
 from nag_tf.comparison.plan import short_target
 from nag_tf.errors import NAGError
 
-__all__ = ["SHARED", "baseline_sets", "merge", "parse_ks", "parse_shard", "report", "rows_of", "score_sets"]
+__all__ = [
+    "SHARED",
+    "baseline_sets",
+    "merge",
+    "parse_ks",
+    "parse_shard",
+    "report",
+    "rows_of",
+    "score_sets",
+]
 
 
 # Which question each measure answers (printed under every table; docs/evaluation.md says the same).
@@ -134,6 +143,9 @@ def score_sets(plan, ks, budget_s, goal=0.95, ways=("cold",)):
             for target in targets:
                 fooled_by_any = metrics.fooled_by_any(result.per_target[target].fooled[:k])
                 covered.setdefault(target, {}).setdefault(method, {})[k] = fooled_by_any
+    measure_of = {
+        target: "coverage" if target == targets[0] else f"coverage_{short_target(target)}" for target in targets
+    }
     found = {
         "target": plan.target,
         "transfer": targets[1:],
@@ -145,6 +157,14 @@ def score_sets(plan, ks, budget_s, goal=0.95, ways=("cold",)):
         "split": plan.split,
         "set_methods": list(ways),
         "by_k": {method: {str(k): row for k, row in by_k.items()} for method, by_k in rows.items()},
+        # Photo by photo, fooled by any of the K (0/1): what --pool pairs over runs (splits x seeds).
+        "per_photo": {
+            measure_of[target]: {
+                method: {str(k): fooled.astype(int).tolist() for k, fooled in by_k.items()}
+                for method, by_k in covered[target].items()
+            }
+            for target in targets
+        },
     }
     if "nag" in rows and len(rows) > 1:
         # White-box keys as before; a black-box target's keys end in its short name (k5_..._coverage_lite1).
@@ -193,7 +213,10 @@ def merge(found, goal=0.95):
                 if k in by_k.setdefault(method, {}):
                     raise NAGError(f"--merge: {method} K={k} is in two runs; merge runs that scored different K")
                 by_k[method][k] = row
-        merged.update(summary)  # each run's k<K>_ paired keys
+        merged.update({key: value for key, value in summary.items() if key != "per_photo"})  # k<K>_ paired keys
+        for measure, methods in summary.get("per_photo", {}).items():
+            for method, lists in methods.items():
+                merged.setdefault("per_photo", {}).setdefault(measure, {}).setdefault(method, {}).update(lists)
     merged["by_k"] = {m: dict(sorted(rows.items(), key=lambda item: int(item[0]))) for m, rows in by_k.items()}
     merged["ks"] = sorted({int(k) for rows in by_k.values() for k in rows})
     merged.update(_set_keys(rows_of(merged), goal))
