@@ -14,9 +14,33 @@ from nag_tf.errors import NAGError
 __all__ = ["setting", "help_of", "with_overrides", "check", "as_json"]
 
 
-def setting(default, help_text):
-    """A settings field: its default and the help text its flag shows."""
-    return dataclasses.field(default=default, metadata={"help": help_text})
+def setting(default, help_text, added=""):
+    """A settings field: its default and the help text its flag shows.
+
+    `added` (when the field came, e.g. "2026-12-07"): a field added after runs were on record, whose default
+    keeps the method as it was. At its default it does not tell runs apart (`same_identity`), so finished
+    runs recorded before it existed are reused rather than refused.
+    """
+    return dataclasses.field(default=default, metadata={"help": help_text, "added": added})
+
+
+def same_identity(recorded, identity, settings):
+    """Whether a run's record (`recorded`, its identity dict) and a new run's `identity` are the same run:
+    equal once the `settings` fields declared `added` are dropped from both where they hold the default
+    (a record from before such a field lacks it; a later one holds the default)."""
+    defaults = {
+        field.name: json.loads(json.dumps(field.default))
+        for field in dataclasses.fields(settings)
+        if field.metadata.get("added")
+    }
+
+    def without_defaulted_additions(found):
+        if not isinstance(found, dict) or not isinstance(found.get("settings"), dict):
+            return found
+        kept = {k: v for k, v in found["settings"].items() if not (k in defaults and v == defaults[k])}
+        return {**found, "settings": kept}
+
+    return without_defaulted_additions(recorded) == without_defaulted_additions(identity)
 
 
 def help_of(field):

@@ -87,6 +87,32 @@ def test_a_finished_run_is_read_back_as_it_is(name, image_folder, tmp_path, monk
         methods.train(settings, TARGET, image_folder, STEPS, seed=5, workdir=workdir, verbose=0)
 
 
+def test_a_run_recorded_before_a_setting_was_added_is_reused_while_the_setting_keeps_its_default(
+    image_folder, tmp_path, monkeypatch
+):
+    """DM-UAP's members (added 2026-12-07) at 1 is the method as it was: a finished run whose record predates
+    the field is the same run; members=2 is another."""
+    import dataclasses
+    import json
+    import os
+
+    settings = _settings("dm_uap", image_folder)
+    workdir = str(tmp_path / "run")
+    done = methods.train(settings, TARGET, image_folder, STEPS, workdir=workdir, verbose=0)
+    record_path = os.path.join(workdir, "run.json")
+    with open(record_path) as handle:
+        record = json.load(handle)
+    for name in ("members", "member_softness"):  # as a run from before the fields wrote it
+        del record["identity"]["settings"][name]
+    with open(record_path, "w") as handle:
+        json.dump(record, handle)
+    monkeypatch.setattr(methods.module_of("dm_uap"), "train", lambda *a, **k: pytest.fail("trained again"))
+    again = methods.train(settings, TARGET, image_folder, STEPS, workdir=workdir, verbose=0)
+    assert again.steps == done.steps
+    with pytest.raises(NAGError, match="holds another run"):
+        methods.train(dataclasses.replace(settings, members=2), TARGET, image_folder, STEPS, workdir=workdir, verbose=0)
+
+
 @pytest.mark.parametrize("name", METHOD_NAMES)
 def test_a_stopped_run_resumes_to_its_budget(name, image_folder, tmp_path):
     settings = _settings(name, image_folder)

@@ -36,8 +36,11 @@ class Settings(single.UniversalSettings):
         1,
         "Ours (issue #50): K > 1 learns K perturbations jointly, each photo's loss on the member that fools it "
         "best (softly), one AdamW; a step costs K perturbed passes of the batch. 1: the authors' method.",
+        added="2026-12-07",
     )
-    member_softness: float = setting(1.0, "With members > 1: tau of the soft maximum over members (-> 0: the best).")
+    member_softness: float = setting(
+        1.0, "With members > 1: tau of the soft maximum over members (-> 0: the best).", added="2026-12-07"
+    )
 
     def validate(self):
         check(

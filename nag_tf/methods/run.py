@@ -14,7 +14,7 @@ import tempfile
 
 from nag_tf.errors import NAGError, TrainingStopped
 from nag_tf.methods import registry, single
-from nag_tf.records import as_json
+from nag_tf.records import as_json, same_identity
 
 __all__ = ["Budget", "MethodRun", "TargetSpec", "train", "RUN_RECORD"]
 
@@ -194,7 +194,7 @@ def train(
         )
     identity = _identity(module.NAME, settings, target, photos, budget, seed, heldout, start)
     record = _record(workdir)
-    if record is not None and record.get("identity") != identity:
+    if record is not None and not same_identity(record.get("identity"), identity, settings):
         if record.get("finished") or _has_progress(workdir):
             raise NAGError(f"{workdir} holds another run ({RUN_RECORD} differs): give another workdir or delete it")
         record = None  # a start that failed before its first step (a bad flag): nothing to keep
