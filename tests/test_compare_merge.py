@@ -241,6 +241,9 @@ def test_distribution_runs_merge_into_one_coverage_table_with_reach_recomputed(t
             "nag": {"5": _set_row(0.96, 1800.0), "10": _set_row(0.97, 1800.0)},
             "sga": {"5": _set_row(0.60, 1810.0, cos=0.3), "10": _set_row(0.70, 1820.0, cos=0.2)},
         },
+        k5_best_baseline_lite1="sga",
+        k5_nag_minus_best_coverage_lite1=0.2,
+        k5_nag_minus_best_coverage_ci_lite1=[0.1, 0.3],
     )
     late = _write_set_run(
         tmp_path,
@@ -258,6 +261,9 @@ def test_distribution_runs_merge_into_one_coverage_table_with_reach_recomputed(t
     assert merged["baseline_pairwise_cos"] == {"sga": 0.05}  # at the largest K
     assert merged["k5_nag_minus_best_coverage"] == 0.05 and merged["k50_nag_minus_best_coverage"] == 0.5
     assert f"{'sga':17s}  50    0.950" in result.stdout
+    assert (
+        "K=5, lite1: NAG's coverage minus the best baseline's (sga): +0.2000 (95% +0.1000 to +0.3000)" in result.stdout
+    )
     assert "Threat models: coverage = an attacker who may try all K" in result.stdout
     assert (tmp_path / "merged" / "coverage_at_k.png").stat().st_size > 0
 

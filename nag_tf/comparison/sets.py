@@ -260,13 +260,15 @@ def report(found, workdir):
                 + " ".join(f"{row['coverage_' + t]:10.3f}" for t in short)
                 + f" {row['seconds']:7.0f} {row['image_passes']:10d}"
             )
-    for k in found["ks"]:
-        if f"k{k}_nag_minus_best_coverage_ci" in found:
-            low, high = found[f"k{k}_nag_minus_best_coverage_ci"]
-            print(
-                f"K={k}: NAG's coverage minus the best baseline's ({found[f'k{k}_best_baseline']}): "
-                f"{found[f'k{k}_nag_minus_best_coverage']:+.4f} (95% {low:+.4f} to {high:+.4f})"
-            )
+    for suffix, where in [("", targets[0]), *((f"_{t}", t) for t in short)]:
+        for k in found["ks"]:
+            if f"k{k}_nag_minus_best_coverage_ci{suffix}" in found:
+                low, high = found[f"k{k}_nag_minus_best_coverage_ci{suffix}"]
+                print(
+                    f"K={k}, {where}: NAG's coverage minus the best baseline's "
+                    f"({found[f'k{k}_best_baseline{suffix}']}): {found[f'k{k}_nag_minus_best_coverage{suffix}']:+.4f} "
+                    f"(95% {low:+.4f} to {high:+.4f})"
+                )
     print(THREATS)
     print(f"coverage@K: {png}; runs in {workdir}")
     print(json.dumps(found))
