@@ -4,6 +4,7 @@ against attacks on the defended model (nag_tf.defence.compare says what is measu
 
   python -m nag_tf.defend --source_budget_s=60 --attack_budget_s=60 --defence_steps=50  # a quick look (demo set)
   python -m nag_tf.defend --split=../shared/data/imagenet-sample --holdout=0.2 --source_budget_s=600
+  python -m nag_tf.defend --pool=seed0/defence.json,seed1/defence.json  # paired over photos and seeds
 
 Writes defence.json, defence.png and the runs under --workdir; the last line printed is the JSON summary.
 """
@@ -21,11 +22,33 @@ from nag_tf.flags_util import parse_flags_or_exit, run_or_exit
 # --methods is set from the sources and attacks below; --transfer is not used (no black-box column yet).
 comparison_flags.define_comparison_flags(["sga", "dm_uap", "sgd_uap"], "nag_defend_")
 record_flags.define_settings_flags(DefenceOptions())
+_POOL = flags.DEFINE_list(
+    "pool", [], "Train nothing: pool the defence.json files of several seeds or splits, paired over photos and runs."
+)
+
+
+def _pool(paths):
+    from nag_tf.defence import compare
+    from nag_tf.errors import NAGError
+
+    results = []
+    for path in paths:
+        try:
+            with open(path) as handle:
+                results.append(json.load(handle))
+        except (OSError, ValueError) as error:
+            raise NAGError(f"--pool: cannot read {path} as a defence.json ({error}); pass the files defend wrote") from None
+    pooled = compare.pool(results)
+    print(compare.format_pool(pooled))
+    print(json.dumps(pooled))
 
 
 def _main(argv):
     del argv
     from nag_tf.defence import compare
+
+    if _POOL.value:
+        return _pool(_POOL.value)
 
     options = record_flags.settings_from_flags(DefenceOptions(), flags.FLAGS)
     flags.FLAGS.methods = options.methods()  # every method a source or attack needs, whatever --methods says

@@ -206,3 +206,82 @@ def test_every_defence_option_refuses_a_bad_value_by_name(overrides, message):
 
     with pytest.raises(NAGError, match=message):
         DefenceOptions(**overrides).validate()
+
+
+def _defence_run(split, seed, per_photo, **overrides):
+    """A defence.json as compare.defend writes it, reduced to what pooling reads."""
+    return {"target": "efficientnet_lite0", "split": split, "seed": seed, "options": {"defence_steps": 300}} | {
+        "per_photo": per_photo,
+        **overrides,
+    }
+
+
+_RUN_A = {
+    "bare": {"clean": [1, 1, 1, 0], "sga": [1, 0, 0, 0]},
+    "nag": {"clean": [1, 1, 0, 0], "sga": [1, 1, 0, 0]},
+    "signs": {"clean": [1, 1, 1, 0], "sga": [1, 0, 1, 0]},
+    "dm_uap": {"clean": [1, 1, 1, 1], "sga": [0, 0, 0, 0]},
+}
+_RUN_B = {
+    "bare": {"clean": [1, 1, 0], "sga": [0, 0, 0]},
+    "nag": {"clean": [1, 1, 1], "sga": [1, 1, 1]},
+    "signs": {"clean": [1, 0, 0], "sga": [1, 0, 0]},
+    "dm_uap": {"clean": [0, 1, 1], "sga": [1, 0, 0]},
+}
+
+
+def test_pooled_defences_pair_nag_with_the_best_other_source_over_all_runs():
+    from nag_tf.defence import compare
+
+    pooled = compare.pool([_defence_run("s4", 0, _RUN_A), _defence_run("s4", 1, _RUN_B)])
+    clean, under_sga = pooled["pooled"]["nag"]["clean"], pooled["pooled"]["nag"]["sga"]
+    # clean: signs 4/7, dm_uap 6/7 -> dm_uap; nag 5/7; nag - dm_uap = -1/7 over the 7 photo-runs
+    assert clean["best_other"] == "dm_uap" and clean["accuracy"]["bare"] == pytest.approx(5 / 7, abs=1e-4)
+    assert clean["difference"][0] == pytest.approx(-1 / 7, abs=1e-4) and clean["photo_runs"] == 7
+    # under SGA: signs 3/7, dm_uap 1/7 -> signs; nag 5/7; + 2/7
+    assert under_sga["best_other"] == "signs" and under_sga["difference"][0] == pytest.approx(2 / 7, abs=1e-4)
+    low, high = under_sga["difference"][1:]
+    assert low <= 2 / 7 <= high
+    assert "nag - signs (sga): +28.6 points" in compare.format_pool(pooled)
+
+
+@pytest.mark.parametrize(
+    "second, expected",
+    [
+        (dict(seed=0), "split 's4' seed 0 is given twice"),
+        (dict(options={"defence_steps": 100}), "disagree on their options"),
+        (dict(per_photo=None), "no per-photo lists"),
+    ],
+)
+def test_pooling_defences_refuses_a_run_twice_other_options_and_a_summary_line(second, expected):
+    from nag_tf.defence import compare
+    from nag_tf.errors import NAGError
+
+    other = _defence_run(second.pop("split", "s4"), second.pop("seed", 1), _RUN_B) | second
+    if other["per_photo"] is None:
+        del other["per_photo"]
+    with pytest.raises(NAGError, match=expected):
+        compare.pool([_defence_run("s4", 0, _RUN_A), other])
+    with pytest.raises(NAGError, match="two or more"):
+        compare.pool([other])
+
+
+def test_the_defend_binary_pools_files_and_names_an_unreadable_one(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    paths = [tmp_path / "a.json", tmp_path / "b.json"]
+    paths[0].write_text(json.dumps(_defence_run("s4", 0, _RUN_A)))
+    paths[1].write_text(json.dumps(_defence_run("s5", 0, _RUN_B)))
+    root = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+
+    def defend(*args):
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=root)
+        return subprocess.run([sys.executable, "-m", "nag_tf.defend", *args], capture_output=True, text=True, env=env)
+
+    pooled = defend(f"--pool={paths[0]},{paths[1]}")
+    assert pooled.returncode == 0, pooled.stderr[-2000:]
+    assert json.loads(pooled.stdout.strip().splitlines()[-1])["runs"][1] == {"split": "s5", "seed": 0}
+    broken = defend(f"--pool={paths[0]},{tmp_path / 'missing.json'}")
+    assert broken.returncode != 0 and "cannot read" in broken.stderr and "Traceback" not in broken.stderr
