@@ -28,7 +28,7 @@ _POOL = flags.DEFINE_list(
 
 
 def _pool(paths):
-    from nag_tf.defence import compare
+    from nag_tf.defence import pool
     from nag_tf.errors import NAGError
 
     results = []
@@ -37,9 +37,11 @@ def _pool(paths):
             with open(path) as handle:
                 results.append(json.load(handle))
         except (OSError, ValueError) as error:
-            raise NAGError(f"--pool: cannot read {path} as a defence.json ({error}); pass the files defend wrote") from None
-    pooled = compare.pool(results)
-    print(compare.format_pool(pooled))
+            raise NAGError(
+                f"--pool: cannot read {path} as a defence.json ({error}); pass the files defend wrote"
+            ) from None
+    pooled = pool.pool(results)
+    print(pool.format_pool(pooled))
     print(json.dumps(pooled))
 
 

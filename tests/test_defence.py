@@ -231,9 +231,9 @@ _RUN_B = {
 
 
 def test_pooled_defences_pair_nag_with_the_best_other_source_over_all_runs():
-    from nag_tf.defence import compare
+    from nag_tf.defence import pool
 
-    pooled = compare.pool([_defence_run("s4", 0, _RUN_A), _defence_run("s4", 1, _RUN_B)])
+    pooled = pool.pool([_defence_run("s4", 0, _RUN_A), _defence_run("s4", 1, _RUN_B)])
     clean, under_sga = pooled["pooled"]["nag"]["clean"], pooled["pooled"]["nag"]["sga"]
     # clean: signs 4/7, dm_uap 6/7 -> dm_uap; nag 5/7; nag - dm_uap = -1/7 over the 7 photo-runs
     assert clean["best_other"] == "dm_uap" and clean["accuracy"]["bare"] == pytest.approx(5 / 7, abs=1e-4)
@@ -242,7 +242,7 @@ def test_pooled_defences_pair_nag_with_the_best_other_source_over_all_runs():
     assert under_sga["best_other"] == "signs" and under_sga["difference"][0] == pytest.approx(2 / 7, abs=1e-4)
     low, high = under_sga["difference"][1:]
     assert low <= 2 / 7 <= high
-    assert "nag - signs (sga): +28.6 points" in compare.format_pool(pooled)
+    assert "nag - signs (sga): +28.6 points" in pool.format_pool(pooled)
 
 
 @pytest.mark.parametrize(
@@ -254,16 +254,16 @@ def test_pooled_defences_pair_nag_with_the_best_other_source_over_all_runs():
     ],
 )
 def test_pooling_defences_refuses_a_run_twice_other_options_and_a_summary_line(second, expected):
-    from nag_tf.defence import compare
+    from nag_tf.defence import pool
     from nag_tf.errors import NAGError
 
     other = _defence_run(second.pop("split", "s4"), second.pop("seed", 1), _RUN_B) | second
     if other["per_photo"] is None:
         del other["per_photo"]
     with pytest.raises(NAGError, match=expected):
-        compare.pool([_defence_run("s4", 0, _RUN_A), other])
+        pool.pool([_defence_run("s4", 0, _RUN_A), other])
     with pytest.raises(NAGError, match="two or more"):
-        compare.pool([other])
+        pool.pool([other])
 
 
 def test_the_defend_binary_pools_files_and_names_an_unreadable_one(tmp_path):
