@@ -11,7 +11,7 @@ import json
 
 from nag_tf.errors import NAGError
 
-__all__ = ["setting", "help_of", "with_overrides", "check", "as_json"]
+__all__ = ["setting", "same_identity", "help_of", "with_overrides", "check", "as_json"]
 
 
 def setting(default, help_text, added=""):

@@ -249,7 +249,7 @@ def test_pooled_defences_pair_nag_with_the_best_other_source_over_all_runs():
     "second, expected",
     [
         (dict(seed=0), "split 's4' seed 0 is given twice"),
-        (dict(options={"defence_steps": 100}), "disagree on their options"),
+        (dict(options={"defence_steps": 100}), "disagree on options"),
         (dict(per_photo=None), "no per-photo lists"),
     ],
 )

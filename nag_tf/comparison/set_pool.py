@@ -34,18 +34,13 @@ def pool(found):
     """
     from nag_tf.evaluation import stats
 
-    if len(found) < 2:
-        raise NAGError("--pool: give two or more nag_tf.sets outputs (splits x seeds), comma-separated")
+    runs = summaries.distinct_runs(found, "--pool", "nag_tf.sets outputs (splits x seeds)")
     missing = [index for index, summary in enumerate(found) if "per_photo" not in summary]
     if missing:
         raise NAGError(
             f"--pool: output {missing[0] + 1} has no per-photo lists (scored before they were saved); score it "
             "again with the same flags and --workdir (finished runs are reused, only the scoring runs)"
         )
-    runs = [(summary["split"], summary["seed"]) for summary in found]
-    if len(set(runs)) < len(runs):
-        twice = next(run for run in runs if runs.count(run) > 1)
-        raise NAGError(f"--pool: split {twice[0]!r} seed {twice[1]} is given twice; pool each run once")
     summaries.require_agreement(found, ("target", "transfer", "budget_s"), "--pool: the runs", "poolable")
     pooled = {}
     for measure in found[0]["per_photo"]:
@@ -58,13 +53,12 @@ def pool(found):
             if "nag" not in held or len(held) < 2:
                 continue
             lists = {m: [np.asarray(s["per_photo"][measure][m][str(k)], np.float64) for s in found] for m in held}
-            cell = {m: round(float(np.concatenate(lists[m]).mean()), 4) for m in held}
-            best = max((m for m in held if m != "nag"), key=lambda m: cell[m])
-            difference = stats.paired_difference_over_runs(list(zip(lists["nag"], lists[best])))
+            paired = stats.pooled_to_best(lists, "nag", [m for m in held if m != "nag"])
+            cell = dict(paired["means"])
             cell.update(
-                best_baseline=best,
-                nag_minus_best=[round(value, 4) for value in difference],
-                photo_runs=int(sum(len(photos) for photos in lists["nag"])),
+                best_baseline=paired["best"],
+                nag_minus_best=paired["difference"],
+                photo_runs=paired["photo_runs"],
                 runs=len(found),
             )
             pooled.setdefault(measure, {})[str(k)] = cell

@@ -13,6 +13,7 @@ from nag_tf.evaluation import stats
 
 __all__ = [
     "crossing_keys",
+    "distinct_runs",
     "json_lines",
     "last_json",
     "merge_runs",
@@ -61,6 +62,18 @@ def require_agreement(summaries, keys, runs, what, where_named=False):
         values = list(dict.fromkeys(json.dumps(summary.get(key)) for summary in named))
         if len(values) > 1:
             raise NAGError(f"{runs} disagree on {key} ({' vs '.join(values)}): not {what}")
+
+
+def distinct_runs(found, flag, what):
+    """[(split, seed)] of saved comparisons to pool, each its own run; NAGError for fewer than two (`what`
+    names the files to give) or a run given twice."""
+    if len(found) < 2:
+        raise NAGError(f"{flag}: give two or more {what}, comma-separated")
+    runs = [(summary["split"], summary["seed"]) for summary in found]
+    twice = next((run for run in runs if runs.count(run) > 1), None)
+    if twice is not None:
+        raise NAGError(f"{flag}: split {twice[0]!r} seed {twice[1]} is given twice; pool each run once")
+    return runs
 
 
 def crossing_keys(curves):

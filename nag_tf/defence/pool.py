@@ -28,20 +28,14 @@ def pool(results):
     Raises:
       NAGError: fewer than two runs, a run twice, other targets or options, a run without per-photo lists.
     """
+    from nag_tf.comparison import summary
     from nag_tf.defence.defence_options import NAG_SOURCES
     from nag_tf.errors import NAGError
 
-    if len(results) < 2:
-        raise NAGError("--pool: give two or more defence.json files (seeds or splits), comma-separated")
+    runs = summary.distinct_runs(results, "--pool", "defence.json files (seeds or splits)")
     if any("per_photo" not in result for result in results):
         raise NAGError("--pool: pass the defence.json files a comparison wrote (the JSON line has no per-photo lists)")
-    runs = [(result["split"], result["seed"]) for result in results]
-    if len(set(runs)) < len(runs):
-        twice = next(run for run in runs if runs.count(run) > 1)
-        raise NAGError(f"--pool: split {twice[0]!r} seed {twice[1]} is given twice; pool each run once")
-    for key in ("target", "options"):
-        if any(result[key] != results[0][key] for result in results):
-            raise NAGError(f"--pool: the runs disagree on their {key}; pool comparisons run with the same flags")
+    summary.require_agreement(results, ("target", "options"), "--pool: the runs", "poolable")
     per_run = [result["per_photo"] for result in results]
     sources = [name for name in per_run[0] if name != "bare"]
     pooled = {}
@@ -55,14 +49,12 @@ def pool(results):
             others = [source for source in lists if source not in NAG_SOURCES and source != "bare"]
             if not others:
                 continue
-            accuracy = {source: round(float(np.concatenate(lists[source]).mean()), 4) for source in lists}
-            best = max(others, key=lambda source: accuracy[source])
-            difference = stats.paired_difference_over_runs(list(zip(lists[name], lists[best])))
+            paired = stats.pooled_to_best(lists, name, others)
             pooled.setdefault(name, {})[attack] = {
-                "accuracy": accuracy,
-                "best_other": best,
-                "difference": [round(value, 4) for value in difference],
-                "photo_runs": int(sum(len(photos) for photos in lists[name])),
+                "accuracy": paired["means"],
+                "best_other": paired["best"],
+                "difference": paired["difference"],
+                "photo_runs": paired["photo_runs"],
             }
     return {
         "target": results[0]["target"],

@@ -15,6 +15,7 @@ __all__ = [
     "paired_difference",
     "paired_difference_over_runs",
     "paired_to_best",
+    "pooled_to_best",
 ]
 
 
@@ -103,3 +104,27 @@ def paired_to_best(per_photo, focus="nag", measure="fr"):
     else:
         keys = (f"best_baseline_{measure}", f"{focus}_minus_best_{measure}", f"{focus}_minus_best_{measure}_ci")
     return {keys[0]: best, keys[1]: round(mean, 4), keys[2]: [round(low, 4), round(high, 4)]}
+
+
+def pooled_to_best(per_run, focus, candidates):
+    """`focus` minus the candidate with the highest pooled mean, over several runs (splits, seeds), paired
+    photo by photo (paired_difference_over_runs): paired_to_best for pooled runs.
+
+    Args:
+      per_run: {name: [per-photo values of run 1, of run 2, ...]}, the same photos per run for every name.
+      focus: the name compared.
+      candidates: the names it is compared with (the best of them is taken).
+
+    Returns:
+      {"means": {name: pooled mean, rounded to 4}, "best": the best candidate, "difference": [mean, low,
+      high] rounded to 4, "photo_runs": photos summed over the runs}.
+    """
+    means = {name: round(float(np.concatenate(runs).mean()), 4) for name, runs in per_run.items()}
+    best = max(candidates, key=lambda name: means[name])
+    difference = paired_difference_over_runs(list(zip(per_run[focus], per_run[best])))
+    return {
+        "means": means,
+        "best": best,
+        "difference": [round(value, 4) for value in difference],
+        "photo_runs": int(sum(len(photos) for photos in per_run[focus])),
+    }
