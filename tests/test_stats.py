@@ -62,6 +62,18 @@ def test_paired_to_best_picks_the_strongest_other_method():
     assert len(transfer["nag_minus_best_transfer_lite1_ci"]) == 2
 
 
+def test_difference_to_best_takes_only_the_candidates_named():
+    """The defence compares each NAG-fed source with the best *non-NAG* source: a stronger name outside the
+    candidates must not be picked, and a candidate without values is skipped."""
+    per_photo = {"nag_several": [1.0, 1.0, 0.0, 1.0], "nag": [1.0, 1.0, 1.0, 1.0], "sga": [1.0, 0.0, 0.0, 1.0]}
+    found = stats.difference_to_best(per_photo, "nag_several", ["sga", "dm_uap"])
+    assert found["best"] == "sga" and found["difference"][0] == 0.25
+    low, high = found["difference"][1:]
+    assert low <= 0.25 <= high
+    assert stats.difference_to_best(per_photo, "nag_several", ["dm_uap"]) == {}
+    assert stats.difference_to_best(per_photo, "nag")["best"] == "nag_several"  # default: every other name
+
+
 def test_the_interval_over_runs_holds_the_seed_to_seed_spread():
     """Two runs that disagree (+0.5 and -0.5 on every photo): pooled photo-runs look certain of 0, the
     two-level bootstrap is not; two runs that agree give the same narrow interval both ways."""

@@ -171,10 +171,10 @@ def score_sets(plan, ks, budget_s, goal=0.95, ways=("cold",)):
         for target in targets:
             suffix = "" if target == targets[0] else "_" + short_target(target)
             for k in ks:
-                paired = stats.paired_to_best({m: covered[target][m][k].astype(np.float64) for m in rows})
-                found[f"k{k}_best_baseline{suffix}"] = paired["best_baseline"]
-                found[f"k{k}_nag_minus_best_coverage{suffix}"] = paired["nag_minus_best_fr"]
-                found[f"k{k}_nag_minus_best_coverage_ci{suffix}"] = paired["nag_minus_best_ci"]
+                paired = stats.difference_to_best({m: covered[target][m][k].astype(np.float64) for m in rows}, "nag")
+                found[f"k{k}_best_baseline{suffix}"] = paired["best"]
+                found[f"k{k}_nag_minus_best_coverage{suffix}"] = paired["difference"][0]
+                found[f"k{k}_nag_minus_best_coverage_ci{suffix}"] = paired["difference"][1:]
     found.update(_set_keys(rows, goal))
     return found
 

@@ -215,16 +215,11 @@ def _differences(per_photo, options):
     for name in fed:
         differences[name] = {}
         for attack in per_photo[name]:
-            rows = {other: per_photo[other][attack] for other in others if attack in per_photo[other]}
-            if not rows:
-                continue
-            best = max(rows, key=lambda other: rows[other].mean())
-            mean, low, high = stats.paired_difference(per_photo[name][attack], rows[best])
-            differences[name][attack] = {
-                "best_other": best,
-                "difference": round(mean, 4),
-                "interval": [round(low, 4), round(high, 4)],
-            }
+            rows = {source: per_photo[source][attack] for source in [name, *others] if attack in per_photo[source]}
+            paired = stats.difference_to_best(rows, name, others)
+            if paired:
+                mean, low, high = paired["difference"]
+                differences[name][attack] = {"best_other": paired["best"], "difference": mean, "interval": [low, high]}
     return {"nag_minus_best_other": differences}
 
 

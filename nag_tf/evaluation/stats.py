@@ -14,6 +14,7 @@ __all__ = [
     "bootstrap_interval",
     "paired_difference",
     "paired_difference_over_runs",
+    "difference_to_best",
     "paired_to_best",
     "pooled_to_best",
 ]
@@ -86,24 +87,50 @@ def paired_difference_over_runs(runs, level=0.95, resamples=2000, seed=0):
     )
 
 
+def difference_to_best(per_photo, focus, candidates=None):
+    """`focus` minus the candidate with the highest mean on the same photos, paired over photos: the one
+    "minus the best other" of every comparison (head-to-head, K-sets, defences; pooled_to_best over runs).
+
+    Args:
+      per_photo: {name: per-photo values}, the same photos for every name.
+      focus: the name compared.
+      candidates: the names it is compared with (default: every other name in per_photo); those missing
+        from per_photo are skipped.
+
+    Returns:
+      {"best": the best candidate, "difference": [mean, low, high] rounded to 4}, or {} when `focus` or every
+      candidate is missing.
+    """
+    if candidates is None:
+        candidates = [name for name in per_photo if name != focus]
+    present = [name for name in candidates if name in per_photo and name != focus]
+    if focus not in per_photo or not present:
+        return {}
+    best = max(present, key=lambda name: float(np.mean(per_photo[name])))
+    return {
+        "best": best,
+        "difference": [round(value, 4) for value in paired_difference(per_photo[focus], per_photo[best])],
+    }
+
+
 def paired_to_best(per_photo, focus="nag", measure="fr"):
-    """`focus` minus the best of the other methods (highest mean) on the same photos.
+    """`focus` minus the best of the other methods (highest mean) on the same photos, under the keys of the
+    head-to-head's JSON (difference_to_best is the comparison; this names it).
 
     per_photo: {method: per-photo values}. Returns {"best_baseline", "<focus>_minus_best_fr",
     "<focus>_minus_best_ci"} (empty when there is no other method): the keys of bench/compare.py's JSON.
     Another `measure` (e.g. "transfer_lite1") gives "best_baseline_<measure>", "<focus>_minus_best_<measure>"
     and "<focus>_minus_best_<measure>_ci".
     """
-    others = {name: values for name, values in per_photo.items() if name != focus}
-    if focus not in per_photo or not others:
+    found = difference_to_best(per_photo, focus)
+    if not found:
         return {}
-    best = max(others, key=lambda name: float(np.mean(others[name])))
-    mean, low, high = paired_difference(per_photo[focus], others[best])
+    mean, low, high = found["difference"]
     if measure == "fr":
         keys = ("best_baseline", f"{focus}_minus_best_fr", f"{focus}_minus_best_ci")
     else:
         keys = (f"best_baseline_{measure}", f"{focus}_minus_best_{measure}", f"{focus}_minus_best_{measure}_ci")
-    return {keys[0]: best, keys[1]: round(mean, 4), keys[2]: [round(low, 4), round(high, 4)]}
+    return {keys[0]: found["best"], keys[1]: mean, keys[2]: [low, high]}
 
 
 def pooled_to_best(per_run, focus, candidates):
