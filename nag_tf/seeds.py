@@ -39,6 +39,7 @@ STREAMS = {
     "report": "the first sample number of the --eval_samples draw a trained generator is reported with",
     "dm_uap_start": "DM-UAP's random starting perturbation",
     "sga_minibatch": "SGA's inner minibatches within each batch",
+    "sga_joint_start": "the random starting members of SGA's joint form (members > 1)",
     "set_run": "the seed of run i of a K-set (indices: K, i)",
     "fork": "the seed of fork i of a K-set of forks from one trunk run (indices: K, i)",
     "hardening_sga": "the seed of the k-th SGA perturbation hardening trains on (index: k)",

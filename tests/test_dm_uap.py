@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 import keras_apps
-from nag_tf.baselines import dm_uap_lib
+from nag_tf.baselines import dm_uap_lib, sgd_uap_lib
 from nag_tf.core.dynamic_pairs import DynamicPairs, model_parameters, smoothed_cross_entropy
 from nag_tf.errors import NAGError
 from nag_tf.evaluation import metrics
@@ -296,6 +296,6 @@ def test_the_joint_loss_is_the_soft_best_member_per_photo_and_its_gradient_goes_
 
 def test_members_are_projected_each_onto_its_own_ball():
     members = tf.constant(np.stack([np.full([2, 2, 3], 2.0), np.full([2, 2, 3], 30.0)]), tf.float32)
-    projected = dm_uap_lib.project_members(members, 10.0, "l2", 2).numpy()
+    projected = sgd_uap_lib.project_members(members, 10.0, "l2", 2).numpy()
     assert np.linalg.norm(projected[0]) == pytest.approx(np.linalg.norm(members[0]), rel=1e-6)  # inside: kept
     assert np.linalg.norm(projected[1]) == pytest.approx(10.0, rel=1e-5)

@@ -78,9 +78,10 @@ def test_a_bad_set_method_is_refused_with_the_choices():
         set_ways.parse_set_ways(["cold", "joint_bogus"])
     with pytest.raises(NAGError, match="none given"):
         set_ways.parse_set_ways([])
-    with pytest.raises(NAGError, match="joint: sga has no joint form; it is built for dm_uap"):
-        set_ways.make_sets(_recording_train([]), "sga", "joint", [2], 10.0, 0, "unused")
-    assert set_ways.supports("dm_uap", "joint") and not set_ways.supports("sga", "joint")
+    with pytest.raises(NAGError, match="joint: sgd_uap has no joint form; it is built for dm_uap, sga"):
+        set_ways.make_sets(_recording_train([]), "sgd_uap", "joint", [2], 10.0, 0, "unused")
+    assert set_ways.supports("dm_uap", "joint") and set_ways.supports("sga", "joint")
+    assert not set_ways.supports("sgd_uap", "joint")
 
 
 def test_a_joint_dm_uap_run_saves_k_members_read_back_as_one_set(image_folder, tmp_path):
@@ -97,6 +98,17 @@ def test_a_joint_dm_uap_run_saves_k_members_read_back_as_one_set(image_folder, t
     assert run.image_passes - passes.image_passes == 3 * 2 * 8  # two more perturbed copies of the batch a step
     with pytest.raises(NAGError, match="holds a set of 3 perturbations; fork from one"):
         methods.train(single, TARGET, image_folder, 1.0, 0, str(tmp_path / "f"), start=run.perturbation_file)
+
+
+def test_a_joint_sga_run_learns_k_different_members_and_counts_their_passes(image_folder, tmp_path):
+    settings = methods.settings_for("sga", batch_size=8, minibatch=4, inner_iterations=1, members=3)
+    run = methods.train(settings, TARGET, image_folder, methods.Budget(steps=2), 0, str(tmp_path / "j"), verbose=0)
+    members = run.source.perturbations.numpy()
+    assert members.shape == (3, 32, 32, 3) and np.abs(members).max() <= 10.0 + 1e-5
+    assert all(not np.array_equal(a, b) for i, a in enumerate(members) for b in members[i + 1 :])
+    single = dataclasses.replace(settings, members=1)
+    passes = methods.train(single, TARGET, image_folder, methods.Budget(steps=2), 0, str(tmp_path / "s"), verbose=0)
+    assert passes.image_passes == 2 * 8 and run.image_passes == 3 * passes.image_passes  # 3 members a photo
 
 
 def _sga_train(image_folder, steps_per_second=None):

@@ -58,6 +58,62 @@ def test_inner_steps_and_the_outer_step_stay_in_the_ball():
     np.testing.assert_allclose(updated.numpy(), [10.0, 10.0, 10.0])
 
 
+def test_joint_members_step_and_project_each_on_their_own():
+    # Two members, the gradient +1 for member 0 and -1 for member 1: each moves by its own sign, and each is
+    # clipped onto its own ball (member 0 saturates at xi = 10 from 9.5, member 1 moves down from 0).
+    def loss_gradient(v, batch_images, labels):
+        return tf.stack([tf.ones_like(v[0]), -tf.ones_like(v[1])])
+
+    start = tf.stack([tf.fill([3], 9.5), tf.zeros([3])])
+    updated, aggregate = sga_lib.sga_outer_step(
+        loss_gradient,
+        start,
+        tf.zeros([4, 3]),
+        tf.zeros([4], tf.int32),
+        xi=10.0,
+        step_size=1.0,
+        inner_iterations=1,
+        minibatch=2,
+        seed=tf.constant([0, 0]),
+        members=2,
+    )
+    np.testing.assert_allclose(aggregate.numpy(), [[2.0] * 3, [-2.0] * 3])  # 2 inner steps
+    np.testing.assert_allclose(updated.numpy(), [[10.0] * 3, [-1.0] * 3])
+
+
+def test_the_joint_gradient_goes_to_each_photos_best_member(image_folder):
+    """With a near-hard minimum (tau small) the joint gradient of member m is the sum, over the photos m fools
+    best (highest clamped CE), of that photo's own gradient, over the batch size; with one member it is the
+    authors' gradient."""
+    from nag_tf.baselines import sgd_uap_lib
+
+    target = keras_apps.load_target("tiny_cnn", "none")
+    records = data.read_image_folder(image_folder)
+    cached = batches.cache_with_clean_labels(data.decode_records(records, 32), target, 16, records)
+    images, labels = next(iter(batches.training_batches(cached, 6, seed=0)))
+    images, labels = tf.cast(images, tf.float32), tf.convert_to_tensor(labels, tf.int32)
+    members = tf.random.stateless_uniform([2, 32, 32, 3], seed=[3, 0], minval=-60.0, maxval=60.0)
+    clamped = sgd_uap_lib.member_clamped_cross_entropy(target, members, images, labels, 9.0).numpy()
+    best = clamped.argmax(axis=0)
+    assert len(set(best)) == 2  # both members are some photo's best (else the test says little)
+    gradient = sga_lib.joint_gradient(target, members, images, labels, beta=9.0, softness=1e-4).numpy()
+    for m in range(2):
+        by_hand = (
+            sum(
+                sgd_uap_lib.clamped_cross_entropy_gradient(
+                    target, members[m], images[n : n + 1], labels[n : n + 1], 9.0
+                )
+                for n in range(6)
+                if best[n] == m
+            )
+            / 6.0
+        )
+        np.testing.assert_allclose(gradient[m], by_hand, atol=1e-4 * np.abs(by_hand).max() + 1e-7)
+    one = sga_lib.joint_gradient(target, members[:1], images, labels, beta=9.0, softness=1.0).numpy()[0]
+    authors = sgd_uap_lib.clamped_cross_entropy_gradient(target, members[0], images, labels, 9.0).numpy()
+    np.testing.assert_allclose(one, authors, rtol=1e-4, atol=1e-6)
+
+
 def test_sga_training_keeps_the_budget_and_counts_steps(image_folder):
     target = keras_apps.load_target("tiny_cnn", "none")
     records = data.read_image_folder(image_folder)
@@ -132,6 +188,8 @@ def test_the_sga_binary_trains_saves_and_shows_progress(image_folder, tmp_path):
         (["--time_budget_s=-1"], "--time_budget_s=-1.0 >= 0"),
         (["--out=runs/uap.txt"], "must end with .npy"),
         (["--minibatch=300"], "--minibatch=300 is larger than batch_size=250"),
+        (["--members=0"], "members=0 must be at least 1"),
+        (["--member_softness=0"], "member_softness=0.0 must be positive"),
     ],
 )
 def test_the_baseline_flags_become_one_checked_job(argv, message):

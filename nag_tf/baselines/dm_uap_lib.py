@@ -17,14 +17,18 @@ import keras
 import tensorflow as tf
 
 from nag_tf import seeds
-from nag_tf.baselines.sgd_uap_lib import initial_perturbation, project, run_budgeted
+from nag_tf.baselines.sgd_uap_lib import (
+    initial_perturbation,
+    member_clamped_cross_entropy,
+    project_members,
+    run_budgeted,
+)
 from nag_tf.core import losses
 from nag_tf.core.dynamic_pairs import DynamicPairs, pair_image_passes
 from nag_tf.core.loss_config import AUTHORS_PAIRS
-from nag_tf.core.model import perturb
 from nag_tf.inputs import batches
 
-__all__ = ["train_dm_uap", "ramp_fraction", "image_passes_per_step", "project_members"]
+__all__ = ["train_dm_uap", "ramp_fraction", "image_passes_per_step"]
 
 
 def ramp_fraction(taken, steps, spent, time_budget_s):
@@ -83,20 +87,11 @@ def train_dm_uap(
     @tf.function(reduce_retracing=True)
     def perturbation_step(images, labels):
         with tf.GradientTape() as tape:
-            # [K * B]: every member on every photo, member-major (K = 1: the authors' one perturbation).
-            batch = tf.shape(images)[0]
-            if members == 1:  # broadcast: no copy of the perturbation per photo
-                perturbed = perturb(images, perturbation[tf.newaxis], clip)
-            else:
-                perturbed = perturb(tf.tile(images, [members, 1, 1, 1]), tf.repeat(perturbation, batch, axis=0), clip)
-            cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(
-                labels=tf.tile(labels, [members]), logits=target(perturbed).logits
-            )
             # Each photo's -min(CE, beta) softly minimised over the members (the soft minimum of NAG's coverage
             # term): its gradient goes mostly to the member that fools the photo best, so the K specialise;
             # with K = 1 it is the authors' mean of -min(CE, beta).
-            fooling = -tf.minimum(cross_entropy, beta)
-            loss = losses.coverage_loss(tf.reshape(fooling, [members, batch]), softness)
+            clamped = member_clamped_cross_entropy(target, perturbation, images, labels, beta, clip)
+            loss = losses.coverage_loss(-clamped, softness)
         optimizer.apply_gradients([(tape.gradient(loss, perturbation), perturbation)])
         perturbation.assign(project_members(perturbation, xi, norm, members))
 
@@ -118,13 +113,6 @@ def train_dm_uap(
         start=start,
         optimizer=optimizer,
     )
-
-
-def project_members(perturbation, xi, norm, members):
-    """Each member onto its own ball (the L2 norm is per member)."""
-    if members == 1:
-        return project(perturbation, xi, norm)
-    return tf.stack([project(perturbation[k], xi, norm) for k in range(members)])
 
 
 def image_passes_per_step(batch_size, rho, image_radius, weight_steps, image_steps, members=1):

@@ -23,8 +23,11 @@ __all__ = [
     "RunState",
     "initial_perturbation",
     "project",
+    "project_members",
     "ascent_direction",
+    "member_ascent_direction",
     "clamped_cross_entropy_gradient",
+    "member_clamped_cross_entropy",
     "train_sgd_uap",
     "run_budgeted",
 ]
@@ -48,6 +51,32 @@ def project(perturbation, xi, norm="linf"):
     return tf.clip_by_value(perturbation, -xi, xi)
 
 
+def project_members(perturbation, xi, norm, members):
+    """Each member of a jointly learnt set [K, S, S, 3] onto its own ball (the L2 norm is per member);
+    members == 1: `project` of the one perturbation [S, S, 3]."""
+    if members == 1:
+        return project(perturbation, xi, norm)
+    return tf.stack([project(perturbation[k], xi, norm) for k in range(members)])
+
+
+def member_clamped_cross_entropy(target, perturbation, images, labels, beta, clip=True):
+    """min(CE(f(x_n + v_k), c_n), beta) of every member k on every photo n: float [K, B], member-major.
+
+    `perturbation`: one [S, S, 3] (K = 1), broadcast over the photos (no copy per photo), or a set
+    [K, S, S, 3], every member on every photo: K perturbed copies of the batch through the target.
+    """
+    batch = tf.shape(images)[0]
+    if perturbation.shape.rank == 3:
+        members, perturbed = 1, perturb(images, perturbation[tf.newaxis], clip)
+    else:
+        members = int(perturbation.shape[0])
+        perturbed = perturb(tf.tile(images, [members, 1, 1, 1]), tf.repeat(perturbation, batch, axis=0), clip)
+    cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=tf.tile(labels, [members]), logits=target(perturbed).logits
+    )
+    return tf.reshape(tf.minimum(cross_entropy, beta), [members, batch])
+
+
 def clamped_cross_entropy_gradient(target, perturbation, images, labels, beta, clip=True):
     """d/dv of mean_n min(CE(f(x_n + v), c_n), beta): the objective SGD-UAP and SGA climb."""
     with tf.GradientTape() as tape:
@@ -63,6 +92,13 @@ def ascent_direction(gradient, norm):
     if norm == "l2":
         return gradient / (tf.norm(gradient) + 1e-12)
     return tf.sign(gradient)
+
+
+def member_ascent_direction(gradient, norm, members):
+    """ascent_direction of each member of a set [K, S, S, 3] (the L2 normalisation is per member)."""
+    if members == 1:
+        return ascent_direction(gradient, norm)
+    return tf.stack([ascent_direction(gradient[k], norm) for k in range(members)])
 
 
 def train_sgd_uap(

@@ -10,8 +10,8 @@ grows), so the K-set comparison also builds the stronger ones, at the same total
 - forks: one run of B/2 seconds (the trunk), then K continuations from the trunk's perturbation, B/(2K)
   seconds each, each with its own seed (data order), continuing the trunk's schedule and optimiser state;
 - joint: one run of B seconds learning K perturbations under one optimiser, each photo's loss taken on the
-  member that fools it best, softly (DM-UAP's step with `members=K`; the other methods have no joint form
-  yet). Each step costs K perturbed passes of the batch, counted in its image passes.
+  member that fools it best, softly (DM-UAP's and SGA's steps with `members=K`; SGD-UAP has no joint form).
+  Each step costs K perturbed passes of the batch, counted in its image passes.
 
 Seconds are optimisation seconds and image passes are the method's own count, summed over every run a set
 needed (the trunk included), as for NAG and the cold sets. Each way returns {K: MadeSet}.
@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 SET_WAYS = ("cold", "snapshots", "forks", "joint")
-JOINT_METHODS = ("dm_uap",)  # the methods with a joint (members=K) form
+JOINT_METHODS = ("dm_uap", "sga")  # the methods with a joint (members=K) form
 
 
 @dataclasses.dataclass(frozen=True)

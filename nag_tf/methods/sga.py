@@ -16,6 +16,16 @@ class Settings(single.UniversalSettings):
     inner_iterations: int = setting(4, "K: inner passes over the batch per outer step (the authors': 4).")
     step_fraction: float = setting(0.1, "Signed step size as a fraction of xi (the authors': 0.1).")
     beta: float = setting(9.0, "Clamp of the cross-entropy (the authors': 9).")
+    members: int = setting(
+        1,
+        "Ours (issue #50): M > 1 learns M perturbations jointly, each photo's loss on the member that fools it "
+        "best (softly), each member stepped by its own gradient's sign; an inner step costs M perturbed passes "
+        "of its minibatch. 1: the authors' method.",
+        added="2026-12-07",
+    )
+    member_softness: float = setting(
+        1.0, "With members > 1: tau of the soft maximum over members (-> 0: the best).", added="2026-12-07"
+    )
 
     def validate(self):
         check(
@@ -29,6 +39,8 @@ class Settings(single.UniversalSettings):
                     f"minibatch={self.minibatch} is larger than batch_size={self.batch_size}",
                 ),
                 (self.step_fraction > 0 and self.beta > 0, "step_fraction and beta must be positive"),
+                (self.members >= 1, f"members={self.members} must be at least 1"),
+                (self.member_softness > 0, f"member_softness={self.member_softness} must be positive"),
             )
         )
         return super().validate()
@@ -63,12 +75,15 @@ def _optimise(settings, target, cached, budget, seed, **loop):
         seed=seed,
         clip=settings.clip,
         norm=settings.norm,
+        members=settings.members,
+        softness=settings.member_softness,
         **loop,
     )
 
 
 def _passes_per_step(settings, photos):
-    return min(settings.batch_size, photos) * settings.inner_iterations  # K inner passes over each outer batch
+    # K inner passes over each outer batch, each member on every photo of them for the joint form.
+    return min(settings.batch_size, photos) * settings.inner_iterations * settings.members
 
 
 def train(settings, target, photos, budget, seed, workdir, loop, heldout=None):
