@@ -4,7 +4,7 @@ against attacks on the defended model (nag_tf.defence.compare says what is measu
 
   python -m nag_tf.defend --source_budget_s=60 --attack_budget_s=60 --defence_steps=50  # a quick look (demo set)
   python -m nag_tf.defend --split=../shared/data/imagenet-sample --holdout=0.2 --source_budget_s=600
-  python -m nag_tf.defend --pool=seed0/defence.json,seed1/defence.json  # paired over photos and seeds
+  python -m nag_tf.defend --pool=seed0/defence.json,seed1/defence.json --pool_png=pooled.png  # over seeds
 
 Writes defence.json, defence.png and the runs under --workdir; the last line printed is the JSON summary.
 """
@@ -25,6 +25,9 @@ record_flags.define_settings_flags(DefenceOptions())
 _POOL = flags.DEFINE_list(
     "pool", [], "Train nothing: pool the defence.json files of several seeds or splits, paired over photos and runs."
 )
+_POOL_PNG = flags.DEFINE_string(
+    "pool_png", "", "With --pool: also draw the pooled accuracy per source and attack to this PNG file."
+)
 
 
 def _pool(paths):
@@ -42,6 +45,8 @@ def _pool(paths):
             ) from None
     pooled = pool.pool(results)
     print(pool.format_pool(pooled))
+    if _POOL_PNG.value:
+        print(f"plot: {pool.plot_pool(pooled, _POOL_PNG.value)}")
     print(json.dumps(pooled))
 
 
@@ -51,6 +56,10 @@ def _main(argv):
 
     if _POOL.value:
         return _pool(_POOL.value)
+    if _POOL_PNG.value:
+        from nag_tf.errors import NAGError
+
+        raise NAGError("--pool_png draws a pooled comparison: pass --pool=a/defence.json,b/defence.json with it")
 
     options = record_flags.settings_from_flags(DefenceOptions(), flags.FLAGS)
     flags.FLAGS.methods = options.methods()  # every method a source or attack needs, whatever --methods says

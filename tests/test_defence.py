@@ -243,6 +243,28 @@ def test_pooled_defences_pair_nag_with_the_best_other_source_over_all_runs():
     low, high = under_sga["difference"][1:]
     assert low <= 2 / 7 <= high
     assert "nag - signs (sga): +28.6 points" in pool.format_pool(pooled)
+    # Every source's accuracy over the 7 photo-runs (the table and the PNG), the bare target's too.
+    assert pooled["accuracy"]["bare"] == {
+        "clean": pytest.approx(5 / 7, abs=1e-4),
+        "sga": pytest.approx(1 / 7, abs=1e-4),
+    }
+    assert pooled["accuracy"]["dm_uap"]["clean"] == pytest.approx(6 / 7, abs=1e-4)
+    assert pooled["detection"] == {}  # these runs carry no detector figures
+
+
+def test_pooled_detection_is_the_mean_of_the_runs_figures():
+    from nag_tf.defence import pool
+
+    def detection(tpr, auc):
+        return {name: {"detection": {"sga": {"tpr": tpr, "auc": auc}}} for name in ("nag", "signs", "dm_uap")}
+
+    runs = [
+        _defence_run("s4", 0, _RUN_A, sources=detection(0.2, 0.6)),
+        _defence_run("s5", 1, _RUN_B, sources=detection(0.4, 0.9)),
+    ]
+    pooled = pool.pool(runs)
+    assert pooled["detection"]["nag"]["sga"] == {"tpr": pytest.approx(0.3), "auc": pytest.approx(0.75)}
+    assert "detector: TPR at 5% false positives / AUC" in pool.format_pool(pooled)
 
 
 @pytest.mark.parametrize(
@@ -280,8 +302,11 @@ def test_the_defend_binary_pools_files_and_names_an_unreadable_one(tmp_path):
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=root)
         return subprocess.run([sys.executable, "-m", "nag_tf.defend", *args], capture_output=True, text=True, env=env)
 
-    pooled = defend(f"--pool={paths[0]},{paths[1]}")
+    pooled = defend(f"--pool={paths[0]},{paths[1]}", f"--pool_png={tmp_path / 'pooled.png'}")
     assert pooled.returncode == 0, pooled.stderr[-2000:]
     assert json.loads(pooled.stdout.strip().splitlines()[-1])["runs"][1] == {"split": "s5", "seed": 0}
+    assert (tmp_path / "pooled.png").read_bytes()[:4] == b"\x89PNG"
+    alone = defend(f"--pool_png={tmp_path / 'x.png'}")
+    assert alone.returncode != 0 and "pass --pool=" in alone.stderr and "Traceback" not in alone.stderr
     broken = defend(f"--pool={paths[0]},{tmp_path / 'missing.json'}")
     assert broken.returncode != 0 and "cannot read" in broken.stderr and "Traceback" not in broken.stderr

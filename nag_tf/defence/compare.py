@@ -254,27 +254,12 @@ def format_table(result):
 
 def plot(result, path):
     """Bars: accuracy under each unseen method per training source (the bare target first)."""
-    import matplotlib
+    from nag_tf.evaluation import plots
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    attacks = list(result["bare"]["accuracy"])
     rows = {"bare target": result["bare"]["accuracy"]} | {
         name: row["accuracy"] for name, row in result["sources"].items()
     }
-    width = 0.8 / len(rows)
-    figure, axis = plt.subplots(figsize=(1.6 * len(attacks) + 2, 3.5))
-    for index, (name, accuracy) in enumerate(rows.items()):
-        axis.bar(np.arange(len(attacks)) + index * width, [accuracy[a] for a in attacks], width, label=name)
-    axis.set_xticks(np.arange(len(attacks)) + 0.4 - width / 2, attacks)
-    axis.set_ylabel("top-1 accuracy (held-out)")
-    axis.set_title(f"{result['target']}: defended accuracy per training source")
-    axis.legend(fontsize=7)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return plots.accuracy_bars(rows, path, f"{result['target']}: defended accuracy per training source")
 
 
 def summary_line(result):

@@ -9,7 +9,7 @@ import numpy as np
 
 from nag_tf.evaluation import stats
 
-__all__ = ["pool", "format_pool"]
+__all__ = ["pool", "format_pool", "plot_pool"]
 
 
 def pool(results):
@@ -22,8 +22,9 @@ def pool(results):
         (split, seed).
 
     Returns:
-      {"target", "runs": [{"split", "seed"}], "pooled": {source: {attack: {"accuracy": {source: pooled},
-      "best_other", "difference": [mean, low, high], "photo_runs"}}}}.
+      {"target", "runs": [{"split", "seed"}], "accuracy": {row: {attack: over every photo-run}} (bare first),
+      "detection": {source: {attack: {"tpr", "auc"}}} (means over runs), "pooled": {NAG-fed source: {attack:
+      {"accuracy": {source: pooled}, "best_other", "difference": [mean, low, high], "photo_runs"}}}}.
 
     Raises:
       NAGError: fewer than two runs, a run twice, other targets or options, a run without per-photo lists.
@@ -59,13 +60,68 @@ def pool(results):
     return {
         "target": results[0]["target"],
         "runs": [{"split": split, "seed": seed} for split, seed in runs],
+        "accuracy": _pooled_accuracy(per_run, ["bare", *sources]),
+        "detection": _mean_detection(results, sources),
         "pooled": pooled,
     }
 
 
+def _pooled_accuracy(per_run, rows):
+    """{row: {attack: accuracy over every photo-run}} (each photo of each run weighs the same), for the
+    attacks every run measured."""
+    found = {}
+    for row in rows:
+        attacks = [attack for attack in per_run[0][row] if all(attack in run.get(row, {}) for run in per_run)]
+        found[row] = {
+            attack: round(
+                float(np.concatenate([np.asarray(run[row][attack], np.float64) for run in per_run]).mean()), 4
+            )
+            for attack in attacks
+        }
+    return found
+
+
+def _mean_detection(results, sources):
+    """{source: {attack: {"tpr", "auc"}}}: each detector's figures averaged over the runs (a TPR at 5% false
+    positives is a threshold per run, so it is averaged, not pooled photo by photo); sources without
+    detection figures in every run are left out."""
+    found = {}
+    for name in sources:
+        per_run = [result.get("sources", {}).get(name, {}).get("detection") for result in results]
+        if not all(per_run):
+            continue
+        attacks = [attack for attack in per_run[0] if all(attack in run for run in per_run)]
+        found[name] = {
+            attack: {key: round(float(np.mean([run[attack][key] for run in per_run])), 4) for key in ("tpr", "auc")}
+            for attack in attacks
+        }
+    return found
+
+
+def plot_pool(pooled, path):
+    """Bars of the pooled accuracy under each attack per training source (the bare target first)."""
+    from nag_tf.evaluation import plots
+
+    rows = {"bare target" if name == "bare" else name: row for name, row in pooled["accuracy"].items()}
+    title = f"{pooled['target']}: defended accuracy per training source, pooled over {len(pooled['runs'])} runs"
+    return plots.accuracy_bars(rows, path, title)
+
+
 def format_pool(pooled):
     """The pooled differences as text, a line per NAG-fed source and attack."""
-    lines = [f"{pooled['target']}: pooled over {len(pooled['runs'])} runs (accuracy, paired over photos and runs)"]
+    lines = [f"{pooled['target']}: pooled over {len(pooled['runs'])} runs, top-1 accuracy over every photo-run"]
+    attacks = list(pooled["accuracy"]["bare"])
+    lines.append("  " + "source".ljust(12) + "".join(attack.rjust(13) for attack in attacks))
+    for name, row in pooled["accuracy"].items():
+        label = "bare target" if name == "bare" else name
+        lines.append("  " + label.ljust(12) + "".join(f"{row[a]:13.3f}" if a in row else " " * 13 for a in attacks))
+    if pooled["detection"]:
+        lines.append("detector: TPR at 5% false positives / AUC, means over the runs")
+        unseen = list(next(iter(pooled["detection"].values())))
+        lines.append("  " + "source".ljust(12) + "".join(attack.rjust(12) for attack in unseen))
+        for name, row in pooled["detection"].items():
+            lines.append("  " + name.ljust(12) + "".join(f"{row[a]['tpr']:7.2f}/{row[a]['auc']:.2f}" for a in unseen))
+    lines.append("each NAG-fed defence minus the best other source (paired over photos and runs)")
     for name, attacks in pooled["pooled"].items():
         for attack, cell in attacks.items():
             mean, low, high = cell["difference"]

@@ -1,5 +1,6 @@
 """PNG figures of an evaluation: sampled perturbations, dominant labels, the latent interpolation,
-fooling rate against optimisation seconds (and where NAG's curve reaches each baseline's).
+fooling rate against optimisation seconds (and where NAG's curve reaches each baseline's), coverage@K,
+and the defence's accuracy per training source.
 
 Perturbations are shown rescaled from [-xi, xi] to [0, 1] (grey = no change).
 """
@@ -21,6 +22,7 @@ __all__ = [
     "interpolation_strip",
     "learning_curves",
     "coverage_at_k",
+    "accuracy_bars",
 ]
 
 
@@ -131,5 +133,33 @@ def coverage_at_k(panels, path, title):
     figure.suptitle(title, fontsize=9)
     figure.tight_layout()
     figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return path
+
+
+def accuracy_bars(rows, path, title, ylabel="top-1 accuracy (held-out)"):
+    """Grouped bars: a group per column (an attack), a bar per row (a defence's training source).
+
+    Args:
+      rows: {row name: {column: value in [0, 1]}}, every row with the first row's columns (the defence:
+        the bare target first, then each source; columns clean and each unseen or adaptive attack).
+      path: the PNG to write.
+      title: the figure's title (the target; "pooled over N runs").
+      ylabel: the value's name.
+
+    Returns:
+      path.
+    """
+    columns = list(next(iter(rows.values())))
+    width = 0.8 / len(rows)
+    figure, axis = plt.subplots(figsize=(1.6 * len(columns) + 2, 3.5))
+    for index, (name, values) in enumerate(rows.items()):
+        axis.bar(np.arange(len(columns)) + index * width, [values.get(c, np.nan) for c in columns], width, label=name)
+    axis.set_xticks(np.arange(len(columns)) + 0.4 - width / 2, columns)
+    axis.set_ylabel(ylabel)
+    axis.set_title(title, fontsize=9)
+    axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
     plt.close(figure)
     return path
