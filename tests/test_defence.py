@@ -310,3 +310,34 @@ def test_the_defend_binary_pools_files_and_names_an_unreadable_one(tmp_path):
     assert alone.returncode != 0 and "pass --pool=" in alone.stderr and "Traceback" not in alone.stderr
     broken = defend(f"--pool={paths[0]},{tmp_path / 'missing.json'}")
     assert broken.returncode != 0 and "cannot read" in broken.stderr and "Traceback" not in broken.stderr
+
+
+def test_a_trained_defence_is_read_back_from_the_workdir_and_another_identity_trains_anew(tmp_path):
+    """An interrupted comparison resumes without retraining the defences it finished; options that change
+    the training (defence_steps) give another defence, kept beside the first."""
+    import keras
+
+    from nag_tf.defence import store
+
+    def build(value):
+        model = keras.Sequential([keras.Input([3]), keras.layers.Dense(2)])
+        model.set_weights([np.full([3, 2], value, np.float32), np.zeros([2], np.float32)])
+        return model
+
+    trained = []
+    identity = {"kind": "rectifier", "source": "signs", "options": {"defence_steps": 100}}
+    first = build(1.0)
+    assert not store.load_or_train(
+        first,
+        str(tmp_path),
+        identity,
+        lambda: trained.append(first.set_weights([np.full([3, 2], 7.0, np.float32), np.ones([2], np.float32)])),
+    )
+    again = build(0.0)
+    assert store.load_or_train(again, str(tmp_path), identity, lambda: trained.append("retrained"))
+    assert len(trained) == 1
+    np.testing.assert_array_equal(again.get_weights()[0], np.full([3, 2], 7.0))  # the trained weights, read back
+    other = build(0.0)
+    assert not store.load_or_train(other, str(tmp_path), identity | {"options": {"defence_steps": 300}}, lambda: None)
+    assert len(list((tmp_path / "defences" / "signs").iterdir())) == 2
+    assert not [p for p in (tmp_path / "defences").rglob("tmp*")]  # no staging file left behind

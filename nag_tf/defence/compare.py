@@ -86,31 +86,49 @@ def train_detector(image_size, train, options, draws, seed):
     """(detector, its last step's metrics): trained as the comparison trains every source's detector,
     `options.defence_steps` steps of `options.defence_batch` training photos, its init and photo order from
     `seed`'s defence streams."""
-    from nag_tf.defence import networks, training
-    from nag_tf.inputs import batches
+    from nag_tf.defence import networks
 
     detector = networks.build_detector(image_size, seed=seeds.derive(seed, "defence_draws"))
-    fitted = training.fit_steps(
+    return detector, _fit_detector(detector, train, options, draws, seed)
+
+
+def _fit_detector(detector, train, options, draws, seed):
+    from nag_tf.defence import training
+    from nag_tf.inputs import batches
+
+    return training.fit_steps(
         training.DetectorTraining(detector, draws),
         batches.training_batches(train, options.defence_batch, seeds.derive(seed, "defence_order")),
         options.defence_steps,
         options.learning_rate,
     )
-    return detector, fitted
 
 
-def _train_defence(target, train, options, draws, seed):
-    """(detector, rectifier) trained for the same steps on the same photos with `draws`."""
-    from nag_tf.defence import networks, training
+def _train_defence(plan, options, target, train, draws, source):
+    """(detector, rectifier) trained for the same steps on the same photos with `draws`, or read back from
+    the workdir when trained there before (nag_tf.defence.store)."""
+    from nag_tf.defence import networks, store, training
     from nag_tf.inputs import batches
 
-    detector, _ = train_detector(target.image_size, train, options, draws, seed)
+    seed = plan.seed
+    detector = networks.build_detector(target.image_size, seed=seeds.derive(seed, "defence_draws"))
+    store.load_or_train(
+        detector,
+        plan.workdir,
+        store.defence_identity(plan, options, source, "detector"),
+        lambda: _fit_detector(detector, train, options, draws, seed),
+    )
     rectifier = networks.build_rectifier(target.image_size, seed=seeds.derive(seed, "defence_draws"))
-    training.fit_steps(
-        training.RectifierTraining(rectifier, target, draws, options.closeness),
-        batches.training_batches(train, options.defence_batch, seeds.derive(seed, "defence_order")),
-        options.defence_steps,
-        options.learning_rate,
+    store.load_or_train(
+        rectifier,
+        plan.workdir,
+        store.defence_identity(plan, options, source, "rectifier"),
+        lambda: training.fit_steps(
+            training.RectifierTraining(rectifier, target, draws, options.closeness),
+            batches.training_batches(train, options.defence_batch, seeds.derive(seed, "defence_order")),
+            options.defence_steps,
+            options.learning_rate,
+        ),
     )
     return detector, rectifier
 
@@ -159,7 +177,7 @@ def defend(plan, options):
     result = {"sources": {}, "bare": bare}
     for name, (draws, seconds, passes) in sources.items():
         _phase(f"defences trained on {name}")
-        detector, rectifier = _train_defence(target, train, options, draws, plan.seed)
+        detector, rectifier = _train_defence(plan, options, target, train, draws, name)
         defended = networks.DefendedClassifier(rectifier, target)
         clean_scores = measures.detector_scores(detector, held_out.images)
         row = {"seconds": round(seconds, 1), "image_passes": int(passes)}
