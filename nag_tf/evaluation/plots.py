@@ -141,8 +141,8 @@ def accuracy_bars(rows, path, title, ylabel="top-1 accuracy (held-out)"):
     """Grouped bars: a group per column (an attack), a bar per row (a defence's training source).
 
     Args:
-      rows: {row name: {column: value in [0, 1]}}, every row with the first row's columns (the defence:
-        the bare target first, then each source; columns clean and each unseen or adaptive attack).
+      rows: {row name: {column: value in [0, 1]}} (the defence: the bare target first, then each source;
+        columns clean and each unseen or adaptive attack); a row without a column has no bar there.
       path: the PNG to write.
       title: the figure's title (the target; "pooled over N runs").
       ylabel: the value's name.
@@ -150,7 +150,7 @@ def accuracy_bars(rows, path, title, ylabel="top-1 accuracy (held-out)"):
     Returns:
       path.
     """
-    columns = list(next(iter(rows.values())))
+    columns = list(dict.fromkeys(column for values in rows.values() for column in values))  # in order met
     width = 0.8 / len(rows)
     figure, axis = plt.subplots(figsize=(1.6 * len(columns) + 2, 3.5))
     for index, (name, values) in enumerate(rows.items()):
