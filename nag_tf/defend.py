@@ -30,7 +30,7 @@ _POOL_PNG = flags.DEFINE_string(
 )
 
 
-def _pool(paths):
+def _pool(paths, png):
     from nag_tf.defence import pool
     from nag_tf.errors import NAGError
 
@@ -45,8 +45,8 @@ def _pool(paths):
             ) from None
     pooled = pool.pool(results)
     print(pool.format_pool(pooled))
-    if _POOL_PNG.value:
-        print(f"plot: {pool.plot_pool(pooled, _POOL_PNG.value)}")
+    if png:
+        print(f"plot: {pool.plot_pool(pooled, png)}")
     print(json.dumps(pooled))
 
 
@@ -55,7 +55,7 @@ def _main(argv):
     from nag_tf.defence import compare
 
     if _POOL.value:
-        return _pool(_POOL.value)
+        return _pool(_POOL.value, _POOL_PNG.value)
     if _POOL_PNG.value:
         from nag_tf.errors import NAGError
 
