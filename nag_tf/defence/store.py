@@ -1,7 +1,7 @@
 """Trained detectors and rectifiers kept in the comparison's workdir, so an interrupted comparison resumes.
 
 Why: a rectifier step sends twice a batch of photos through the rectifier at full resolution and through the
-target, about 3 s on one CPU core against EfficientNet-Lite0, so 300 steps cost a quarter of an hour per
+target, about 4 s on one CPU core against EfficientNet-Lite0, so 300 steps cost about 20 minutes per
 source. The perturbation runs were reused from the workdir when finished and the defences trained on them
 were not: a stopped comparison lost every defence it had trained, and adding an adaptive attack later
 retrained them all. A defence is saved under workdir/defences/<source>/<kind>-<digest>/, the digest of what
