@@ -86,29 +86,26 @@ def train_detector(image_size, train, options, draws, seed):
     """(detector, its last step's metrics): trained as the comparison trains every source's detector,
     `options.defence_steps` steps of `options.defence_batch` training photos, its init and photo order from
     `seed`'s defence streams."""
-    from nag_tf.defence import networks
+    from nag_tf.defence import networks, training
 
     detector = networks.build_detector(image_size, seed=seeds.derive(seed, "defence_draws"))
-    return detector, _fit_detector(detector, train, options, draws, seed)
+    return detector, _fit(training.DetectorTraining(detector, draws), train, options, seed)
 
 
-def _fit_detector(detector, train, options, draws, seed):
+def _fit(training_model, train, options, seed):
+    """Fits a detector's or a rectifier's training model as every source's is fitted: `options.defence_steps`
+    steps of `options.defence_batch` training photos in the order of `seed`'s defence stream."""
     from nag_tf.defence import training
     from nag_tf.inputs import batches
 
-    return training.fit_steps(
-        training.DetectorTraining(detector, draws),
-        batches.training_batches(train, options.defence_batch, seeds.derive(seed, "defence_order")),
-        options.defence_steps,
-        options.learning_rate,
-    )
+    order = batches.training_batches(train, options.defence_batch, seeds.derive(seed, "defence_order"))
+    return training.fit_steps(training_model, order, options.defence_steps, options.learning_rate)
 
 
 def _train_defence(plan, options, target, train, draws, source):
     """(detector, rectifier) trained for the same steps on the same photos with `draws`, or read back from
     the workdir when trained there before (nag_tf.defence.store)."""
     from nag_tf.defence import networks, store, training
-    from nag_tf.inputs import batches
 
     seed = plan.seed
     detector = networks.build_detector(target.image_size, seed=seeds.derive(seed, "defence_draws"))
@@ -116,19 +113,14 @@ def _train_defence(plan, options, target, train, draws, source):
         detector,
         plan.workdir,
         store.defence_identity(plan, options, source, "detector"),
-        lambda: _fit_detector(detector, train, options, draws, seed),
+        lambda: _fit(training.DetectorTraining(detector, draws), train, options, seed),
     )
     rectifier = networks.build_rectifier(target.image_size, seed=seeds.derive(seed, "defence_draws"))
     store.load_or_train(
         rectifier,
         plan.workdir,
         store.defence_identity(plan, options, source, "rectifier"),
-        lambda: training.fit_steps(
-            training.RectifierTraining(rectifier, target, draws, options.closeness),
-            batches.training_batches(train, options.defence_batch, seeds.derive(seed, "defence_order")),
-            options.defence_steps,
-            options.learning_rate,
-        ),
+        lambda: _fit(training.RectifierTraining(rectifier, target, draws, options.closeness), train, options, seed),
     )
     return detector, rectifier
 

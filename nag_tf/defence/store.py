@@ -18,8 +18,15 @@ import tempfile
 __all__ = ["defence_identity", "load_or_train"]
 
 # Options that change what a defence is trained on or how; the rest (attacks, their budget) only test it.
-_TRAINING_OPTIONS = ("source_budget_s", "set_size", "nag_generators", "defence_steps", "defence_batch")
-_TRAINING_OPTIONS += ("learning_rate", "closeness")
+_TRAINING_OPTIONS = (
+    "source_budget_s",
+    "set_size",
+    "nag_generators",
+    "defence_steps",
+    "defence_batch",
+    "learning_rate",
+    "closeness",
+)
 
 
 def defence_identity(plan, options, source, kind):
