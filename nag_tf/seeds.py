@@ -50,8 +50,9 @@ STREAMS = {
     "defence_draws": "what perturbs each defence's training photos (samples, set members, signs) and its init",
     "defence_order": "the order of the photos in the defences' training",
     "defence_nag_several": "the seed of the i-th generator of the nag_several defence source (index: i)",
-    "defence_unseen": "the seed of the i-th unseen attack a defence is tested against (index: i)",
-    "defence_adaptive": "the seed of the attacks trained against a defended model",
+    "defence_unseen": "the seed of an unseen attack a defence is tested against (index: its method's place in "
+    "UNSEEN_METHODS)",
+    "defence_adaptive": "the seed of an attack trained against a defended model (index: as defence_unseen)",
 }
 
 _MASK_31_BITS = 0x7FFFFFFF

@@ -341,3 +341,24 @@ def test_a_trained_defence_is_read_back_from_the_workdir_and_another_identity_tr
     assert not store.load_or_train(other, str(tmp_path), identity | {"options": {"defence_steps": 300}}, lambda: None)
     assert len(list((tmp_path / "defences" / "signs").iterdir())) == 2
     assert not [p for p in (tmp_path / "defences").rglob("tmp*")]  # no staging file left behind
+
+
+def test_an_attacks_seed_does_not_depend_on_the_other_attacks_asked_for(tmp_path):
+    """--adaptive=sga and then --adaptive=nag,sga must train the same SGA run, so the second reuses it."""
+    import types
+
+    from nag_tf.defence import compare
+
+    seeds_seen = []
+
+    def train(method, budget_s, seed, workdir):
+        seeds_seen.append((method, seed))
+        source = types.SimpleNamespace(distinct_samples=1, sample=lambda count, start: np.zeros((count, 4, 4, 3)))
+        return types.SimpleNamespace(source=source)
+
+    plan = types.SimpleNamespace(seed=3, train=train)
+    for methods in (("sga",), ("nag", "sga"), ("dm_uap", "sgd_uap", "sga")):
+        compare._attacks(plan, methods, 1.0, "defence_adaptive", str(tmp_path), samples=2)
+    sga_seeds = {seed for method, seed in seeds_seen if method == "sga"}
+    assert len(sga_seeds) == 1
+    assert len({seed for _, seed in seeds_seen}) == 4  # four methods, four seeds

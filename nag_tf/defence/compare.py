@@ -26,6 +26,7 @@ import numpy as np
 from nag_tf import seeds
 from nag_tf.comparison import set_ways
 from nag_tf.comparison.machine import machine
+from nag_tf.defence.defence_options import NAG_SOURCES, UNSEEN_METHODS
 from nag_tf.evaluation import stats
 
 __all__ = ["defend", "train_detector", "format_table", "summary_line"]
@@ -74,11 +75,16 @@ def _training_draws(plan, options, source, image_size, workdir):
 
 
 def _attacks(plan, methods, budget_s, stream, workdir, samples):
-    """{method: perturbations} of new runs of `methods` under `plan` (its target), seeds of `stream`."""
+    """{method: perturbations} of new runs of `methods` under `plan` (its target), seeds of `stream`.
+
+    A method's seed is indexed by its place in UNSEEN_METHODS, not in `methods`: an attack is the same run
+    whichever other attacks are asked for, so adding one (--adaptive=sga, then nag,sga) reuses the rest."""
     found = {}
-    for index, method in enumerate(methods):
-        run = plan.train(method, budget_s, seeds.derive(plan.seed, stream, index), os.path.join(workdir, method))
-        found[method] = _perturbations(run.source, samples)
+    for method in methods:
+        seed = seeds.derive(plan.seed, stream, UNSEEN_METHODS.index(method))
+        found[method] = _perturbations(
+            plan.train(method, budget_s, seed, os.path.join(workdir, method)).source, samples
+        )
     return found
 
 
@@ -215,8 +221,6 @@ def defend(plan, options):
 def _differences(per_photo, options):
     """Each NAG-fed source's defence (nag and its levers) minus the best source that is not NAG's, accuracy per
     unseen (and adaptive) attack, paired over photos: {"nag_minus_best_other": {source: {attack: ...}}}."""
-    from nag_tf.defence.defence_options import NAG_SOURCES
-
     fed = [name for name in options.sources if name in NAG_SOURCES]
     others = [name for name in options.sources if name not in NAG_SOURCES]
     if not fed or not others:
