@@ -173,7 +173,10 @@ def test_the_comparison_gives_every_source_equal_steps_and_scores_unseen_and_ada
             0 <= d["auc"] <= 1 for d in row["detection"].values()
         )
         assert set(row["adaptive"]) == {"sga", "nag"}
-    assert (tmp_path / "w" / "defended" / "nag" / "saved_model.pb").exists()  # what the adaptive attacks trained on
+    # What the adaptive attacks trained on, and the attacks, in the folder of the rectifier they attacked.
+    (rectifier_folder,) = (tmp_path / "w" / "defences" / "nag").glob("rectifier-*")
+    assert (rectifier_folder / "defended" / "saved_model.pb").exists()
+    assert {path.name for path in (rectifier_folder / "adaptive").iterdir()} == {"sga", "nag"}
     assert set(result["nag_minus_best_other"]) == {"nag", "nag_signs", "nag_several"}
     for differences in result["nag_minus_best_other"].values():
         assert set(differences) >= {"clean", "sgd_uap", "sga"}
@@ -362,3 +365,28 @@ def test_an_attacks_seed_does_not_depend_on_the_other_attacks_asked_for(tmp_path
     sga_seeds = {seed for method, seed in seeds_seen if method == "sga"}
     assert len(sga_seeds) == 1
     assert len({seed for _, seed in seeds_seen}) == 4  # four methods, four seeds
+
+
+def test_a_rectifier_trains_on_the_same_perturbations_whether_its_detector_was_trained_or_read_back(setting, tmp_path):
+    """Each defence draws its own perturbations from the start of the source's stream: a comparison that
+    resumes with its detector read back trains the same rectifier as one that trained both in turn."""
+    import shutil
+    import types
+
+    from nag_tf.defence import compare
+    from nag_tf.defence.defence_options import DefenceOptions
+
+    target, train, _, _ = setting
+    plan = types.SimpleNamespace(seed=0, workdir=str(tmp_path), target="tiny_cnn", split="s", train_folder="t")
+    options = DefenceOptions(defence_steps=3, defence_batch=8).validate()
+
+    def make_draws():
+        return draws.RandomSigns(target.image_size, XI, seed=5)
+
+    _, in_turn, folder = compare._train_defence(plan, options, target, train, make_draws, "signs")
+    shutil.rmtree(folder)  # the rectifier lost, the detector kept
+    _, after_read_back, again = compare._train_defence(plan, options, target, train, make_draws, "signs")
+    assert again == folder
+    for trained, retrained in zip(in_turn.get_weights(), after_read_back.get_weights()):
+        np.testing.assert_allclose(retrained, trained, atol=1e-5)  # one machine, the same shapes
+    assert any(np.abs(w).sum() > 0 for w in in_turn.get_weights())

@@ -43,18 +43,29 @@ def _perturbations(source, samples):
 
 
 def _training_draws(plan, options, source, image_size, workdir):
-    """(draws, optimisation seconds, image passes) of one training source."""
+    """(make_draws, optimisation seconds, image passes) of one training source.
+
+    make_draws() builds the source's draws afresh, seeded from the `defence_draws` stream: the detector and the
+    rectifier each take their own, so both see the same perturbations in the same order, and a defence read
+    back from the workdir leaves the next one's perturbations as they were (shared draws gave the rectifier
+    the stream after the detector's 100 steps, or from its start when the detector was read back)."""
     from nag_tf.defence import draws
 
     seed = seeds.derive(plan.seed, "defence_draws")
+    xi = plan.nag_config.xi
     if source == "signs":
-        return draws.RandomSigns(image_size, plan.nag_config.xi, seed), 0.0, 0
+        return (lambda: draws.RandomSigns(image_size, xi, seed)), 0.0, 0
     if source in ("nag", "nag_signs"):  # one run serves both: nag_signs is nag's samples half mixed with signs
         run = plan.train("nag", options.source_budget_s, plan.seed, os.path.join(workdir, "nag"))
-        samples = draws.GeneratorSamples(run.source.generator, seed)
         if source == "nag_signs":
-            samples = draws.Mixture([samples, draws.RandomSigns(image_size, plan.nag_config.xi, seed)], seed)
-        return samples, run.seconds, run.image_passes
+            return (
+                lambda: draws.Mixture(
+                    [draws.GeneratorSamples(run.source.generator, seed), draws.RandomSigns(image_size, xi, seed)], seed
+                ),
+                run.seconds,
+                run.image_passes,
+            )
+        return (lambda: draws.GeneratorSamples(run.source.generator, seed)), run.seconds, run.image_passes
     if source == "nag_several":
         runs = [
             plan.train(
@@ -65,13 +76,20 @@ def _training_draws(plan, options, source, image_size, workdir):
             )
             for index in range(options.nag_generators)
         ]
-        mixture = draws.Mixture([draws.GeneratorSamples(run.source.generator, seed) for run in runs], seed)
-        return mixture, sum(run.seconds for run in runs), sum(run.image_passes for run in runs)
+        return (
+            lambda: draws.Mixture([draws.GeneratorSamples(run.source.generator, seed) for run in runs], seed),
+            sum(run.seconds for run in runs),
+            sum(run.image_passes for run in runs),
+        )
     made = set_ways.make_sets(
         plan.train, source, "cold", [options.set_size], options.source_budget_s, plan.seed, workdir
     )
-    made = made[options.set_size]
-    return draws.SetMembers(np.stack(made.perturbations), seed), made.seconds, made.image_passes
+    members = np.stack(made[options.set_size].perturbations)
+    return (
+        (lambda: draws.SetMembers(members, seed)),
+        made[options.set_size].seconds,
+        made[options.set_size].image_passes,
+    )
 
 
 def _attacks(plan, methods, budget_s, stream, workdir, samples):
@@ -108,9 +126,11 @@ def _fit(training_model, train, options, seed):
     return training.fit_steps(training_model, order, options.defence_steps, options.learning_rate)
 
 
-def _train_defence(plan, options, target, train, draws, source):
-    """(detector, rectifier) trained for the same steps on the same photos with `draws`, or read back from
-    the workdir when trained there before (nag_tf.defence.store)."""
+def _train_defence(plan, options, target, train, make_draws, source):
+    """(detector, rectifier, the rectifier's folder) trained for the same steps on the same photos and
+    perturbations, each on its own `make_draws()`, or read back from the workdir when trained there before
+    (nag_tf.defence.store). What depends on the rectifier (its export, the adaptive attacks) lives in its
+    folder, whose name is the digest of the rectifier's identity: another rectifier is attacked anew."""
     from nag_tf.defence import networks, store, training
 
     seed = plan.seed
@@ -119,16 +139,19 @@ def _train_defence(plan, options, target, train, draws, source):
         detector,
         plan.workdir,
         store.defence_identity(plan, options, source, "detector"),
-        lambda: _fit(training.DetectorTraining(detector, draws), train, options, seed),
+        lambda: _fit(training.DetectorTraining(detector, make_draws()), train, options, seed),
     )
     rectifier = networks.build_rectifier(target.image_size, seed=seeds.derive(seed, "defence_draws"))
+    identity = store.defence_identity(plan, options, source, "rectifier")
     store.load_or_train(
         rectifier,
         plan.workdir,
-        store.defence_identity(plan, options, source, "rectifier"),
-        lambda: _fit(training.RectifierTraining(rectifier, target, draws, options.closeness), train, options, seed),
+        identity,
+        lambda: _fit(
+            training.RectifierTraining(rectifier, target, make_draws(), options.closeness), train, options, seed
+        ),
     )
-    return detector, rectifier
+    return detector, rectifier, store.defence_folder(plan.workdir, identity)
 
 
 def _scored(classify, held_out, attacks):
@@ -173,9 +196,9 @@ def defend(plan, options):
     bare, per_photo = {}, {"bare": {}}
     bare["accuracy"], per_photo["bare"] = _scored(lambda x: target(x).logits, held_out, unseen)
     result = {"sources": {}, "bare": bare}
-    for name, (draws, seconds, passes) in sources.items():
+    for name, (make_draws, seconds, passes) in sources.items():
         _phase(f"defences trained on {name}")
-        detector, rectifier = _train_defence(plan, options, target, train, draws, name)
+        detector, rectifier, folder = _train_defence(plan, options, target, train, make_draws, name)
         defended = networks.DefendedClassifier(rectifier, target)
         clean_scores = measures.detector_scores(detector, held_out.images)
         row = {"seconds": round(seconds, 1), "image_passes": int(passes)}
@@ -185,7 +208,7 @@ def defend(plan, options):
         }
         row["accuracy"], per_photo[name] = _scored(defended, held_out, unseen)
         if options.adaptive:
-            exported = networks.export_defended(defended, os.path.join(plan.workdir, "defended", name))
+            exported = networks.export_defended(defended, os.path.join(folder, "defended"))
             # The exported model carries its weights: a model file is loaded with weights="imagenet" (its own).
             file_weights = dataclasses.replace(plan.nag_config, weights="imagenet")
             attacked = dataclasses.replace(
@@ -198,7 +221,7 @@ def defend(plan, options):
                 options.adaptive,
                 options.attack_budget_s,
                 "defence_adaptive",
-                os.path.join(plan.workdir, "adaptive", name),
+                os.path.join(folder, "adaptive"),
                 plan.samples,
             )
             adaptive_row, adaptive_photos = _scored(defended, held_out, adaptive)

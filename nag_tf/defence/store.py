@@ -15,7 +15,7 @@ import json
 import os
 import tempfile
 
-__all__ = ["defence_identity", "load_or_train"]
+__all__ = ["defence_identity", "defence_folder", "load_or_train"]
 
 # Options that change what a defence is trained on or how; the rest (attacks, their budget) only test it.
 _TRAINING_OPTIONS = (
@@ -27,6 +27,11 @@ _TRAINING_OPTIONS = (
     "learning_rate",
     "closeness",
 )
+
+
+# How a defence's training perturbations are drawn. Defences kept before 2026-12-07 shared one stream, the
+# rectifier's starting where the detector's 100 steps left it: they are not read back as this kind.
+_DRAWS = "its own, from the start of the source's defence_draws stream"
 
 
 def defence_identity(plan, options, source, kind):
@@ -44,6 +49,7 @@ def defence_identity(plan, options, source, kind):
     """
     chosen = {name: value for name, value in dataclasses.asdict(options).items() if name in _TRAINING_OPTIONS}
     return {
+        "draws": _DRAWS,
         "kind": kind,
         "source": source,
         "target": plan.target,
@@ -52,6 +58,13 @@ def defence_identity(plan, options, source, kind):
         "seed": plan.seed,
         "options": chosen,
     }
+
+
+def defence_folder(workdir, identity):
+    """workdir/defences/<source>/<kind>-<digest of identity>: where a defence's weights live, and what depends
+    on them (the defended model's export, the attacks trained against it)."""
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
+    return os.path.join(workdir, "defences", identity["source"], f"{identity['kind']}-{digest}")
 
 
 def load_or_train(model, workdir, identity, train):
@@ -67,8 +80,7 @@ def load_or_train(model, workdir, identity, train):
     Returns:
       True when the weights were loaded, False when trained now.
     """
-    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
-    folder = os.path.join(workdir, "defences", identity["source"], f"{identity['kind']}-{digest}")
+    folder = defence_folder(workdir, identity)
     weights = os.path.join(folder, "model.weights.h5")
     marker = os.path.join(folder, "identity.json")
     if os.path.exists(marker) and os.path.exists(weights):
