@@ -390,3 +390,21 @@ def test_a_rectifier_trains_on_the_same_perturbations_whether_its_detector_was_t
     for trained, retrained in zip(in_turn.get_weights(), after_read_back.get_weights()):
         np.testing.assert_allclose(retrained, trained, atol=1e-5)  # one machine, the same shapes
     assert any(np.abs(w).sum() > 0 for w in in_turn.get_weights())
+
+
+def test_the_pooled_table_shows_the_adaptive_columns_the_bare_target_lacks():
+    from nag_tf.defence import pool
+
+    def with_adaptive(run, values):
+        return {name: rows if name == "bare" else {**rows, "adaptive_nag": values} for name, rows in run.items()}
+
+    pooled = pool.pool(
+        [
+            _defence_run("s4", 0, with_adaptive(_RUN_A, [1, 1, 0, 0])),
+            _defence_run("s5", 1, with_adaptive(_RUN_B, [0, 0, 1])),
+        ]
+    )
+    assert pooled["accuracy"]["nag"]["adaptive_nag"] == pytest.approx(3 / 7, abs=1e-4)
+    header, *rows = pool.format_pool(pooled).splitlines()[1:6]
+    assert header.split() == ["source", "clean", "sga", "adaptive_nag"]
+    assert rows[0].split()[-1] == "0.143" and rows[1].split()[-1] == "0.429"  # bare: no adaptive cell

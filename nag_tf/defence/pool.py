@@ -110,7 +110,8 @@ def plot_pool(pooled, path):
 def format_pool(pooled):
     """The pooled differences as text, a line per NAG-fed source and attack."""
     lines = [f"{pooled['target']}: pooled over {len(pooled['runs'])} runs, top-1 accuracy over every photo-run"]
-    attacks = list(pooled["accuracy"]["bare"])
+    # In the order met: the bare target has no adaptive columns, the defended sources do.
+    attacks = list(dict.fromkeys(attack for row in pooled["accuracy"].values() for attack in row))
     lines.append("  " + "source".ljust(12) + "".join(attack.rjust(13) for attack in attacks))
     for name, row in pooled["accuracy"].items():
         label = "bare target" if name == "bare" else name
