@@ -350,7 +350,7 @@ def test_an_attacks_seed_does_not_depend_on_the_other_attacks_asked_for(tmp_path
     """--adaptive=sga and then --adaptive=nag,sga must train the same SGA run, so the second reuses it."""
     import types
 
-    from nag_tf.defence import compare
+    from nag_tf.defence import perturbations
 
     seeds_seen = []
 
@@ -361,7 +361,7 @@ def test_an_attacks_seed_does_not_depend_on_the_other_attacks_asked_for(tmp_path
 
     plan = types.SimpleNamespace(seed=3, train=train)
     for methods in (("sga",), ("nag", "sga"), ("dm_uap", "sgd_uap", "sga")):
-        compare._attacks(plan, methods, 1.0, "defence_adaptive", str(tmp_path), samples=2)
+        perturbations.attacks(plan, methods, 1.0, "defence_adaptive", str(tmp_path), samples=2)
     sga_seeds = {seed for method, seed in seeds_seen if method == "sga"}
     assert len(sga_seeds) == 1
     assert len({seed for _, seed in seeds_seen}) == 4  # four methods, four seeds

@@ -9,5 +9,8 @@ that see the defence.
   networks  - the detector, the rectifier and the defended classifier (rectifier + target, one model)
   training  - their Keras training steps (the target stays frozen)
   measures  - detection (TPR at 5% false positives, AUC) and accuracy under perturbations
+  perturbations - the training sources' and the attacks' runs (reused from the workdir when finished)
+  store     - trained detectors and rectifiers kept in the workdir and read back (a comparison resumes)
   compare   - the comparison at equal compute behind `python -m nag_tf.defend`
+  pool      - comparisons of several seeds or splits pooled (`--pool`)
 """
