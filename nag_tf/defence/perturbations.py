@@ -11,10 +11,10 @@ from nag_tf import seeds
 from nag_tf.comparison import set_ways
 from nag_tf.defence.defence_options import UNSEEN_METHODS
 
-__all__ = ["perturbations_of", "training_draws", "attacks"]
+__all__ = ["training_draws", "attacks"]
 
 
-def perturbations_of(source, samples):
+def _perturbations_of(source, samples):
     """A run's perturbations for scoring: `samples` draws (a single perturbation: itself once)."""
     count = min(samples, source.distinct_samples or samples)
     return np.asarray(source.sample(count, 0))
@@ -62,12 +62,9 @@ def training_draws(plan, options, source, image_size, workdir):
     made = set_ways.make_sets(
         plan.train, source, "cold", [options.set_size], options.source_budget_s, plan.seed, workdir
     )
-    members = np.stack(made[options.set_size].perturbations)
-    return (
-        (lambda: draws.SetMembers(members, seed)),
-        made[options.set_size].seconds,
-        made[options.set_size].image_passes,
-    )
+    made = made[options.set_size]
+    members = np.stack(made.perturbations)
+    return (lambda: draws.SetMembers(members, seed)), made.seconds, made.image_passes
 
 
 def attacks(plan, methods, budget_s, stream, workdir, samples):
@@ -78,7 +75,7 @@ def attacks(plan, methods, budget_s, stream, workdir, samples):
     found = {}
     for method in methods:
         seed = seeds.derive(plan.seed, stream, UNSEEN_METHODS.index(method))
-        found[method] = perturbations_of(
+        found[method] = _perturbations_of(
             plan.train(method, budget_s, seed, os.path.join(workdir, method)).source, samples
         )
     return found
