@@ -38,10 +38,17 @@ def train_detector(image_size, train, options, draws, seed):
     """(detector, its last step's metrics): trained as the comparison trains every source's detector,
     `options.defence_steps` steps of `options.defence_batch` training photos, its init and photo order from
     `seed`'s defence streams."""
+    detector, fit = _detector_and_fit(image_size, train, options, seed)
+    return detector, fit(draws)
+
+
+def _detector_and_fit(image_size, train, options, seed):
+    """(a new detector, fit(draws) -> last metrics): the one way a detector is built and trained, shared by
+    `train_detector` and the comparison (which may read the detector back instead of calling fit)."""
     from nag_tf.defence import networks, training
 
     detector = networks.build_detector(image_size, seed=seeds.derive(seed, "defence_draws"))
-    return detector, _fit(training.DetectorTraining(detector, draws), train, options, seed)
+    return detector, lambda draws: _fit(training.DetectorTraining(detector, draws), train, options, seed)
 
 
 def _fit(training_model, train, options, seed):
@@ -62,12 +69,12 @@ def _train_defence(plan, options, target, train, make_draws, source):
     from nag_tf.defence import networks, store, training
 
     seed = plan.seed
-    detector = networks.build_detector(target.image_size, seed=seeds.derive(seed, "defence_draws"))
+    detector, fit_detector = _detector_and_fit(target.image_size, train, options, seed)
     store.load_or_train(
         detector,
         plan.workdir,
         store.defence_identity(plan, options, source, "detector"),
-        lambda: _fit(training.DetectorTraining(detector, make_draws()), train, options, seed),
+        lambda: fit_detector(make_draws()),
     )
     rectifier = networks.build_rectifier(target.image_size, seed=seeds.derive(seed, "defence_draws"))
     identity = store.defence_identity(plan, options, source, "rectifier")
