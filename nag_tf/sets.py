@@ -6,6 +6,7 @@ r"""What a distribution is worth: K universal perturbations from each method at 
   python -m nag_tf.sets --methods=sga,dm_uap --shard=0/2 --workdir=runs/sets  # baseline runs only, one core each
   python -m nag_tf.sets --merge=k5.log,k50.log                               # scorings of other K, one table
   python -m nag_tf.sets --pool=split4.log,split5.log                         # NAG minus the best set, pooled
+  python -m nag_tf.sets --pool=split4.log,split5.log --pool_png=pooled.png    # ... and its intervals drawn
 
 NAG trains once for --budget_s seconds and draws its K-set; each single-perturbation method buys a K-set
 at the same total budget in each of the --set_methods ways: K cold runs of budget_s / K seconds, snapshots
@@ -39,6 +40,9 @@ _MERGE = flags.DEFINE_list("merge", [], "Train nothing: join earlier outputs on 
 _POOL = flags.DEFINE_list(
     "pool", [], "Train nothing: NAG minus the best set baseline over outputs of several splits x seeds, paired."
 )
+_POOL_PNG = flags.DEFINE_string(
+    "pool_png", "", "With --pool: also draw NAG minus the best set baseline by K, with intervals, to this PNG file."
+)
 
 
 def _main(argv):
@@ -50,8 +54,13 @@ def _main(argv):
 
     if _MERGE.value and _POOL.value:
         raise NAGError("--merge and --pool are two modes: give one")
+    if _POOL_PNG.value and not _POOL.value:
+        raise NAGError("--pool_png draws a pooled comparison: pass --pool=a.log,b.log (nag_tf.sets outputs) with it")
     if _POOL.value:
-        return set_pool.report_pool(set_pool.pool([summary.last_json(path, "--pool") for path in _POOL.value]))
+        pooled = set_pool.pool([summary.last_json(path, "--pool") for path in _POOL.value])
+        if _POOL_PNG.value:
+            print(f"plot: {set_pool.plot_pool(pooled, _POOL_PNG.value)}")
+        return set_pool.report_pool(pooled)
     if _MERGE.value:
         if len(_MERGE.value) < 2:
             raise NAGError("--merge: give two or more nag_tf.sets outputs, comma-separated")

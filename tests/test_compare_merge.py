@@ -349,13 +349,40 @@ def test_the_pool_mode_prints_the_pooled_difference_and_its_json_last(tmp_path):
     for name, split, lists in (("a", "s4", _SPLIT4), ("b", "s5", _SPLIT5)):
         paths.append(tmp_path / f"{name}.log")
         paths[-1].write_text("a table\n" + json.dumps(_scored_set_run(split, 0, lists)) + "\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "nag_tf.sets", f"--pool={paths[0]},{paths[1]}"],
+    png = tmp_path / "pooled.png"
+    result = _sets(f"--pool={paths[0]},{paths[1]}", f"--pool_png={png}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "best set baseline dm_uap_forks 0.556; NAG minus it +11.1 points" in result.stdout
+    assert json.loads(result.stdout.strip().splitlines()[-1])["pooled"]["coverage"]["5"]["runs"] == 2
+    assert f"plot: {png}" in result.stdout and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_pool_plot_without_runs_to_pool_is_refused_before_anything_runs(tmp_path):
+    result = _sets(f"--pool_png={tmp_path / 'pooled.png'}")
+    assert result.returncode != 0 and "pass --pool=a.log,b.log" in error_line(result)
+    assert not (tmp_path / "pooled.png").exists()
+
+
+def test_the_pool_plot_has_a_panel_per_measure_and_an_interval_per_k(tmp_path, monkeypatch):
+    from nag_tf.comparison import set_pool
+    from nag_tf.evaluation import plots
+
+    drawn = {}
+    monkeypatch.setattr(plots, "difference_intervals", lambda panels, path, *a, **k: drawn.update(panels) or path)
+    runs = [_scored_set_run(split, 0, lists) for split, lists in (("s4", _SPLIT4), ("s5", _SPLIT5))]
+    for run in runs:  # a transfer measure beside the white-box one
+        run["per_photo"]["coverage_lite1"] = run["per_photo"]["coverage"]
+    set_pool.plot_pool(set_pool.pool(runs), tmp_path / "p.png")
+    assert list(drawn) == ["efficientnet_lite0 (white-box)", "lite1 (black-box)"]
+    (k, mean, low, high, label) = drawn["efficientnet_lite0 (white-box)"][0]
+    assert (k, label) == (5, "dm_uap_forks") and mean == pytest.approx(100 / 9, abs=0.01) and low <= mean <= high
+
+
+def _sets(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "nag_tf.sets", *args],
         capture_output=True,
         text=True,
         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT),
         timeout=300,
     )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "best set baseline dm_uap_forks 0.556; NAG minus it +11.1 points" in result.stdout
-    assert json.loads(result.stdout.strip().splitlines()[-1])["pooled"]["coverage"]["5"]["runs"] == 2

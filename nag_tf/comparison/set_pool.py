@@ -13,7 +13,7 @@ from nag_tf.comparison import summary as summaries
 from nag_tf.comparison.sets import THREATS
 from nag_tf.errors import NAGError
 
-__all__ = ["pool", "report_pool"]
+__all__ = ["pool", "report_pool", "plot_pool"]
 
 
 def pool(found):
@@ -83,3 +83,28 @@ def report_pool(pooled):
             )
     print(THREATS)
     print(json.dumps(pooled))
+
+
+# The issue's bar for "at least as good": the interval's lower end above -1 point of coverage.
+GOAL_POINTS = -1.0
+
+
+def plot_pool(pooled, path):
+    """NAG's coverage minus the best set baseline's, points with 95% intervals against K, a panel per measure
+    (white-box, then each transfer target), the goal line dashed; each interval labelled with its baseline."""
+    from nag_tf.evaluation import plots
+
+    panels = {}
+    for measure, by_k in pooled["pooled"].items():
+        where = "white-box" if measure == "coverage" else "black-box"
+        name = pooled["target"] if measure == "coverage" else measure.removeprefix("coverage_")
+        panels[f"{name} ({where})"] = [
+            (int(k), *(100 * value for value in cell["nag_minus_best"]), cell["best_baseline"])
+            for k, cell in by_k.items()
+        ]
+    runs = ", ".join(f"{run['split'].rsplit('=', 1)[-1]}/{run['seed']}" for run in pooled["runs"])
+    title = (
+        f"NAG's K-set minus the best set baseline, {pooled['budget_s']:.0f} s a set, pooled over "
+        f"{len(pooled['runs'])} runs (split seed/seed: {runs}); 95% over runs, then photos"
+    )
+    return plots.difference_intervals(panels, path, title, "coverage@K difference, points", goal=GOAL_POINTS)

@@ -1,6 +1,6 @@
 """PNG figures of an evaluation: sampled perturbations, dominant labels, the latent interpolation,
 fooling rate against optimisation seconds (and where NAG's curve reaches each baseline's), coverage@K,
-and the defence's accuracy per training source.
+paired differences with their intervals, and the defence's accuracy per training source.
 
 Perturbations are shown rescaled from [-xi, xi] to [0, 1] (grey = no change).
 """
@@ -23,6 +23,7 @@ __all__ = [
     "learning_curves",
     "coverage_at_k",
     "accuracy_bars",
+    "difference_intervals",
 ]
 
 
@@ -161,5 +162,46 @@ def accuracy_bars(rows, path, title, ylabel="top-1 accuracy (held-out)"):
     axis.legend(fontsize=7)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def difference_intervals(panels, path, title, ylabel, goal=None):
+    """Paired differences with their 95% intervals against K, a panel per measure, zero marked.
+
+    Args:
+      panels: {panel title: [(K, mean, low, high, label)]} in points; the label (what the difference is
+        taken against, e.g. the best baseline's name) is written beside each interval.
+      path: the PNG to write.
+      title: the figure's title (the data, the budget, the runs pooled).
+      ylabel: what the difference is.
+      goal: a level to draw dashed (an issue's "lower end above" line), or None.
+
+    Returns:
+      path.
+    """
+    figure, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8), squeeze=False, sharey=True)
+    for axis, (name, points) in zip(axes[0], panels.items()):
+        points = sorted(points)
+        spots = np.arange(len(points))  # K as categories: the K measured are few and far apart
+        means = np.asarray([p[1] for p in points], np.float64)
+        errors = np.asarray([[p[1] - p[2] for p in points], [p[3] - p[1] for p in points]], np.float64)
+        axis.errorbar(spots, means, yerr=errors, fmt="o", capsize=4)
+        for spot, (*_, high, label) in zip(spots, points):
+            axis.annotate(label, (spot, high), textcoords="offset points", xytext=(0, 4), ha="center", fontsize=7)
+        axis.axhline(0, color="black", linewidth=0.8)
+        if goal is not None:
+            axis.axhline(goal, color="grey", linestyle="--", linewidth=0.8, label=f"goal: lower end above {goal:+g}")
+            axis.legend(fontsize=7, loc="lower right")
+        axis.set_xticks(spots, [str(p[0]) for p in points])
+        axis.set_xlim(-0.5, len(points) - 0.5)
+        axis.margins(y=0.12)  # room for the labels above the highest interval
+        axis.set_xlabel("K perturbations in the set")
+        axis.set_title(name, fontsize=9)
+        axis.grid(alpha=0.3, axis="y")
+    axes[0][0].set_ylabel(ylabel)
+    figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
     plt.close(figure)
     return path
