@@ -175,7 +175,7 @@ def difference_intervals(panels, path, title, ylabel, goal=None):
       path: the PNG to write.
       title: the figure's title (the data, the budget, the runs pooled).
       ylabel: what the difference is.
-      goal: a level to draw dashed (an issue's "lower end above" line), or None.
+      goal: a level to draw dashed (a "lower end above" bar), or None.
 
     Returns:
       path.
