@@ -30,20 +30,20 @@ def training_draws(plan, options, source, image_size, workdir):
     from nag_tf.defence import draws
 
     seed = seeds.derive(plan.seed, "defence_draws")
-    xi = plan.nag_config.xi
+
+    def signs():
+        return draws.RandomSigns(image_size, plan.nag_config.xi, seed)
+
     if source == "signs":
-        return (lambda: draws.RandomSigns(image_size, xi, seed)), 0.0, 0
+        return signs, 0.0, 0
     if source in ("nag", "nag_signs"):  # one run serves both: nag_signs is nag's samples half mixed with signs
         run = plan.train("nag", options.source_budget_s, plan.seed, os.path.join(workdir, "nag"))
-        if source == "nag_signs":
-            return (
-                lambda: draws.Mixture(
-                    [draws.GeneratorSamples(run.source.generator, seed), draws.RandomSigns(image_size, xi, seed)], seed
-                ),
-                run.seconds,
-                run.image_passes,
-            )
-        return (lambda: draws.GeneratorSamples(run.source.generator, seed)), run.seconds, run.image_passes
+
+        def samples():
+            made = draws.GeneratorSamples(run.source.generator, seed)
+            return draws.Mixture([made, signs()], seed) if source == "nag_signs" else made
+
+        return samples, run.seconds, run.image_passes
     if source == "nag_several":
         runs = [
             plan.train(
